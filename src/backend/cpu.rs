@@ -1,0 +1,126 @@
+//! The CPU backend: libavcodec with frame threading.
+
+use ffmpeg_next as ff;
+
+use crate::backend::FrameDecoder;
+use crate::color::{ColorMatrix, ColorRange, ColorType};
+use crate::convert::write_frame;
+use crate::demux::{Demuxer, Packet};
+use crate::error::{Error, Result};
+
+/// libavcodec decoder of one stream.
+pub(crate) struct CpuDecoder {
+    decoder: ff::decoder::Video,
+    frame: ff::frame::Video,
+    has_frame: bool,
+    threads: usize,
+    extradata: Vec<u8>,
+    matrix: ColorMatrix,
+    range: ColorRange,
+    source_name: String,
+}
+
+fn open_decoder(demuxer: &Demuxer, threads: usize) -> Result<ff::decoder::Video> {
+    let params = demuxer.parameters();
+    let id = params.id();
+    let codec = ff::codec::decoder::find(id)
+        .ok_or_else(|| Error::Unsupported(format!("no CPU decoder for codec {id:?} in this FFmpeg build")))?;
+    let mut ctx = ff::codec::Context::from_parameters(params).map_err(|e| Error::ffmpeg("avcodec_parameters_to_context", e))?;
+    ctx.set_threading(ff::codec::threading::Config {
+        kind: ff::codec::threading::Type::Frame,
+        count: threads,
+        ..Default::default()
+    });
+    let mut decoder = ctx.decoder();
+    // Pass the stream's time base so that frame time stamps stay in it.
+    let tb = demuxer.info().time_base;
+    decoder.set_time_base(ff::Rational::new(tb.0, tb.1));
+    decoder
+        .open_as(codec)
+        .and_then(|o| o.video())
+        .map_err(|e| Error::Unsupported(format!("{}: cannot open the {} decoder: {e}", demuxer.source().name(), codec.name())))
+}
+
+impl CpuDecoder {
+    /// A decoder for `demuxer`'s stream with `threads` decoding threads (0 = one per core).
+    pub(crate) fn new(demuxer: &Demuxer, threads: usize) -> Result<Self> {
+        let decoder = open_decoder(demuxer, threads)?;
+        let info = demuxer.info();
+        Ok(CpuDecoder {
+            decoder,
+            frame: ff::frame::Video::empty(),
+            has_frame: false,
+            threads,
+            extradata: demuxer.extradata(),
+            matrix: info.color_matrix,
+            range: info.color_range,
+            source_name: demuxer.source().name(),
+        })
+    }
+
+    fn corrupt(&self, e: ff::Error) -> Error {
+        Error::Corrupt { source_name: self.source_name.clone(), reason: e.to_string() }
+    }
+}
+
+impl FrameDecoder for CpuDecoder {
+    fn reconfigure(&mut self, demuxer: &Demuxer) -> Result<()> {
+        let extradata = demuxer.extradata();
+        if extradata != self.extradata || extradata.is_empty() {
+            // New parameter sets: libavcodec has no in-place reconfigure, so open a context for them.
+            self.decoder = open_decoder(demuxer, self.threads)?;
+            self.extradata = extradata;
+        } else {
+            self.decoder.flush();
+        }
+        self.has_frame = false;
+        let info = demuxer.info();
+        self.matrix = info.color_matrix;
+        self.range = info.color_range;
+        self.source_name = demuxer.source().name();
+        Ok(())
+    }
+
+    fn send_packet(&mut self, packet: &Packet) -> Result<()> {
+        match self.decoder.send_packet(packet.ffmpeg()) {
+            Ok(()) => Ok(()),
+            // Corrupt packets are concealed by the decoder where it can; a hard error on one packet is reported.
+            Err(ff::Error::InvalidData) => Ok(()),
+            Err(e) => Err(self.corrupt(e)),
+        }
+    }
+
+    fn send_eof(&mut self) -> Result<()> {
+        match self.decoder.send_eof() {
+            Ok(()) | Err(ff::Error::Eof) => Ok(()),
+            Err(e) => Err(self.corrupt(e)),
+        }
+    }
+
+    fn receive(&mut self) -> Result<Option<Option<i64>>> {
+        loop {
+            match self.decoder.receive_frame(&mut self.frame) {
+                Ok(()) => {
+                    self.has_frame = true;
+                    return Ok(Some(self.frame.timestamp().or(self.frame.pts())));
+                }
+                Err(ff::Error::Eof) => return Ok(None),
+                Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => return Ok(None),
+                Err(ff::Error::InvalidData) => continue,
+                Err(e) => return Err(self.corrupt(e)),
+            }
+        }
+    }
+
+    fn write_current(&mut self, color: ColorType, out: &mut [u8]) -> Result<()> {
+        if !self.has_frame {
+            return Err(Error::InvalidArgument("no decoded frame to write".into()));
+        }
+        write_frame(&self.frame, color, self.matrix, self.range, out)
+    }
+
+    fn flush(&mut self) {
+        self.decoder.flush();
+        self.has_frame = false;
+    }
+}

@@ -1,0 +1,58 @@
+//! Decode backends behind one trait: the CPU (libavcodec) backend here, NVDEC alongside. A backend turns packets
+//! into frames and writes the current frame into a batch slot; everything above it (planning, seeking, batching,
+//! pooling) is backend-independent.
+
+pub(crate) mod cpu;
+
+use serde::Serialize;
+
+use crate::color::ColorType;
+use crate::demux::{Demuxer, Packet};
+use crate::error::Result;
+
+/// Which decoder to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+pub enum Backend {
+    /// NVDEC when a GPU, its driver and support for the stream are present, otherwise the CPU.
+    #[default]
+    Auto,
+    /// libavcodec on the CPU.
+    Cpu,
+    /// NVDEC on the GPU with this index.
+    Nvdec(usize),
+}
+
+/// What a pooled decoder can be reused for: streams with the same key can be decoded by the same session after
+/// a reconfigure.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DecoderKey {
+    /// The backend that made it (never `Auto`).
+    pub backend: Backend,
+    /// FFmpeg codec name.
+    pub codec: String,
+    /// Bits per sample.
+    pub bit_depth: u32,
+    /// Chroma subsampling (`420`, ...).
+    pub chroma: String,
+    /// Largest width the session accepts.
+    pub max_width: u32,
+    /// Largest height the session accepts.
+    pub max_height: u32,
+}
+
+/// A frame decoder: packets in, frames out, the current frame written into a slot on request.
+pub(crate) trait FrameDecoder: Send {
+    /// Points the decoder at a new stream with the same [`DecoderKey`] (the pool's reuse path).
+    fn reconfigure(&mut self, demuxer: &Demuxer) -> Result<()>;
+    /// Feeds one packet.
+    fn send_packet(&mut self, packet: &Packet) -> Result<()>;
+    /// Signals the end of the stream so that buffered frames come out.
+    fn send_eof(&mut self) -> Result<()>;
+    /// Makes the next decoded frame current and returns its presentation time stamp (`Some(None)` when the frame
+    /// carries none); `None` when the decoder needs more input or is drained.
+    fn receive(&mut self) -> Result<Option<Option<i64>>>;
+    /// Writes the current frame into `out` as `color`.
+    fn write_current(&mut self, color: ColorType, out: &mut [u8]) -> Result<()>;
+    /// Drops all buffered state so that decoding can restart at a keyframe.
+    fn flush(&mut self);
+}

@@ -1,0 +1,115 @@
+//! The crate's error type. Every failure a caller can cause or meet (bad path, not a video, unsupported codec,
+//! corrupt data, index out of range, no GPU) is a variant here; nothing in the library panics on bad input.
+
+use std::path::PathBuf;
+
+/// Result with [`Error`] as the error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in vidloader.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file does not exist.
+    #[error("{path}: no such file")]
+    NotFound {
+        /// The path that was asked for.
+        path: PathBuf,
+    },
+    /// The file exists but could not be read or parsed as a container.
+    #[error("{source_name}: cannot open: {reason}")]
+    Open {
+        /// The path or a description of the source.
+        source_name: String,
+        /// Why it could not be opened.
+        reason: String,
+    },
+    /// The container holds no video stream.
+    #[error("{source_name}: not a video (no video stream)")]
+    NotVideo {
+        /// The path or a description of the source.
+        source_name: String,
+    },
+    /// The codec (or its profile, bit depth or chroma format) is not supported by the chosen backend.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The stream is truncated or corrupt.
+    #[error("{source_name}: corrupt or truncated data: {reason}")]
+    Corrupt {
+        /// The path or a description of the source.
+        source_name: String,
+        /// What was found wrong.
+        reason: String,
+    },
+    /// A frame index past the end of the video.
+    #[error("frame index {index} out of range: the video has {len} frames")]
+    OutOfRange {
+        /// The index asked for.
+        index: i64,
+        /// The number of frames in the video.
+        len: usize,
+    },
+    /// An argument that makes no sense (zero batch size, negative step, empty range...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// FFmpeg returned an error where none was expected.
+    #[error("ffmpeg {call}: {reason}")]
+    Ffmpeg {
+        /// The FFmpeg call that failed.
+        call: &'static str,
+        /// FFmpeg's message.
+        reason: String,
+    },
+    /// No usable GPU: no driver, no libcuda or libnvcuvid, no device with this index, or no NVDEC engine.
+    #[error("GPU unavailable: {0}")]
+    GpuUnavailable(String),
+    /// A CUDA driver, NVRTC or kernel call failed.
+    #[error("CUDA {call}: {reason}")]
+    Cuda {
+        /// The call that failed.
+        call: &'static str,
+        /// The driver's message.
+        reason: String,
+    },
+    /// An nvcuvid (NVDEC) call returned a failure code.
+    #[error("NVDEC {call} failed with CUresult {code}")]
+    Nvdec {
+        /// The nvcuvid call that failed.
+        call: &'static str,
+        /// The CUresult it returned.
+        code: i32,
+    },
+    /// A torch (tch) operation failed.
+    #[error("torch: {0}")]
+    Torch(#[from] tch::TchError),
+    /// Reading or writing a file failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A background worker stopped unexpectedly.
+    #[error("worker failed: {0}")]
+    Worker(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with a note of what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Wraps an FFmpeg error returned by `call`.
+    pub fn ffmpeg(call: &'static str, err: ffmpeg_next::Error) -> Self {
+        Error::Ffmpeg {
+            call,
+            reason: err.to_string(),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Writing decoded frames straight into memory that torch allocated.
+
+use crate::error::{Error, Result};
+
+/// The bytes of a contiguous CPU tensor, borrowed mutably for as long as the tensor is.
+pub(crate) fn host_bytes_mut(tensor: &mut tch::Tensor) -> Result<&mut [u8]> {
+    if tensor.device() != tch::Device::Cpu {
+        return Err(Error::InvalidArgument("expected a CPU tensor".into()));
+    }
+    if !tensor.is_contiguous() {
+        return Err(Error::InvalidArgument("expected a contiguous tensor".into()));
+    }
+    let len = tensor.numel() * tensor.kind().elt_size_in_bytes();
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    let ptr = tensor.data_ptr() as *mut u8;
+    if ptr.is_null() {
+        return Err(Error::InvalidArgument("tensor has no storage".into()));
+    }
+    // SAFETY: the tensor is a contiguous CPU tensor of `len` bytes starting at `ptr`; the returned slice borrows
+    // the tensor mutably, so no other Rust access (and no drop) can happen while it lives. The storage is not
+    // shared with another tensor because every caller passes a tensor it has just allocated with Tensor::empty.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}

@@ -1,0 +1,321 @@
+//! The frame index: one scan of a stream's packets (no decoding) gives the exact frame count, presentation order,
+//! the keyframe each frame must be decoded from, and the mapping between frame indices and time. Cached per file.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::demux::Demuxer;
+use crate::error::{Error, Result};
+use crate::source::Source;
+
+/// One packet of the stream in decode order.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct PacketEntry {
+    /// Presentation time stamp (stream time base); the decode time stamp when the container gives no pts.
+    pub pts: i64,
+    /// Decode time stamp (stream time base); `pts` when the container gives none.
+    pub dts: i64,
+    /// Whether the container marks it as a random-access point.
+    pub key: bool,
+    /// The frame (presentation index) this packet shows, `None` for packets whose frame is discarded.
+    pub frame: Option<u32>,
+}
+
+/// Exact frame-level layout of a video stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FrameIndex {
+    /// Packets in decode order.
+    packets: Vec<PacketEntry>,
+    /// Per frame in presentation order: its packet's decode-order position.
+    frame_packet: Vec<u32>,
+    /// Per frame: the decode-order position of the keyframe packet decoding must start from.
+    frame_start: Vec<u32>,
+    /// Presentation indices of keyframes.
+    keyframes: Vec<u32>,
+    /// Stream time base.
+    time_base: (i32, i32),
+    /// Typical frame duration in time-base ticks.
+    frame_duration: i64,
+}
+
+impl FrameIndex {
+    /// Scans `source` (reading packets only) and builds its index.
+    pub fn scan(source: &Source) -> Result<Self> {
+        let mut demuxer = Demuxer::open(source.clone())?;
+        Self::scan_demuxer(&mut demuxer)
+    }
+
+    /// Scans the remaining packets of `demuxer` (normally freshly opened) and builds the index.
+    pub fn scan_demuxer(demuxer: &mut Demuxer) -> Result<Self> {
+        let time_base = demuxer.info().time_base;
+        let mut raw: Vec<(Option<i64>, Option<i64>, bool, bool, i64)> = Vec::new();
+        while let Some(p) = demuxer.read_packet()? {
+            raw.push((p.pts(), p.dts(), p.is_key(), p.is_discard(), p.duration()));
+        }
+        let name = demuxer.source().name();
+        Self::from_packets(&raw, time_base).map_err(|reason| Error::Corrupt { source_name: name, reason })
+    }
+
+    /// Builds the index from `(pts, dts, key, discard, duration)` per packet in decode order.
+    fn from_packets(
+        raw: &[(Option<i64>, Option<i64>, bool, bool, i64)],
+        time_base: (i32, i32),
+    ) -> std::result::Result<Self, String> {
+        if raw.is_empty() {
+            return Err("the video stream has no packets".into());
+        }
+        // Fill missing time stamps: pts from dts, dts from pts, and otherwise one duration after the previous one.
+        let durations: Vec<i64> = raw.iter().map(|r| r.4).filter(|&d| d > 0).collect();
+        let typical = median(&durations).unwrap_or(1).max(1);
+        let mut packets = Vec::with_capacity(raw.len());
+        let mut last: Option<i64> = None;
+        for &(pts, dts, key, discard, _) in raw {
+            let pts = pts.or(dts).unwrap_or_else(|| last.map_or(0, |l| l + typical));
+            let dts = dts.unwrap_or(pts);
+            last = Some(last.map_or(pts, |l: i64| l.max(pts)));
+            packets.push(PacketEntry { pts, dts, key, frame: if discard { None } else { Some(0) } });
+        }
+        if !packets[0].key {
+            // Streams that do not flag keyframes (some raw or AVI files): the first packet must start decoding.
+            packets[0].key = true;
+        }
+        // Presentation order: by pts, ties by decode order.
+        let mut order: Vec<u32> = (0..packets.len() as u32).filter(|&i| packets[i as usize].frame.is_some()).collect();
+        order.sort_by_key(|&i| (packets[i as usize].pts, i));
+        if order.is_empty() {
+            return Err("every packet is marked discard".into());
+        }
+        for (frame, &pkt) in order.iter().enumerate() {
+            packets[pkt as usize].frame = Some(frame as u32);
+        }
+        let key_packets: Vec<u32> = (0..packets.len() as u32).filter(|&i| packets[i as usize].key).collect();
+        // The start of frame f: the last keyframe at or before its packet in decode order whose pts is not after
+        // the frame's pts (leading pictures of an open GOP need the previous GOP).
+        let mut frame_start = Vec::with_capacity(order.len());
+        for &pkt in &order {
+            let pts = packets[pkt as usize].pts;
+            let mut k = key_packets.partition_point(|&kp| kp <= pkt);
+            let mut start = 0;
+            while k > 0 {
+                k -= 1;
+                let kp = key_packets[k];
+                if packets[kp as usize].pts <= pts {
+                    start = kp;
+                    break;
+                }
+            }
+            frame_start.push(start);
+        }
+        let keyframes = key_packets.iter().filter_map(|&kp| packets[kp as usize].frame).collect::<Vec<_>>();
+        let mut keyframes = keyframes;
+        keyframes.sort_unstable();
+        let deltas: Vec<i64> = order.windows(2).map(|w| packets[w[1] as usize].pts - packets[w[0] as usize].pts).collect();
+        let frame_duration = median(&deltas.iter().copied().filter(|&d| d > 0).collect::<Vec<_>>()).unwrap_or(typical);
+        Ok(FrameIndex { packets, frame_packet: order, frame_start, keyframes, time_base, frame_duration })
+    }
+
+    /// Number of frames (displayed pictures).
+    pub fn len(&self) -> usize {
+        self.frame_packet.len()
+    }
+
+    /// Whether the stream has no frames (never true for an index that was built).
+    pub fn is_empty(&self) -> bool {
+        self.frame_packet.is_empty()
+    }
+
+    /// Packets in decode order.
+    pub fn packets(&self) -> &[PacketEntry] {
+        &self.packets
+    }
+
+    /// Presentation indices of the keyframes.
+    pub fn keyframes(&self) -> &[u32] {
+        &self.keyframes
+    }
+
+    /// Stream time base.
+    pub fn time_base(&self) -> (i32, i32) {
+        self.time_base
+    }
+
+    /// Presentation time stamp of frame `i` (stream time base).
+    pub fn pts(&self, i: usize) -> i64 {
+        self.packets[self.frame_packet[i] as usize].pts
+    }
+
+    /// Decode-order position of frame `i`'s packet.
+    pub fn packet_of(&self, i: usize) -> usize {
+        self.frame_packet[i] as usize
+    }
+
+    /// Decode-order position of the keyframe packet that decoding frame `i` must start from.
+    pub fn start_packet_of(&self, i: usize) -> usize {
+        self.frame_start[i] as usize
+    }
+
+    /// Presentation time of frame `i` in seconds.
+    pub fn time_of(&self, i: usize) -> f64 {
+        self.pts(i) as f64 * self.tick()
+    }
+
+    /// Typical frame duration in seconds.
+    pub fn frame_duration_s(&self) -> f64 {
+        self.frame_duration as f64 * self.tick()
+    }
+
+    /// Time of the end of the last frame, in seconds.
+    pub fn end_time(&self) -> f64 {
+        self.time_of(self.len() - 1) + self.frame_duration_s()
+    }
+
+    /// Whether frame durations vary (variable frame rate).
+    pub fn is_vfr(&self) -> bool {
+        (1..self.len()).any(|i| (self.pts(i) - self.pts(i - 1) - self.frame_duration).abs() > 1)
+    }
+
+    /// Average frame rate measured from the time stamps.
+    pub fn measured_fps(&self) -> f64 {
+        if self.len() < 2 {
+            return 1.0 / self.frame_duration_s().max(f64::MIN_POSITIVE);
+        }
+        (self.len() - 1) as f64 / (self.time_of(self.len() - 1) - self.time_of(0)).max(f64::MIN_POSITIVE)
+    }
+
+    /// The frame on screen at `seconds` (presentation time): the last frame whose time is not after it.
+    /// Times before the first frame give frame 0; times after the end are out of range.
+    pub fn index_from_time(&self, seconds: f64) -> Result<usize> {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(Error::InvalidArgument(format!("time {seconds} s")));
+        }
+        if seconds >= self.end_time() {
+            return Err(Error::OutOfRange { index: (seconds * self.measured_fps()) as i64, len: self.len() });
+        }
+        let eps = self.tick() * 0.5;
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.time_of(mid) <= seconds + eps {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.saturating_sub(1))
+    }
+
+    /// Checks that `i` is a frame index.
+    pub fn check(&self, i: i64) -> Result<usize> {
+        if i < 0 || i as usize >= self.len() {
+            Err(Error::OutOfRange { index: i, len: self.len() })
+        } else {
+            Ok(i as usize)
+        }
+    }
+
+    fn tick(&self) -> f64 {
+        f64::from(self.time_base.0) / f64::from(self.time_base.1.max(1))
+    }
+}
+
+fn median(v: &[i64]) -> Option<i64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    Some(s[s.len() / 2])
+}
+
+type CacheKey = (PathBuf, u64, Option<SystemTime>);
+
+fn cache() -> &'static Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>> {
+    static CACHE: OnceLock<Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero"))))
+}
+
+/// The index of `source`, from the per-process cache when the file is unchanged (same path, size and
+/// modification time), otherwise scanned with `demuxer` (a freshly opened demuxer of the same source, which is
+/// rewound afterwards) and cached.
+pub(crate) fn index_for(source: &Source, demuxer: &mut Demuxer) -> Result<Arc<FrameIndex>> {
+    let key = source.path().and_then(|p| {
+        let meta = std::fs::metadata(p).ok()?;
+        Some((std::fs::canonicalize(p).ok()?, meta.len(), meta.modified().ok()))
+    });
+    if let Some(k) = &key {
+        if let Some(hit) = cache().lock().ok().and_then(|mut c| c.get(k).cloned()) {
+            return Ok(hit);
+        }
+    }
+    let index = Arc::new(FrameIndex::scan_demuxer(demuxer)?);
+    demuxer.rewind()?;
+    if let (Some(k), Ok(mut c)) = (key, cache().lock()) {
+        c.put(k, index.clone());
+    }
+    Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pts: i64, dts: i64, key: bool) -> (Option<i64>, Option<i64>, bool, bool, i64) {
+        (Some(pts), Some(dts), key, false, 1)
+    }
+
+    #[test]
+    fn b_frames_are_put_in_presentation_order() {
+        // I0 P3 B1 B2 | I4 P5 in decode order.
+        let raw = [p(0, -1, true), p(3, 0, false), p(1, 1, false), p(2, 2, false), p(4, 3, true), p(5, 4, false)];
+        let ix = FrameIndex::from_packets(&raw, (1, 30)).unwrap();
+        assert_eq!(ix.len(), 6);
+        assert_eq!((0..6).map(|i| ix.pts(i)).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(ix.packet_of(1), 2);
+        assert_eq!(ix.start_packet_of(3), 0);
+        assert_eq!(ix.start_packet_of(5), 4);
+        assert_eq!(ix.keyframes(), &[0, 4]);
+    }
+
+    #[test]
+    fn open_gop_leading_frames_start_at_previous_keyframe() {
+        // I0 P2 B1 | I5 (open GOP) B3 B4 P6: B3/B4 are shown before I5 and reference the previous GOP.
+        let raw = [
+            p(0, 0, true),
+            p(2, 1, false),
+            p(1, 2, false),
+            p(5, 3, true),
+            p(3, 4, false),
+            p(4, 5, false),
+            p(6, 6, false),
+        ];
+        let ix = FrameIndex::from_packets(&raw, (1, 30)).unwrap();
+        assert_eq!(ix.start_packet_of(3), 0, "B3 needs the first GOP");
+        assert_eq!(ix.start_packet_of(5), 3, "I5 starts its own GOP");
+        assert_eq!(ix.start_packet_of(6), 3);
+    }
+
+    #[test]
+    fn discarded_packets_are_not_frames() {
+        let raw = [(Some(-1), Some(-1), true, true, 1), p(0, 0, false), p(1, 1, false)];
+        let ix = FrameIndex::from_packets(&raw, (1, 30)).unwrap();
+        assert_eq!(ix.len(), 2);
+        assert_eq!(ix.pts(0), 0);
+        assert_eq!(ix.start_packet_of(1), 0);
+    }
+
+    #[test]
+    fn time_maps_to_index() {
+        let raw: Vec<_> = (0..10).map(|i| p(i * 512, i * 512, i % 5 == 0)).collect();
+        let ix = FrameIndex::from_packets(&raw, (1, 15360)).unwrap();
+        assert_eq!(ix.index_from_time(0.0).unwrap(), 0);
+        assert_eq!(ix.index_from_time(512.0 / 15360.0).unwrap(), 1);
+        assert_eq!(ix.index_from_time(511.0 / 15360.0).unwrap(), 0);
+        assert!(matches!(ix.index_from_time(100.0), Err(Error::OutOfRange { .. })));
+        assert!(ix.index_from_time(-1.0).is_err());
+        assert!(!ix.is_vfr());
+    }
+}

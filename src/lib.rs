@@ -1,0 +1,28 @@
+//! vidloader: video files to exact, batched tch tensors.
+//!
+//! See `ARCHITECTURE.md` for the layers and the path of a frame from packet to tensor.
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod batch;
+pub mod color;
+pub mod convert;
+pub mod cuda;
+pub mod demux;
+pub mod error;
+mod ffi;
+pub mod index;
+pub mod nvdec;
+pub mod pool;
+pub mod simple;
+pub mod source;
+
+pub use backend::Backend;
+pub use batch::FrameBatch;
+pub use color::{ColorMatrix, ColorRange, ColorType};
+pub use demux::{Demuxer, Packet, StreamInfo};
+pub use error::{Error, Result};
+pub use index::FrameIndex;
+pub use pool::{DecoderPool, PoolStats};
+pub use simple::{DecoderOptions, SimpleDecoder};
+pub use source::Source;

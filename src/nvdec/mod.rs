@@ -1,0 +1,1 @@
+//! NVDEC (nvcuvid) bindings and decode sessions. Owned by the NVDEC work; see ARCHITECTURE.md.
