@@ -39,6 +39,16 @@ impl FrameBatch {
         }
         Ok(self.frames.get(i as i64))
     }
+
+    /// Frame `i` as a DLPack tensor (a view sharing the batch's storage, kept alive by the export).
+    pub fn frame_dlpack(&self, i: usize) -> Result<dlpark::versioned::Dlpack> {
+        crate::ffi::dlpack::tensor_to_dlpack(self.frame(i)?)
+    }
+
+    /// The whole batch as a DLPack tensor (no copy).
+    pub fn to_dlpack(&self) -> Result<dlpark::versioned::Dlpack> {
+        crate::ffi::dlpack::tensor_to_dlpack(self.frames.shallow_clone())
+    }
 }
 
 /// The geometry of one frame in a batch tensor.

@@ -161,7 +161,11 @@ pub struct Demuxer {
     annexb_queue: VecDeque<ff::Packet>,
 }
 
-// SAFETY-free note: ffmpeg-next's Input is Send; the filter is Send (see ffi::ffmpeg).
+impl std::fmt::Debug for Demuxer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demuxer").field("source", &self.source).field("codec", &self.info.codec).finish()
+    }
+}
 
 impl Demuxer {
     /// Opens `source` and finds its video stream.
@@ -196,7 +200,7 @@ impl Demuxer {
         if head.is_empty() {
             return Err(Error::NotVideo { source_name: name });
         }
-        let known = ffx::probe_is_known_format(&head, &name);
+        let known = ffx::probe_is_known_format(&head);
         let input = opened.map_err(|e| match e {
             ff::Error::InvalidData | ff::Error::Eof if !known => Error::NotVideo { source_name: name.clone() },
             ff::Error::InvalidData | ff::Error::Eof => {
@@ -354,9 +358,9 @@ fn stream_info(input: &ff::format::context::Input, stream: &ff::format::stream::
     let par = stream.parameters();
     let extras = ffx::codecpar_extras(stream);
     let id = par.id();
-    let codec = ff::codec::decoder::find(id)
-        .map(|c| c.name().to_string())
-        .unwrap_or_else(|| format!("{id:?}").to_lowercase());
+    let codec = ff::codec::decoder::find(id).map(|c| c.name().to_string()).ok_or_else(|| {
+        Error::Unsupported(format!("codec {}: no decoder for it in this FFmpeg build", format!("{id:?}").to_lowercase()))
+    })?;
     let video = ff::codec::Context::from_parameters(par.clone())
         .and_then(|c| c.decoder().video())
         .map_err(|e| Error::ffmpeg("avcodec_parameters_to_context", e))?;

@@ -16,6 +16,7 @@ pub mod nvdec;
 pub mod pool;
 pub mod simple;
 pub mod source;
+pub mod threaded;
 
 pub use backend::Backend;
 pub use batch::FrameBatch;
@@ -26,3 +27,4 @@ pub use index::FrameIndex;
 pub use pool::{DecoderPool, PoolStats};
 pub use simple::{DecoderOptions, SimpleDecoder};
 pub use source::Source;
+pub use threaded::{ThreadedDecoder, ThreadedOptions};

@@ -254,6 +254,11 @@ impl SimpleDecoder {
         self.opts.color
     }
 
+    /// Tensor dimensions of a batch of `n` frames of this video.
+    pub fn batch_dims(&self, n: usize) -> Vec<i64> {
+        self.shape.dims(n)
+    }
+
     /// The pool this decoder takes decoders from and returns them to.
     pub fn pool(&self) -> &Arc<DecoderPool> {
         &self.pool

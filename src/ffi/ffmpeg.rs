@@ -66,15 +66,16 @@ pub(crate) fn display_matrix_rotation(matrix: &[u8]) -> Option<f64> {
     }
 }
 
-/// Whether FFmpeg recognises `head` (the first bytes of a file) as any container format.
-pub(crate) fn probe_is_known_format(head: &[u8], filename: &str) -> bool {
+/// Whether FFmpeg recognises `head` (the first bytes of a file) as any container format, by content alone (a
+/// text file named `.mp4` is not a video).
+pub(crate) fn probe_is_known_format(head: &[u8]) -> bool {
     if head.is_empty() {
         return false;
     }
     // AVProbeData needs AVPROBE_PADDING_SIZE (32) zero bytes after the data.
     let mut buf = head.to_vec();
     buf.extend_from_slice(&[0u8; 64]);
-    let name = CString::new(filename.replace('\0', "")).unwrap_or_default();
+    let name = CString::default();
     let mut pd = ffi::AVProbeData {
         filename: name.as_ptr(),
         buf: buf.as_mut_ptr(),

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# build-static-ffmpeg.sh [PREFIX]
+#
+# Builds a small, static, position-independent FFmpeg (Debian 12's 5.1 source) for linking into vidloader
+# binaries that must run on machines without FFmpeg (the GPU machine). Use it with
+#
+#     FFMPEG_DIR=<PREFIX> cargo build --release --features static-ffmpeg
+#
+# ffmpeg-sys-next (with `static` and FFMPEG_DIR set) adds `<PREFIX>/lib` to the link path, links
+# avcodec, avformat, avutil and swscale statically and runs bindgen on `<PREFIX>/include`; it needs no
+# pkg-config files (they are installed anyway, under <PREFIX>/lib/pkgconfig).
+#
+# PREFIX defaults to <repo>/target/ffmpeg-static. Source and build trees live in <repo>/target/ffmpeg-work
+# (override with FFMPEG_WORK_DIR). Idempotent: does nothing when <PREFIX>/lib/libavcodec.a exists and the
+# stamp <PREFIX>/vidloader-ffmpeg.stamp matches this script's configuration; otherwise rebuilds from scratch.
+#
+# What it does the first time:
+#   * adds a deb-src entry for bookworm (a separate file in /etc/apt/sources.list.d/, mirroring the deb
+#     entries already there) if `apt-get source` has nothing to fetch, then `apt-get update`;
+#   * installs `nasm` and `build-essential` (and dpkg-dev) if missing;
+#   * `apt-get source ffmpeg` (5.1.x with Debian's patches), configure, `make -j$JOBS`, `make install`.
+#
+# What the build contains (everything else is disabled, including all autodetected external libraries,
+# hwaccels, encoders, muxers, avdevice, avfilter, swresample and postproc):
+#   demuxers : mov matroska avi mpegts mpegps ivf h264 hevc m4v mpegvideo flv
+#   decoders : h264 hevc vp8 vp9 mpeg4 mpeg2video av1 rawvideo
+#              (5.1's native `av1` decoder only works through a hwaccel; none is built, so it can open
+#              and describe AV1 streams but decoding returns an error: AV1 needs NVDEC or libdav1d)
+#   parsers  : h264 hevc vp8 vp9 mpeg4video mpegvideo av1
+#   bsfs     : h264_mp4toannexb hevc_mp4toannexb vp9_superframe_split extract_extradata null
+#   protocols: file pipe
+#   libs     : avcodec avformat avutil swscale, with pthreads (frame/slice threaded decoding)
+# No external libraries: the static libs need only libc, libm and libpthread, which every Rust binary on
+# Linux links already.
+#
+# Environment:
+#   JOBS                      parallel make jobs (default 2)
+#   FFMPEG_WORK_DIR           where the source and build trees go
+#   FFMPEG_SRC_DIR            use this FFmpeg source tree instead of `apt-get source`
+#   FFMPEG_EXTRA_CONFIGURE    extra configure flags (e.g. "--enable-muxer=mp4 --enable-encoder=mpeg4");
+#                             they are part of the stamp, so changing them triggers a rebuild
+set -euo pipefail
+
+SCRIPT_VERSION=1
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+PREFIX="${1:-$repo/target/ffmpeg-static}"
+mkdir -p "$PREFIX"
+PREFIX="$(cd "$PREFIX" && pwd)"
+case "$PREFIX" in
+    / | /usr | /usr/local | /opt) echo "refusing PREFIX=$PREFIX (it is wiped and rebuilt)" >&2; exit 1 ;;
+esac
+WORK="${FFMPEG_WORK_DIR:-$repo/target/ffmpeg-work}"
+JOBS="${JOBS:-2}"
+STAMP="$PREFIX/vidloader-ffmpeg.stamp"
+
+log() { printf '[build-static-ffmpeg] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "not root and no sudo: cannot use apt-get"
+    SUDO=(sudo)
+fi
+
+# Commas below are FFmpeg's list separators, not array separators.
+# shellcheck disable=SC2054
+CONFIGURE_FLAGS=(
+    --disable-everything
+    --disable-programs
+    --disable-doc
+    --disable-network
+    --disable-autodetect
+    --disable-debug
+    --enable-static
+    --disable-shared
+    --enable-pic
+    # --disable-autodetect also turns off thread detection: without this FFmpeg decodes on one thread.
+    --enable-pthreads
+    --disable-avdevice
+    --disable-avfilter
+    --disable-swresample
+    --disable-postproc
+    --enable-avcodec
+    --enable-avformat
+    --enable-avutil
+    --enable-swscale
+    --enable-demuxer=mov,matroska,avi,mpegts,mpegps,ivf,h264,hevc,m4v,mpegvideo,flv
+    --enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,av1,rawvideo
+    --enable-parser=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,av1
+    --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,vp9_superframe_split,extract_extradata,null
+    --enable-protocol=file,pipe
+)
+if [ -n "${FFMPEG_EXTRA_CONFIGURE:-}" ]; then
+    # Word splitting is intended: a list of flags in one variable.
+    # shellcheck disable=SC2206
+    CONFIGURE_FLAGS+=(${FFMPEG_EXTRA_CONFIGURE})
+fi
+
+# The stamp records what decides the build's content: this script's version, the configure flags and the
+# source (a given FFMPEG_SRC_DIR, or Debian's source package). The FFmpeg version is written after it,
+# for information only, so that deleting the work tree does not force a rebuild.
+stamp_key() {
+    printf 'script-version=%s\nsource=%s\nconfigure=%s\n' \
+        "$SCRIPT_VERSION" "${FFMPEG_SRC_DIR:-debian:ffmpeg}" "${CONFIGURE_FLAGS[*]}"
+}
+
+if [ -f "$PREFIX/lib/libavcodec.a" ] && [ -f "$STAMP" ] \
+    && [ "$(grep -v '^ffmpeg-version=' "$STAMP")" = "$(stamp_key)" ]; then
+    log "up to date: $PREFIX ($(grep '^ffmpeg-version=' "$STAMP" | cut -d= -f2-))"
+    exit 0
+fi
+
+apt_install_missing() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing: ${missing[*]}"
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+    fi
+}
+
+# Add deb-src entries mirroring the enabled Debian deb entries (deb822 *.sources files, or one-line
+# sources.list entries), in a file of our own, unless apt already knows the ffmpeg source package.
+# (Not `apt-cache ... | grep -q`: with pipefail, grep exiting early makes the pipeline fail on SIGPIPE.)
+has_ffmpeg_source() {
+    local out
+    out="$(apt-cache showsrc ffmpeg 2>/dev/null || true)"
+    [[ "$out" == *"Package: ffmpeg"* ]]
+}
+
+ensure_deb_src() {
+    if has_ffmpeg_source; then
+        return 0
+    fi
+    local dst=/etc/apt/sources.list.d/vidloader-deb-src.sources tmp f
+    tmp="$(mktemp)"
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        [ "$f" = "$dst" ] && continue
+        grep -q 'debian\.org' "$f" || continue
+        # One stanza per paragraph; turn "Types: deb" into "Types: deb-src", keep everything else.
+        sed -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' "$f" >>"$tmp"
+        printf '\n' >>"$tmp"
+    done
+    if ! grep -q '^Types: deb-src' "$tmp"; then
+        local lists=() l
+        for l in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+            [ -f "$l" ] && lists+=("$l")
+        done
+        if [ "${#lists[@]}" -gt 0 ] \
+            && grep -hE '^deb[[:space:]]+[^#]*debian\.org' "${lists[@]}" >/dev/null 2>&1; then
+            dst=/etc/apt/sources.list.d/vidloader-deb-src.list
+            grep -hE '^deb[[:space:]]+[^#]*debian\.org' "${lists[@]}" | sed -E 's/^deb([[:space:]])/deb-src\1/' >"$tmp"
+        else
+            cat >"$tmp" <<'EOF'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+        fi
+    fi
+    log "adding deb-src entries: $dst"
+    "${SUDO[@]}" install -m 0644 "$tmp" "$dst"
+    rm -f "$tmp"
+    log "apt-get update"
+    "${SUDO[@]}" apt-get update -q >&2
+    has_ffmpeg_source || die "apt still has no source package for ffmpeg after adding $dst"
+}
+
+fetch_source() {
+    if [ -n "${FFMPEG_SRC_DIR:-}" ]; then
+        [ -x "$FFMPEG_SRC_DIR/configure" ] || die "FFMPEG_SRC_DIR=$FFMPEG_SRC_DIR has no configure script"
+        SRC="$(cd "$FFMPEG_SRC_DIR" && pwd)"
+        return 0
+    fi
+    mkdir -p "$WORK/src"
+    local existing
+    existing="$(find "$WORK/src" -mindepth 1 -maxdepth 1 -type d -name 'ffmpeg-*' | sort | tail -n 1)"
+    if [ -n "$existing" ] && [ -x "$existing/configure" ]; then
+        SRC="$existing"
+        log "reusing source tree $SRC"
+        return 0
+    fi
+    ensure_deb_src
+    log "apt-get source ffmpeg (into $WORK/src)"
+    # As root apt warns that the _apt user cannot write here; harmless, the download is done unsandboxed.
+    (cd "$WORK/src" && apt-get source -q ffmpeg >&2)
+    SRC="$(find "$WORK/src" -mindepth 1 -maxdepth 1 -type d -name 'ffmpeg-*' | sort | tail -n 1)"
+    if [ -z "$SRC" ] || [ ! -x "$SRC/configure" ]; then
+        die "apt-get source ffmpeg gave no source tree in $WORK/src"
+    fi
+}
+
+apt_install_missing nasm build-essential dpkg-dev pkg-config
+fetch_source
+VERSION_STR="$(cat "$SRC/RELEASE" 2>/dev/null || basename "$SRC")"
+
+# FFmpeg 5.1 has a hwaccel-only native AV1 decoder; drop it (and the parser) if this source lacks them.
+if ! grep -q 'ff_av1_decoder' "$SRC/libavcodec/allcodecs.c"; then
+    log "this FFmpeg has no native av1 decoder; skipping it"
+    CONFIGURE_FLAGS=("${CONFIGURE_FLAGS[@]/--enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,av1,rawvideo/--enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,rawvideo}")
+fi
+
+BUILD="$WORK/build"
+log "building FFmpeg $VERSION_STR from $SRC into $PREFIX (make -j$JOBS)"
+start=$(date +%s)
+rm -rf "$BUILD"
+mkdir -p "$BUILD"
+# Remove what an earlier build installed so stale libraries or headers cannot survive a reconfigure.
+rm -rf "${PREFIX:?}/lib" "${PREFIX:?}/include" "${PREFIX:?}/share" "$STAMP"
+(
+    cd "$BUILD"
+    "$SRC/configure" --prefix="$PREFIX" "${CONFIGURE_FLAGS[@]}" >configure.log 2>&1 \
+        || { tail -n 40 configure.log >&2; tail -n 40 ffbuild/config.log >&2 || true; exit 1; }
+    make -j"$JOBS" >make.log 2>&1 || { tail -n 60 make.log >&2; exit 1; }
+    make install >install.log 2>&1 || { tail -n 40 install.log >&2; exit 1; }
+)
+
+# Sanity checks: the libraries ffmpeg-sys-next links, no shared objects, threads on, wanted components in.
+for lib in avcodec avformat avutil swscale; do
+    [ -f "$PREFIX/lib/lib$lib.a" ] || die "missing $PREFIX/lib/lib$lib.a"
+done
+if compgen -G "$PREFIX/lib/*.so*" >/dev/null; then
+    die "shared libraries were installed in $PREFIX/lib"
+fi
+grep -q '^#define HAVE_PTHREADS 1' "$BUILD/config.h" || die "FFmpeg was configured without pthreads"
+for c in h264 hevc vp9 vp8 mpeg4 mpeg2video rawvideo; do
+    # 5.1 keeps the component switches in config_components.h, older versions in config.h.
+    grep -qs "^#define CONFIG_$(echo "$c" | tr '[:lower:]' '[:upper:]')_DECODER 1" \
+        "$BUILD/config.h" "$BUILD/config_components.h" || die "decoder $c is not enabled"
+done
+extralibs="$(grep -h '^EXTRALIBS' "$BUILD/ffbuild/config.mak" | tr '\n' ' ')"
+log "link needs (from config.mak): $extralibs"
+
+{ stamp_key; printf 'ffmpeg-version=%s\n' "$VERSION_STR"; } >"$STAMP"
+end=$(date +%s)
+log "done in $((end - start)) s: $(du -sh "$PREFIX/lib" | cut -f1) of static libs in $PREFIX/lib"
+ls -l "$PREFIX"/lib/*.a >&2

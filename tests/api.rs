@@ -1,0 +1,210 @@
+//! The library surface: sources, demuxer, index, pool reuse, threaded decoding, tensors and DLPack.
+
+mod common;
+
+use common::*;
+use vidloader::{
+    Backend, ColorType, DecoderOptions, DecoderPool, Demuxer, FrameIndex, SimpleDecoder, Source, ThreadedDecoder,
+    ThreadedOptions,
+};
+
+fn native() -> DecoderOptions {
+    DecoderOptions::default().backend(Backend::Cpu).threads(2).color(ColorType::Native)
+}
+
+fn all_frames(src: impl Into<Source>) -> Vec<u8> {
+    let mut d = SimpleDecoder::open(src, native()).unwrap();
+    let n = d.len();
+    tensor_bytes(&d.get_batch_frames(n).unwrap().frames)
+}
+
+#[test]
+fn bytes_and_read_callback_sources_decode_like_the_file() {
+    let path = fixture("h264_b3_gop30.mp4");
+    let from_path = all_frames(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(all_frames(Source::from_bytes(bytes.clone(), "clip.mp4")) == from_path);
+    let mut at = 0;
+    let cb = Source::from_read_callback(
+        |buf: &mut [u8]| {
+            let n = buf.len().min(bytes.len() - at).min(1000);
+            buf[..n].copy_from_slice(&bytes[at..at + n]);
+            at += n;
+            Ok(n)
+        },
+        "clip.mp4",
+    )
+    .unwrap();
+    assert!(all_frames(cb) == from_path);
+    let reader = Source::from_reader(std::fs::File::open(&path).unwrap(), "clip.mp4").unwrap();
+    assert!(all_frames(reader) == from_path);
+}
+
+#[test]
+fn demuxer_packets_metadata_and_annexb() {
+    let path = fixture("h264_b3_gop30.mp4");
+    let mut dmx = Demuxer::open(&path).unwrap();
+    let info = dmx.info().clone();
+    assert_eq!((info.codec.as_str(), info.width, info.height, info.bit_depth), ("h264", 320, 240, 8));
+    assert_eq!(info.chroma, "420");
+    assert!((info.fps - 30.0).abs() < 1e-9);
+    assert!((info.duration_s - 2.5).abs() < 0.05, "{}", info.duration_s);
+    assert!(info.bit_rate > 0);
+    let packets: Vec<_> = dmx.by_ref().collect::<Result<_, _>>().unwrap();
+    assert_eq!(packets.len(), 75);
+    assert!(packets[0].is_key());
+    assert_eq!(packets.iter().filter(|p| p.is_key()).count(), 3);
+    // B-frames: decode order differs from presentation order.
+    assert!(packets.windows(2).any(|w| w[1].pts() < w[0].pts()));
+    assert!(packets.iter().all(|p| p.dts_seconds().is_some() && p.pts_seconds().is_some()));
+    // MP4 packets are length-prefixed; Annex-B packets start with a start code.
+    assert!(!packets[0].data().starts_with(&[0, 0, 0, 1]));
+    let mut annexb = Demuxer::open(&path).unwrap();
+    annexb.set_annexb(true).unwrap();
+    assert!(annexb.extradata().starts_with(&[0, 0, 0, 1]));
+    let first = annexb.read_packet().unwrap().unwrap();
+    assert!(first.data().starts_with(&[0, 0, 0, 1]) || first.data().starts_with(&[0, 0, 1]));
+    // Seeking by time lands on the keyframe at or before it.
+    annexb.seek(1.5).unwrap();
+    let p = annexb.read_packet().unwrap().unwrap();
+    assert!(p.is_key());
+    assert!((p.pts_seconds().unwrap() - 1.0).abs() < 1e-6, "{:?}", p.pts_seconds());
+}
+
+#[test]
+fn metadata_of_hevc10_and_rotation() {
+    let info = Demuxer::open(fixture("hevc10.mkv")).unwrap().info().clone();
+    assert_eq!((info.codec.as_str(), info.bit_depth, info.pixel_format.as_str()), ("hevc", 10, "yuv420p10le"));
+    assert_eq!(info.color_matrix, vidloader::ColorMatrix::Bt2020);
+    assert_eq!(info.color_primaries, "bt2020");
+    let rotated = fixture_dir().join("scratch/rotated.mp4");
+    std::fs::create_dir_all(rotated.parent().unwrap()).unwrap();
+    if !rotated.exists() {
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-y", "-loglevel", "error", "-i"])
+            .arg(fixture("h264_nob_gop30.mp4"))
+            .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+            .arg(&rotated)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    assert_eq!(Demuxer::open(&rotated).unwrap().info().rotation.abs(), 90.0);
+}
+
+#[test]
+fn index_matches_ffprobe_keyframes_and_time() {
+    let path = fixture("h264_vfr.mp4");
+    let index = FrameIndex::scan(&Source::from(&path)).unwrap();
+    assert_eq!(index.len(), 60);
+    assert!(index.is_vfr());
+    assert_eq!(index.keyframes(), &[0, 20, 40]);
+    // 30 fps up to frame 30 (at 1 s), 15 fps after it (what ffprobe reports for this file).
+    assert!((index.time_of(29) - 29.0 / 30.0).abs() < 1e-4);
+    assert!((index.time_of(30) - 1.0).abs() < 1e-6);
+    assert!((index.time_of(31) - 16.0 / 15.0).abs() < 1e-6);
+    assert_eq!(index.index_from_time(1.0).unwrap(), 30);
+    assert_eq!(index.index_from_time(1.06).unwrap(), 30);
+    assert_eq!(index.index_from_time(1.07).unwrap(), 31);
+    let mut d = SimpleDecoder::open(&path, native()).unwrap();
+    assert_eq!(d.index_from_time(0.5).unwrap(), 15);
+    let b = d.get_batch_frames_by_index(&[31]).unwrap();
+    assert!((b.times[0] - 16.0 / 15.0).abs() < 1e-6);
+}
+
+#[test]
+fn sequential_position_and_seek_to_index() {
+    let path = fixture("h264_b3_gop30.mp4");
+    let reference = all_frames(&path);
+    let fb = reference.len() / 75;
+    let mut d = SimpleDecoder::open(&path, native()).unwrap();
+    d.seek_to_index(70).unwrap();
+    let b = d.get_batch_frames(10).unwrap();
+    assert_eq!(b.indices, vec![70, 71, 72, 73, 74]);
+    assert!(tensor_bytes(&b.frames) == reference[70 * fb..]);
+    assert!(d.get_batch_frames(10).unwrap().is_empty());
+    assert_eq!(d.position(), 75);
+}
+
+#[test]
+fn pool_reuses_decoders_across_files() {
+    let pool = DecoderPool::new(2);
+    let a = fixture("h264_nob_gop30.mp4");
+    let b = fixture("h264_b3_gop30.mp4");
+    let c = fixture("hevc8_b.mp4");
+    let mut d = SimpleDecoder::open_with_pool(&a, native(), pool.clone()).unwrap();
+    assert_eq!(pool.stats().misses, 1);
+    d.reconfigure(&b).unwrap(); // same codec, depth, chroma, size: reused in place
+    assert_eq!(pool.stats().hits, 1);
+    assert!(tensor_bytes(&d.get_batch_frames(75).unwrap().frames) == all_frames(&b));
+    d.reconfigure(&c).unwrap(); // HEVC: a new decoder; the H.264 one goes to the pool
+    assert_eq!(pool.stats().misses, 2);
+    assert!(tensor_bytes(&d.get_batch_frames(60).unwrap().frames) == all_frames(&c));
+    d.reconfigure(&a).unwrap(); // the pooled H.264 decoder comes back
+    assert_eq!(pool.stats().hits, 2);
+    assert!(tensor_bytes(&d.get_batch_frames(75).unwrap().frames) == all_frames(&a));
+    drop(d);
+    assert_eq!(pool.stats().idle, 2);
+    assert!(pool.stats().hit_rate() > 0.49);
+}
+
+#[test]
+fn threaded_decoder_end_to_end_start_frame_and_reconfigure() {
+    let a = fixture("h264_b3_gop30.mp4");
+    let b = fixture("mpeg4.avi");
+    let ref_a = all_frames(&a);
+    let ref_b = all_frames(&b);
+    let opts = ThreadedOptions { buffer_size: 16, batch_size: 4, decoder: native() };
+    let mut t = ThreadedDecoder::open(&a, opts, 0).unwrap();
+    let mut got = Vec::new();
+    let mut indices = Vec::new();
+    for n in [4, 3, 5, 4, 100] {
+        let batch = t.get_batch_frames(n).unwrap();
+        assert!(batch.len() <= n);
+        indices.extend(batch.indices.iter().copied());
+        got.extend(tensor_bytes(&batch.frames));
+    }
+    assert_eq!(indices, (0..75).collect::<Vec<_>>());
+    assert!(got == ref_a);
+    let end = t.get_batch_frames(4).unwrap();
+    assert!(end.is_empty());
+    assert_eq!(end.frames.size()[0], 0);
+    t.reconfigure(&b, 40).unwrap();
+    let rest = t.get_batch_frames(1000).unwrap();
+    assert_eq!(rest.indices, (40..50).collect::<Vec<_>>());
+    let fb = ref_b.len() / 50;
+    assert!(tensor_bytes(&rest.frames) == ref_b[40 * fb..]);
+}
+
+#[test]
+fn threaded_decoder_drop_mid_stream_stops_the_thread() {
+    let opts = ThreadedOptions { buffer_size: 8, batch_size: 2, decoder: native() };
+    for _ in 0..5 {
+        let mut t = ThreadedDecoder::open(fixture("h264_gop250.mp4"), opts.clone(), 10).unwrap();
+        assert_eq!(t.get_batch_frames(2).unwrap().indices, vec![10, 11]);
+        drop(t); // must not hang with the worker blocked on a full queue
+    }
+}
+
+#[test]
+fn batches_are_tensors_in_the_requested_layout_and_export_to_dlpack() {
+    let path = fixture("h264_odd_642x362.mp4");
+    let mut rgbp = SimpleDecoder::open(&path, native().color(ColorType::Rgbp)).unwrap();
+    let b = rgbp.get_batch_frames_by_index(&[3, 1]).unwrap();
+    assert_eq!(b.frames.size(), vec![2, 3, 362, 642]);
+    assert_eq!(b.frames.kind(), tch::Kind::Uint8);
+    assert!(b.frames.is_contiguous());
+    let frame = b.frame(1).unwrap();
+    assert_eq!(frame.size(), vec![3, 362, 642]);
+    let dl = b.frame_dlpack(1).unwrap();
+    let view = dl.validate().unwrap();
+    assert_eq!(view.shape(), &[3, 362, 642]);
+    assert_eq!(view.data_ptr() as usize, frame.data_ptr() as usize);
+    drop(b); // the export keeps the storage alive
+    // SAFETY (test): the DLPack export owns a reference to the storage of `3 * 362 * 642` bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(view.data_ptr() as *const u8, 3 * 362 * 642) };
+    assert!(bytes == tensor_bytes(&frame));
+    let whole = rgbp.get_batch_frames_by_index(&[0]).unwrap().to_dlpack().unwrap();
+    assert_eq!(whole.validate().unwrap().shape(), &[1, 3, 362, 642]);
+}
