@@ -16,6 +16,7 @@ pub mod nvdec;
 pub mod pool;
 pub mod simple;
 pub mod source;
+pub mod synth;
 pub mod threaded;
 
 pub use backend::Backend;

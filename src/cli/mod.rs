@@ -1,5 +1,6 @@
 //! Command-line front end: argument parsing and one function per subcommand.
 
+mod demo;
 mod extract;
 mod info;
 
@@ -18,6 +19,44 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The default job: make a small labelled dataset and decode it into batches, printing shape and speed.
+    Demo {
+        /// Where the dataset is made (kept for later runs).
+        #[arg(long, default_value = "target/demo-dataset")]
+        dir: PathBuf,
+        /// Videos per class.
+        #[arg(long, default_value_t = 16)]
+        per_class: usize,
+        /// Frames sampled evenly from each video.
+        #[arg(long, default_value_t = 8)]
+        frames: usize,
+        /// Decode on this GPU with NVDEC instead of the CPU.
+        #[arg(long)]
+        gpu: Option<usize>,
+    },
+    /// Write synthetic labelled videos (a square moving right, left, down or up) and a labels.csv manifest.
+    Synth {
+        /// Output directory.
+        dir: PathBuf,
+        /// Videos per class.
+        #[arg(long, default_value_t = 16)]
+        per_class: usize,
+        /// Frame width.
+        #[arg(long, default_value_t = 128)]
+        width: u32,
+        /// Frame height.
+        #[arg(long, default_value_t = 128)]
+        height: u32,
+        /// Frames per video.
+        #[arg(long, default_value_t = 48)]
+        frames: u32,
+        /// Frames per second.
+        #[arg(long, default_value_t = 24)]
+        fps: u32,
+        /// Keyframe interval.
+        #[arg(long, default_value_t = 24)]
+        gop: u32,
+    },
     /// Print a video's stream metadata and exact frame count.
     Info {
         /// The video file.
@@ -59,9 +98,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Extract { path, indices, color, out, gpu }) => {
             extract::run(&path, &indices, &color, &out, backend_for(gpu))
         }
-        None => {
-            println!("{}", <Cli as clap::CommandFactory>::command().render_help());
+        Some(Command::Demo { dir, per_class, frames, gpu }) => demo::run(&dir, per_class, frames, backend_for(gpu)),
+        Some(Command::Synth { dir, per_class, width, height, frames, fps, gop }) => {
+            let spec = vidloader::synth::SynthSpec { width, height, frames, fps, gop, ..Default::default() };
+            let videos = vidloader::synth::write_dataset(&dir, &spec, per_class)?;
+            println!("wrote {} videos and labels.csv to {}", videos.len(), dir.display());
             Ok(())
         }
+        None => demo::run(std::path::Path::new("target/demo-dataset"), 16, 8, Backend::Cpu),
     }
 }
