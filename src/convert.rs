@@ -25,6 +25,16 @@ pub fn write_frame(frame: &ff::frame::Video, color: ColorType, matrix: ColorMatr
     match color {
         ColorType::Native => write_native(frame, out),
         ColorType::Rgb | ColorType::Rgbp => {
+            let want = frame.width() as usize * frame.height() as usize * 3;
+            if out.len() != want {
+                return Err(Error::Unsupported(format!(
+                    "frame size changed mid-stream to {}x{} ({} bytes for a {}-byte slot)",
+                    frame.width(),
+                    frame.height(),
+                    want,
+                    out.len()
+                )));
+            }
             let planar = color == ColorType::Rgbp;
             match yuv_layout(frame.format()) {
                 Some(layout) => {
@@ -89,53 +99,127 @@ fn yuv_layout(format: Pixel) -> Option<YuvLayout> {
     })
 }
 
-#[inline(always)]
-fn sample(row: &[u8], x: usize, wide: bool) -> f32 {
-    if wide {
-        f32::from(u16::from_le_bytes([row[2 * x], row[2 * x + 1]]))
-    } else {
-        f32::from(row[x])
+/// [`YuvToRgb`] in 16.16 fixed point, with the chroma scale folded into the chroma coefficients.
+struct FixedYuvToRgb {
+    y_off: i32,
+    y_scale: i32,
+    c_off: i32,
+    cr_r: i32,
+    cb_g: i32,
+    cr_g: i32,
+    cb_b: i32,
+}
+
+impl FixedYuvToRgb {
+    fn new(c: &YuvToRgb) -> Self {
+        let f = |v: f32| (f64::from(v) * 65536.0).round() as i32;
+        FixedYuvToRgb {
+            y_off: c.y_off.round() as i32,
+            y_scale: f(c.y_scale),
+            c_off: c.c_off.round() as i32,
+            cr_r: f(c.cr_r * c.c_scale),
+            cb_g: f(c.cb_g * c.c_scale),
+            cr_g: f(c.cr_g * c.c_scale),
+            cb_b: f(c.cb_b * c.c_scale),
+        }
     }
 }
 
-/// Converts one row of pixels; `put(x, rgb)` stores the result.
+/// Per-task buffers: one row of luma terms and one row of chroma terms per output channel.
+#[derive(Default)]
+struct RowScratch {
+    y: Vec<i32>,
+    r: Vec<i32>,
+    g: Vec<i32>,
+    b: Vec<i32>,
+}
+
+/// Reads `n` samples (bytes or 16-bit little-endian) starting at sample `start`, stepping by `step` samples.
 #[inline(always)]
+fn load(row: &[u8], wide: bool, start: usize, step: usize, n: usize, out: &mut Vec<i32>) {
+    out.clear();
+    if wide {
+        out.extend((0..n).map(|i| {
+            let k = 2 * (start + i * step);
+            i32::from(u16::from_le_bytes([row[k], row[k + 1]]))
+        }));
+    } else if step == 1 {
+        out.extend(row[start..start + n].iter().map(|&v| i32::from(v)));
+    } else {
+        out.extend((0..n).map(|i| i32::from(row[start + i * step])));
+    }
+}
+
+#[inline(always)]
+fn to_u8_fixed(v: i32) -> u8 {
+    ((v + 32768) >> 16).clamp(0, 255) as u8
+}
+
+/// Converts row `y` into `r`, `g`, `b` (each `width` long, or the same interleaved slice via `put`).
 fn convert_row(
     frame: &ff::frame::Video,
     layout: &YuvLayout,
-    conv: &YuvToRgb,
+    fx: &FixedYuvToRgb,
     y: usize,
     width: usize,
-    mut put: impl FnMut(usize, [u8; 3]),
+    s: &mut RowScratch,
+    mut put: impl FnMut(usize, u8, u8, u8),
 ) {
     let wide = layout.bit_depth > 8;
     let yrow = &frame.data(0)[y * frame.stride(0)..];
-    let mid = f32::from(1u16 << (layout.bit_depth - 1));
+    load(yrow, wide, 0, 1, width, &mut s.y);
+    for v in s.y.iter_mut() {
+        *v = (*v - fx.y_off) * fx.y_scale;
+    }
+    let cw = (width + (1 << layout.shift_x) - 1) >> layout.shift_x;
     if layout.grey {
         for x in 0..width {
-            put(x, conv.apply(sample(yrow, x, wide), mid, mid));
+            let l = to_u8_fixed(s.y[x]);
+            put(x, l, l, l);
         }
         return;
     }
     let cy = y >> layout.shift_y;
+    // Chroma terms for the row: s.r/s.g/s.b hold Cb then Cr temporarily.
     if layout.semi_planar {
         let uv = &frame.data(1)[cy * frame.stride(1)..];
-        for x in 0..width {
-            let cx = x >> layout.shift_x;
-            put(x, conv.apply(sample(yrow, x, wide), f32::from(uv[2 * cx]), f32::from(uv[2 * cx + 1])));
-        }
-        return;
+        load(uv, wide, 0, 2, cw, &mut s.g);
+        load(uv, wide, 1, 2, cw, &mut s.b);
+    } else {
+        load(&frame.data(1)[cy * frame.stride(1)..], wide, 0, 1, cw, &mut s.g);
+        load(&frame.data(2)[cy * frame.stride(2)..], wide, 0, 1, cw, &mut s.b);
     }
-    let urow = &frame.data(1)[cy * frame.stride(1)..];
-    let vrow = &frame.data(2)[cy * frame.stride(2)..];
-    for x in 0..width {
-        let cx = x >> layout.shift_x;
-        put(x, conv.apply(sample(yrow, x, wide), sample(urow, cx, wide), sample(vrow, cx, wide)));
+    // Chroma terms per chroma sample, then widened to one per pixel so that the final loop is a plain zip.
+    let mut terms = [Vec::new(), Vec::new(), Vec::new()];
+    for (cb, cr) in s.g.iter().zip(&s.b).take(cw) {
+        let (cb, cr) = (cb - fx.c_off, cr - fx.c_off);
+        terms[0].push(fx.cr_r * cr);
+        terms[1].push(-(fx.cb_g * cb + fx.cr_g * cr));
+        terms[2].push(fx.cb_b * cb);
+    }
+    for (c, dst) in [&mut s.r, &mut s.g, &mut s.b].into_iter().enumerate() {
+        widen(&terms[c], layout.shift_x, width, dst);
+    }
+    for (x, (((&l, &cr), &cg), &cb)) in s.y.iter().zip(&s.r).zip(&s.g).zip(&s.b).enumerate() {
+        put(x, to_u8_fixed(l + cr), to_u8_fixed(l + cg), to_u8_fixed(l + cb));
+    }
+}
+
+/// Repeats each chroma term `1 << shift` times to cover `width` pixels.
+#[inline(always)]
+fn widen(src: &[i32], shift: u32, width: usize, dst: &mut Vec<i32>) {
+    dst.clear();
+    if shift == 0 {
+        dst.extend_from_slice(&src[..width]);
+    } else {
+        dst.extend(src.iter().flat_map(|&v| [v, v]));
+        dst.truncate(width);
     }
 }
 
 fn write_rgb_from_yuv(frame: &ff::frame::Video, layout: &YuvLayout, conv: &YuvToRgb, planar: bool, out: &mut [u8]) {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let fx = FixedYuvToRgb::new(conv);
     if planar {
         let (r, gb) = out.split_at_mut(w * h);
         let (g, b) = gb.split_at_mut(w * h);
@@ -144,20 +228,25 @@ fn write_rgb_from_yuv(frame: &ff::frame::Video, layout: &YuvLayout, conv: &YuvTo
             .zip(b.par_chunks_mut(w))
             .with_min_len(MIN_ROWS_PER_TASK)
             .enumerate()
-            .for_each(|(y, ((r, g), b))| {
-                convert_row(frame, layout, conv, y, w, |x, [pr, pg, pb]| {
+            .for_each_init(RowScratch::default, |s, (y, ((r, g), b))| {
+                convert_row(frame, layout, &fx, y, w, s, |x, pr, pg, pb| {
                     r[x] = pr;
                     g[x] = pg;
                     b[x] = pb;
                 })
             });
     } else {
-        out.par_chunks_mut(w * 3).with_min_len(MIN_ROWS_PER_TASK).enumerate().for_each(|(y, row)| {
-            convert_row(frame, layout, conv, y, w, |x, rgb| row[3 * x..3 * x + 3].copy_from_slice(&rgb))
-        });
+        out.par_chunks_mut(w * 3)
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .enumerate()
+            .for_each_init(RowScratch::default, |s, (y, row)| {
+                convert_row(frame, layout, &fx, y, w, s, |x, pr, pg, pb| {
+                    row[3 * x] = pr;
+                    row[3 * x + 1] = pg;
+                    row[3 * x + 2] = pb;
+                })
+            });
     }
-    debug_assert_eq!(out.len(), w * h * 3);
-    let _ = h;
 }
 
 /// Pixel formats without a direct path (palettes, packed RGB, ...) go through swscale to RGB24.

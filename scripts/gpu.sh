@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# gpu.sh: build the bundle that runs vidloader's tests and benches on the GPU machine.
+#
+#   scripts/gpu.sh build      build everything with FFmpeg linked statically and fill <repo>/.gpu/
+#   scripts/gpu.sh fixtures   run the bundled test executables HERE once, so that the test suite makes its
+#                             fixtures (with the ffmpeg CLI, which the GPU machine lacks) in target/fixtures;
+#                             then run `build` again (or `pack`) to bundle them
+#   scripts/gpu.sh pack       redo only the fixture copy and the size check of an existing build
+#   scripts/gpu.sh command    print the command to run on the GPU machine
+#
+# The GPU machine (Ubuntu 24.04, H100) has libtorch but no FFmpeg, no cargo and no network, so:
+#   * FFmpeg is built statically by scripts/build-static-ffmpeg.sh (into target/ffmpeg-static) and linked
+#     in with `--features static-ffmpeg` (FFMPEG_DIR points ffmpeg-sys-next at it);
+#   * everything is built with CARGO_TARGET_DIR=target/gpu (so it never disturbs target/release), stripped,
+#     and copied to .gpu/bin/; .gpu/manifest.tsv says what each file is (bin, test, bench, example);
+#   * fixtures that the tests made in target/fixtures are copied to .gpu/fixtures/;
+#   * `ldd` must show no libav*/libsw*/libpostproc library in any executable, and .gpu must stay under
+#     60 MiB (the carry limit of the tool that ships it is 64 MiB). If the plain copy is too big, bin/ and
+#     fixtures/ are packed into one solid .gpu/bundle.tar.xz (the static FFmpeg code repeated in every
+#     executable then costs almost nothing); scripts/gpu-remote.sh unpacks it. Still too big: fail.
+#
+# Then, on the GPU machine, from the repo root (with .gpu carried along, it is git-ignored):
+#     bash scripts/gpu-remote.sh [BENCH...] [-- BENCH_ARGS...]
+#
+# Environment:
+#   FFMPEG_STATIC_PREFIX   where the static FFmpeg goes (default <repo>/target/ffmpeg-static)
+#   GPU_STRIP              "all" (default: smallest) or "debug" (keep the symbol table, for readable
+#                          backtraces; bigger)
+#   GPU_PACK               "auto" (default: pack only when the plain copy is over the limit), "always", "never"
+#   GPU_MAX_MIB            size limit of .gpu in MiB (default 60)
+#   CARGO_BUILD_JOBS       as for cargo
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+PREFIX="${FFMPEG_STATIC_PREFIX:-$repo/target/ffmpeg-static}"
+TARGET_DIR="$repo/target/gpu"
+GPU="$repo/.gpu"
+MAX_MIB="${GPU_MAX_MIB:-60}"
+STRIP_MODE="${GPU_STRIP:-all}"
+PACK_MODE="${GPU_PACK:-auto}"
+MESSAGES="$TARGET_DIR/build-messages.json"
+REMOTE_CMD="bash scripts/gpu-remote.sh"
+
+log() { printf '[gpu.sh] %s\n' "$*" >&2; }
+die() { printf '[gpu.sh] ERROR: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+# Bench targets of the package, from cargo metadata. Built with `--bench NAME` rather than `--benches`:
+# `--benches` also builds the lib and bin unit tests a second time in bench mode, which are of no use here.
+bench_targets() {
+    (cd "$repo" && cargo metadata --no-deps --format-version 1) | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+for p in m["packages"]:
+    for t in p["targets"]:
+        if "bench" in t["kind"]:
+            print(t["name"])
+'
+}
+
+# Turns cargo's JSON messages into "kind<TAB>name<TAB>path" lines for the workspace's executables.
+list_executables() {
+    python3 - "$1" "$(cd "$repo" && cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+print(",".join(p["id"] for p in json.load(sys.stdin)["packages"]))')" <<'EOF'
+import json, os, sys
+messages, ids = sys.argv[1], set(sys.argv[2].split(","))
+seen = {}
+for line in open(messages):
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    m = json.loads(line)
+    if m.get("reason") != "compiler-artifact" or m.get("package_id") not in ids or not m.get("executable"):
+        continue
+    kind, name, exe = m["target"]["kind"], m["target"]["name"], m["executable"]
+    if "bench" in kind:
+        k = "bench"
+    elif "example" in kind:
+        k = "example"
+    elif m["profile"]["test"]:
+        k = "test"          # lib / bin unit tests and integration tests: <name>-<hash>
+    elif "bin" in kind:
+        k = "bin"
+    else:
+        continue
+    seen[exe] = (k, name)
+for exe, (k, name) in seen.items():
+    print(f"{k}\t{name}\t{exe}")
+EOF
+}
+
+# Hook: the test suite makes its fixtures (and the ffmpeg CLI's reference decodes of them) in
+# target/fixtures the first time a test needs them; the GPU machine has no ffmpeg CLI to make them, so they
+# travel in .gpu/fixtures (tests find them through VIDLOADER_FIXTURES). Scratch output and half-written
+# temporaries are left behind.
+copy_fixtures() {
+    local src="$repo/target/fixtures" n=0 f
+    rm -rf "$GPU/fixtures"
+    mkdir -p "$GPU/fixtures"
+    if [ ! -d "$src" ]; then
+        log "no $src: no fixtures bundled (make them with: scripts/gpu.sh fixtures)"
+        return 0
+    fi
+    while IFS= read -r -d '' f; do
+        cp -p "$f" "$GPU/fixtures/"
+        n=$((n + 1))
+    done < <(find "$src" -mindepth 1 -maxdepth 1 -type f ! -name 'tmp-*' ! -name '*.tmp' -print0)
+    log "copied $n fixture files ($(du -sh "$GPU/fixtures" | cut -f1)) from $src"
+}
+
+size_bytes() { du -sb "$1" | cut -f1; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+
+# Size check, packing into one solid .tar.xz when the plain files are too big (or GPU_PACK=always).
+check_size_and_pack() {
+    local max=$((MAX_MIB * 1048576)) total
+    rm -f "$GPU/bundle.tar.xz"
+    total=$(size_bytes "$GPU")
+    log "plain .gpu: $(mib "$total") MiB (limit $MAX_MIB MiB)"
+    if [ "$PACK_MODE" = always ] || { [ "$PACK_MODE" = auto ] && [ "$total" -gt "$max" ]; }; then
+        log "packing bin/ and fixtures/ into .gpu/bundle.tar.xz"
+        # A 64 MiB window lets xz see that every executable carries the same FFmpeg.
+        (cd "$GPU" && tar -cf - bin fixtures | xz -T0 --lzma2=preset=6e,dict=64MiB >bundle.tar.xz.tmp)
+        mv "$GPU/bundle.tar.xz.tmp" "$GPU/bundle.tar.xz"
+        rm -rf "${GPU:?}/bin" "${GPU:?}/fixtures"
+        total=$(size_bytes "$GPU")
+        log "packed .gpu: $(mib "$total") MiB"
+    fi
+    if [ "$total" -gt "$max" ]; then
+        du -ab "$GPU" | sort -n | tail -n 15 >&2
+        die ".gpu is $(mib "$total") MiB, over the $MAX_MIB MiB limit: it cannot be carried to the GPU machine. Drop fixtures, use GPU_PACK=always, or build fewer targets."
+    fi
+}
+
+check_no_ffmpeg_shared() {
+    local bad=0 f libs
+    for f in "$GPU"/bin/*; do
+        [ -f "$f" ] || continue
+        libs="$(ldd "$f" 2>&1 || true)"
+        if grep -E 'lib(av(codec|format|util|device|filter|resample)|sw(scale|resample)|postproc)\.so' <<<"$libs" >&2; then
+            log "FAIL: $(basename "$f") needs FFmpeg shared libraries"
+            bad=1
+        fi
+    done
+    [ "$bad" -eq 0 ] || die "some executables link FFmpeg dynamically: was FFMPEG_DIR/static-ffmpeg honoured?"
+    log "ldd: no executable needs an FFmpeg shared library"
+}
+
+cmd_build() {
+    command -v python3 >/dev/null || die "python3 is needed to read cargo's JSON"
+    "$here/build-static-ffmpeg.sh" "$PREFIX"
+
+    local bench_args=() b
+    while IFS= read -r b; do
+        [ -n "$b" ] && bench_args+=(--bench "$b")
+    done < <(bench_targets)
+
+    mkdir -p "$TARGET_DIR"
+    log "cargo build --release --features static-ffmpeg --bins --tests --examples ${bench_args[*]} (CARGO_TARGET_DIR=$TARGET_DIR)"
+    (
+        cd "$repo"
+        FFMPEG_DIR="$PREFIX" CARGO_TARGET_DIR="$TARGET_DIR" \
+            cargo build --release --features static-ffmpeg --bins --tests --examples "${bench_args[@]}" \
+            --message-format=json-render-diagnostics >"$MESSAGES"
+    ) || die "cargo build failed (messages in $MESSAGES)"
+
+    local listing
+    listing="$(list_executables "$MESSAGES")"
+    [ -n "$listing" ] || die "cargo reported no executables"
+
+    rm -rf "${GPU:?}/bin" "${GPU:?}/fixtures" "$GPU/bundle.tar.xz" "$GPU/manifest.tsv" "$GPU/BUILD-INFO"
+    mkdir -p "$GPU/bin"
+    local kind name exe base strip_args=()
+    case "$STRIP_MODE" in
+        all) strip_args=(--strip-all) ;;
+        debug) strip_args=(--strip-debug) ;;
+        *) die "GPU_STRIP must be all or debug" ;;
+    esac
+    while IFS=$'\t' read -r kind name exe; do
+        base="$(basename "$exe")"
+        [ ! -e "$GPU/bin/$base" ] || die "two executables named $base"
+        strip "${strip_args[@]}" -o "$GPU/bin/$base" "$exe"
+        printf '%s\t%s\t%s\n' "$kind" "$name" "$base" >>"$GPU/manifest.tsv"
+        log "$(printf '%-8s %-40s %7s MiB' "$kind" "$base" "$(mib "$(size_bytes "$GPU/bin/$base")")")"
+    done <<<"$listing"
+
+    check_no_ffmpeg_shared
+    {
+        echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "host=$(hostname)"
+        echo "git=$(cd "$repo" && git describe --always --dirty 2>/dev/null || echo unknown)"
+        echo "repo=$repo"
+        # tests/cli.rs finds the CLI through env!(\"CARGO_BIN_EXE_vidloader\"), a path compiled in at build
+        # time; gpu-remote.sh puts a link there when that path does not exist on the GPU machine.
+        echo "cargo_bin_exe_dir=$TARGET_DIR/release"
+        grep -v '^configure=' "$PREFIX/vidloader-ffmpeg.stamp" | sed 's/^/ffmpeg_/'
+        echo "strip=$STRIP_MODE"
+    } >"$GPU/BUILD-INFO"
+
+    copy_fixtures
+    check_size_and_pack
+    print_command
+}
+
+cmd_pack() {
+    [ -f "$GPU/manifest.tsv" ] || die "no build in $GPU: run scripts/gpu.sh build"
+    if [ -f "$GPU/bundle.tar.xz" ] && [ ! -d "$GPU/bin" ]; then
+        (cd "$GPU" && xz -dc bundle.tar.xz | tar -xf - bin)
+        rm -f "$GPU/bundle.tar.xz"
+    fi
+    copy_fixtures
+    check_size_and_pack
+    print_command
+}
+
+# Runs the bundled test executables here (CPU only, results ignored) so that they make every fixture they
+# use in target/fixtures with the ffmpeg CLI. Afterwards run `pack` (or `build`) to bundle the fixtures.
+cmd_fixtures() {
+    [ -f "$GPU/manifest.tsv" ] || die "no build in $GPU: run scripts/gpu.sh build"
+    [ -d "$GPU/bin" ] || die "$GPU/bin is packed; run scripts/gpu.sh pack with GPU_PACK=never first"
+    command -v ffmpeg >/dev/null || die "the ffmpeg CLI is needed to make fixtures"
+    mkdir -p "$repo/target/fixtures"
+    local log_file="$TARGET_DIR/fixtures-run.log" kind name file
+    : >"$log_file"
+    while IFS=$'\t' read -r kind name file; do
+        [ "$kind" = test ] || continue
+        log "running $file here to make fixtures"
+        (cd "$repo" && VIDLOADER_FIXTURES="$repo/target/fixtures" "$GPU/bin/$file") >>"$log_file" 2>&1 || true
+    done <"$GPU/manifest.tsv"
+    log "target/fixtures now has $(find "$repo/target/fixtures" -maxdepth 1 -type f | wc -l) files (log: $log_file)"
+    log "next: scripts/gpu.sh pack"
+}
+
+print_command() {
+    local benches
+    benches="$(awk -F'\t' '$1 == "bench" { printf "%s ", $2 }' "$GPU/manifest.tsv" 2>/dev/null || true)"
+    echo
+    echo "Bundle ready: $GPU ($(mib "$(size_bytes "$GPU")") MiB; carry the git-ignored path \".gpu\")."
+    echo "Run on the GPU machine, from the repo root:"
+    echo
+    echo "    $REMOTE_CMD ${benches% }"
+    echo
+}
+
+case "${1:-}" in
+    build) cmd_build ;;
+    pack) cmd_pack ;;
+    fixtures) cmd_fixtures ;;
+    command) print_command ;;
+    *) usage ;;
+esac
