@@ -5,6 +5,7 @@
 //!   - `ffmpeg -threads N -i FILE -f null -` (decode only, the reference),
 //!   - SimpleDecoder reading the whole file in batches of 16, NATIVE and RGBP,
 //!   - ThreadedDecoder doing the same with background prefetch,
+//!
 //! and prints frames/sec and the ratio to ffmpeg. Set `VIDLOADER_BENCH_FILE` to time another file and
 //! `VIDLOADER_BENCH_THREADS` to change N (default: all cores).
 
@@ -12,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use vidloader::{Backend, ColorType, DecoderOptions, SimpleDecoder, ThreadedDecoder, ThreadedOptions};
+use vidloader::{
+    Backend, ColorType, DecoderOptions, SimpleDecoder, ThreadedDecoder, ThreadedOptions,
+};
 
 const REPEATS: usize = 3;
 const BATCH: usize = 16;
@@ -26,8 +29,21 @@ fn bench_file() -> PathBuf {
     let path = dir.join("h264_1080p_gop30.mp4");
     if !path.exists() {
         let ok = Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-frames:v", "300"])
-            .args(["-c:v", "libx264", "-preset", "medium", "-g", "30", "-bf", "2", "-pix_fmt", "yuv420p"])
+            .args([
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=30",
+                "-frames:v",
+                "300",
+            ])
+            .args([
+                "-c:v", "libx264", "-preset", "medium", "-g", "30", "-bf", "2", "-pix_fmt",
+                "yuv420p",
+            ])
             .arg(&path)
             .status()
             .expect("the ffmpeg CLI is needed to make the benchmark file")
@@ -53,8 +69,14 @@ fn main() {
     let threads: usize = std::env::var("VIDLOADER_BENCH_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let n_frames = SimpleDecoder::open(&path, DecoderOptions::default().backend(Backend::Cpu)).unwrap().len();
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    let n_frames = SimpleDecoder::open(&path, DecoderOptions::default().backend(Backend::Cpu))
+        .unwrap()
+        .len();
 
     let (_, ffmpeg_s) = best_of(|| {
         let ok = Command::new("ffmpeg")
@@ -68,12 +90,23 @@ fn main() {
         n_frames
     });
     let ffmpeg_fps = n_frames as f64 / ffmpeg_s;
-    println!("file: {} ({n_frames} frames), threads: {threads}, best of {REPEATS}", path.display());
+    println!(
+        "file: {} ({n_frames} frames), threads: {threads}, best of {REPEATS}",
+        path.display()
+    );
     println!("{:<38} {:>10} {:>8}", "decoder", "frames/s", "ratio");
-    println!("{:<38} {:>10.1} {:>8.3}", format!("ffmpeg -threads {threads} -f null"), ffmpeg_fps, 1.0);
+    println!(
+        "{:<38} {:>10.1} {:>8.3}",
+        format!("ffmpeg -threads {threads} -f null"),
+        ffmpeg_fps,
+        1.0
+    );
 
     for color in [ColorType::Native, ColorType::Rgbp] {
-        let opts = DecoderOptions::default().backend(Backend::Cpu).threads(threads).color(color);
+        let opts = DecoderOptions::default()
+            .backend(Backend::Cpu)
+            .threads(threads)
+            .color(color);
         let (frames, secs) = best_of(|| {
             let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
             let mut n = 0;
@@ -87,10 +120,19 @@ fn main() {
         });
         assert_eq!(frames, n_frames);
         let fps = frames as f64 / secs;
-        println!("{:<38} {:>10.1} {:>8.3}", format!("SimpleDecoder {color:?} batch {BATCH}"), fps, fps / ffmpeg_fps);
+        println!(
+            "{:<38} {:>10.1} {:>8.3}",
+            format!("SimpleDecoder {color:?} batch {BATCH}"),
+            fps,
+            fps / ffmpeg_fps
+        );
 
         let (frames, secs) = best_of(|| {
-            let topts = ThreadedOptions { buffer_size: 4 * BATCH, batch_size: BATCH, decoder: opts.clone() };
+            let topts = ThreadedOptions {
+                buffer_size: 4 * BATCH,
+                batch_size: BATCH,
+                decoder: opts.clone(),
+            };
             let mut d = ThreadedDecoder::open(&path, topts, 0).unwrap();
             let mut n = 0;
             loop {
@@ -103,6 +145,11 @@ fn main() {
         });
         assert_eq!(frames, n_frames);
         let fps = frames as f64 / secs;
-        println!("{:<38} {:>10.1} {:>8.3}", format!("ThreadedDecoder {color:?} batch {BATCH}"), fps, fps / ffmpeg_fps);
+        println!(
+            "{:<38} {:>10.1} {:>8.3}",
+            format!("ThreadedDecoder {color:?} batch {BATCH}"),
+            fps,
+            fps / ffmpeg_fps
+        );
     }
 }

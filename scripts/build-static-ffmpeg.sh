@@ -23,9 +23,13 @@
 # What the build contains (everything else is disabled, including all autodetected external libraries,
 # hwaccels, encoders, muxers, avdevice, avfilter, swresample and postproc):
 #   demuxers : mov matroska avi mpegts mpegps ivf h264 hevc m4v mpegvideo flv
-#   decoders : h264 hevc vp8 vp9 mpeg4 mpeg2video av1 rawvideo
-#              (5.1's native `av1` decoder only works through a hwaccel; none is built, so it can open
-#              and describe AV1 streams but decoding returns an error: AV1 needs NVDEC or libdav1d)
+#   decoders : h264 hevc vp8 vp9 mpeg4 mpeg2video rawvideo
+#              Not av1: 5.1's native `av1` decoder is only a front end for hwaccels (none is built here).
+#              With it, an AV1 file opens but every packet logs "Missing Sequence Header", the stream's
+#              pixel format stays NONE (swscale then aborts on an assertion) and decoding fails; without
+#              it, opening the decoder fails cleanly with "Decoder not found". The av1 parser stays, so
+#              AV1 files can still be demuxed and indexed. (Decoding AV1 needs libdav1d; NVDEC on the H100
+#              has no AV1 either.) Add it back with FFMPEG_EXTRA_CONFIGURE=--enable-decoder=av1.
 #   parsers  : h264 hevc vp8 vp9 mpeg4video mpegvideo av1
 #   bsfs     : h264_mp4toannexb hevc_mp4toannexb vp9_superframe_split extract_extradata null
 #   protocols: file pipe
@@ -41,7 +45,7 @@
 #                             they are part of the stamp, so changing them triggers a rebuild
 set -euo pipefail
 
-SCRIPT_VERSION=1
+SCRIPT_VERSION=2
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 PREFIX="${1:-$repo/target/ffmpeg-static}"
@@ -86,7 +90,7 @@ CONFIGURE_FLAGS=(
     --enable-avutil
     --enable-swscale
     --enable-demuxer=mov,matroska,avi,mpegts,mpegps,ivf,h264,hevc,m4v,mpegvideo,flv
-    --enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,av1,rawvideo
+    --enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,rawvideo
     --enable-parser=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,av1
     --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,vp9_superframe_split,extract_extradata,null
     --enable-protocol=file,pipe
@@ -206,12 +210,6 @@ apt_install_missing nasm build-essential dpkg-dev pkg-config
 fetch_source
 VERSION_STR="$(cat "$SRC/RELEASE" 2>/dev/null || basename "$SRC")"
 
-# FFmpeg 5.1 has a hwaccel-only native AV1 decoder; drop it (and the parser) if this source lacks them.
-if ! grep -q 'ff_av1_decoder' "$SRC/libavcodec/allcodecs.c"; then
-    log "this FFmpeg has no native av1 decoder; skipping it"
-    CONFIGURE_FLAGS=("${CONFIGURE_FLAGS[@]/--enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,av1,rawvideo/--enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,rawvideo}")
-fi
-
 BUILD="$WORK/build"
 log "building FFmpeg $VERSION_STR from $SRC into $PREFIX (make -j$JOBS)"
 start=$(date +%s)
@@ -240,8 +238,8 @@ for c in h264 hevc vp9 vp8 mpeg4 mpeg2video rawvideo; do
     grep -qs "^#define CONFIG_$(echo "$c" | tr '[:lower:]' '[:upper:]')_DECODER 1" \
         "$BUILD/config.h" "$BUILD/config_components.h" || die "decoder $c is not enabled"
 done
-extralibs="$(grep -h '^EXTRALIBS' "$BUILD/ffbuild/config.mak" | tr '\n' ' ')"
-log "link needs (from config.mak): $extralibs"
+extralibs="$(grep -hE '^EXTRALIBS-(avcodec|avformat|avutil|swscale)=' "$BUILD/ffbuild/config.mak" | tr '\n' ' ')"
+log "system libraries FFmpeg asks for (config.mak): $extralibs"
 
 { stamp_key; printf 'ffmpeg-version=%s\n' "$VERSION_STR"; } >"$STAMP"
 end=$(date +%s)

@@ -35,7 +35,10 @@ impl FrameBatch {
     /// Frame `i` of the batch as a view (no copy).
     pub fn frame(&self, i: usize) -> Result<Tensor> {
         if i >= self.len() {
-            return Err(Error::OutOfRange { index: i as i64, len: self.len() });
+            return Err(Error::OutOfRange {
+                index: i as i64,
+                len: self.len(),
+            });
         }
         Ok(self.frames.get(i as i64))
     }

@@ -23,7 +23,9 @@ impl std::str::FromStr for ColorType {
             "native" => Ok(ColorType::Native),
             "rgb" => Ok(ColorType::Rgb),
             "rgbp" | "rgb_planar" => Ok(ColorType::Rgbp),
-            _ => Err(crate::Error::InvalidArgument(format!("unknown colour type {s:?} (native, rgb, rgbp)"))),
+            _ => Err(crate::Error::InvalidArgument(format!(
+                "unknown colour type {s:?} (native, rgb, rgbp)"
+            ))),
         }
     }
 }
@@ -71,11 +73,16 @@ pub enum ColorRange {
 
 impl ColorRange {
     /// The range for an FFmpeg colour range (unspecified means limited) and pixel format (`yuvj*` are full).
-    pub fn from_ffmpeg(range: ffmpeg_next::color::Range, format: ffmpeg_next::format::Pixel) -> Self {
+    pub fn from_ffmpeg(
+        range: ffmpeg_next::color::Range,
+        format: ffmpeg_next::format::Pixel,
+    ) -> Self {
         use ffmpeg_next::format::Pixel;
         match (range, format) {
             (ffmpeg_next::color::Range::JPEG, _) => ColorRange::Full,
-            (_, Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P | Pixel::YUVJ440P) => ColorRange::Full,
+            (_, Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P | Pixel::YUVJ440P) => {
+                ColorRange::Full
+            }
             _ => ColorRange::Limited,
         }
     }

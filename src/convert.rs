@@ -1,8 +1,8 @@
 //! CPU conversion of a decoded FFmpeg frame into a slot of a batch: native planes (packed, the `ffmpeg -f
 //! rawvideo` layout), interleaved RGB or planar RGB. RGB uses [`YuvToRgb`], the formula the GPU kernels share.
 
-use ffmpeg_next as ff;
 use ff::format::Pixel;
+use ffmpeg_next as ff;
 use rayon::prelude::*;
 
 use crate::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
@@ -15,13 +15,22 @@ const MIN_ROWS_PER_TASK: usize = 16;
 /// Bytes one frame takes in `color` at this size and pixel format.
 pub fn frame_bytes(color: ColorType, format: Pixel, width: u32, height: u32) -> Result<usize> {
     Ok(match color {
-        ColorType::Native => packed_plane_layout(format, width, height)?.iter().map(|(r, n)| r * n).sum(),
+        ColorType::Native => packed_plane_layout(format, width, height)?
+            .iter()
+            .map(|(r, n)| r * n)
+            .sum(),
         ColorType::Rgb | ColorType::Rgbp => width as usize * height as usize * 3,
     })
 }
 
 /// Writes `frame` into `out` (exactly [`frame_bytes`] long) as `color`.
-pub fn write_frame(frame: &ff::frame::Video, color: ColorType, matrix: ColorMatrix, range: ColorRange, out: &mut [u8]) -> Result<()> {
+pub fn write_frame(
+    frame: &ff::frame::Video,
+    color: ColorType,
+    matrix: ColorMatrix,
+    range: ColorRange,
+    out: &mut [u8],
+) -> Result<()> {
     match color {
         ColorType::Native => write_native(frame, out),
         ColorType::Rgb | ColorType::Rgbp => {
@@ -53,7 +62,10 @@ fn write_native(frame: &ff::frame::Video, out: &mut [u8]) -> Result<()> {
     let layout = packed_plane_layout(frame.format(), frame.width(), frame.height())?;
     let total: usize = layout.iter().map(|(r, n)| r * n).sum();
     if out.len() != total {
-        return Err(Error::InvalidArgument(format!("native slot of {} bytes for a {total}-byte frame", out.len())));
+        return Err(Error::InvalidArgument(format!(
+            "native slot of {} bytes for a {total}-byte frame",
+            out.len()
+        )));
     }
     let mut offset = 0;
     for (p, &(row_bytes, rows)) in layout.iter().enumerate() {
@@ -81,7 +93,13 @@ struct YuvLayout {
 }
 
 fn yuv_layout(format: Pixel) -> Option<YuvLayout> {
-    let l = |bit_depth, shift_x, shift_y| YuvLayout { bit_depth, shift_x, shift_y, semi_planar: false, grey: false };
+    let l = |bit_depth, shift_x, shift_y| YuvLayout {
+        bit_depth,
+        shift_x,
+        shift_y,
+        semi_planar: false,
+        grey: false,
+    };
     Some(match format {
         Pixel::YUV420P | Pixel::YUVJ420P => l(8, 1, 1),
         Pixel::YUV422P | Pixel::YUVJ422P => l(8, 1, 0),
@@ -92,9 +110,18 @@ fn yuv_layout(format: Pixel) -> Option<YuvLayout> {
         Pixel::YUV420P12LE => l(12, 1, 1),
         Pixel::YUV422P12LE => l(12, 1, 0),
         Pixel::YUV444P12LE => l(12, 0, 0),
-        Pixel::NV12 => YuvLayout { semi_planar: true, ..l(8, 1, 1) },
-        Pixel::GRAY8 => YuvLayout { grey: true, ..l(8, 0, 0) },
-        Pixel::GRAY10LE => YuvLayout { grey: true, ..l(10, 0, 0) },
+        Pixel::NV12 => YuvLayout {
+            semi_planar: true,
+            ..l(8, 1, 1)
+        },
+        Pixel::GRAY8 => YuvLayout {
+            grey: true,
+            ..l(8, 0, 0)
+        },
+        Pixel::GRAY10LE => YuvLayout {
+            grey: true,
+            ..l(10, 0, 0)
+        },
         _ => return None,
     })
 }
@@ -186,8 +213,22 @@ fn convert_row(
         load(uv, wide, 0, 2, cw, &mut s.g);
         load(uv, wide, 1, 2, cw, &mut s.b);
     } else {
-        load(&frame.data(1)[cy * frame.stride(1)..], wide, 0, 1, cw, &mut s.g);
-        load(&frame.data(2)[cy * frame.stride(2)..], wide, 0, 1, cw, &mut s.b);
+        load(
+            &frame.data(1)[cy * frame.stride(1)..],
+            wide,
+            0,
+            1,
+            cw,
+            &mut s.g,
+        );
+        load(
+            &frame.data(2)[cy * frame.stride(2)..],
+            wide,
+            0,
+            1,
+            cw,
+            &mut s.b,
+        );
     }
     // Chroma terms per chroma sample, then widened to one per pixel so that the final loop is a plain zip.
     let mut terms = [Vec::new(), Vec::new(), Vec::new()];
@@ -201,7 +242,12 @@ fn convert_row(
         widen(&terms[c], layout.shift_x, width, dst);
     }
     for (x, (((&l, &cr), &cg), &cb)) in s.y.iter().zip(&s.r).zip(&s.g).zip(&s.b).enumerate() {
-        put(x, to_u8_fixed(l + cr), to_u8_fixed(l + cg), to_u8_fixed(l + cb));
+        put(
+            x,
+            to_u8_fixed(l + cr),
+            to_u8_fixed(l + cg),
+            to_u8_fixed(l + cb),
+        );
     }
 }
 
@@ -217,7 +263,13 @@ fn widen(src: &[i32], shift: u32, width: usize, dst: &mut Vec<i32>) {
     }
 }
 
-fn write_rgb_from_yuv(frame: &ff::frame::Video, layout: &YuvLayout, conv: &YuvToRgb, planar: bool, out: &mut [u8]) {
+fn write_rgb_from_yuv(
+    frame: &ff::frame::Video,
+    layout: &YuvLayout,
+    conv: &YuvToRgb,
+    planar: bool,
+    out: &mut [u8],
+) {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let fx = FixedYuvToRgb::new(conv);
     if planar {
@@ -263,7 +315,9 @@ fn write_rgb_with_swscale(frame: &ff::frame::Video, planar: bool, out: &mut [u8]
     )
     .map_err(|e| Error::Unsupported(format!("pixel format {:?}: {e}", frame.format())))?;
     let mut rgb = ff::frame::Video::empty();
-    scaler.run(frame, &mut rgb).map_err(|e| Error::ffmpeg("sws_scale", e))?;
+    scaler
+        .run(frame, &mut rgb)
+        .map_err(|e| Error::ffmpeg("sws_scale", e))?;
     let (w, h) = (w as usize, h as usize);
     let src = rgb.data(0);
     let stride = rgb.stride(0);

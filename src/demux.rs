@@ -163,7 +163,10 @@ pub struct Demuxer {
 
 impl std::fmt::Debug for Demuxer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Demuxer").field("source", &self.source).field("codec", &self.info.codec).finish()
+        f.debug_struct("Demuxer")
+            .field("source", &self.source)
+            .field("codec", &self.info.codec)
+            .finish()
     }
 }
 
@@ -180,20 +183,29 @@ impl Demuxer {
             Source::Path(path) => {
                 let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
                     std::io::ErrorKind::NotFound => Error::NotFound { path: path.clone() },
-                    _ => Error::Open { source_name: name.clone(), reason: e.to_string() },
+                    _ => Error::Open {
+                        source_name: name.clone(),
+                        reason: e.to_string(),
+                    },
                 })?;
                 if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-                    return Err(Error::Open { source_name: name, reason: "is a directory".into() });
+                    return Err(Error::Open {
+                        source_name: name,
+                        reason: "is a directory".into(),
+                    });
                 }
                 let mut head = vec![0u8; 4096];
-                let n = read_up_to(&mut file, &mut head).map_err(|e| Error::io(format!("{name}: reading"), e))?;
+                let n = read_up_to(&mut file, &mut head)
+                    .map_err(|e| Error::io(format!("{name}: reading"), e))?;
                 head.truncate(n);
                 (head, ff::format::input(path))
             }
             Source::Memory { bytes, name } => {
                 let head = bytes[..bytes.len().min(4096)].to_vec();
-                let io = ff::format::context::StreamIo::from_read_seek(Cursor::new(SharedBytes(bytes.clone())))
-                    .map_err(|e| Error::ffmpeg("avio_alloc_context", e))?;
+                let io = ff::format::context::StreamIo::from_read_seek(Cursor::new(SharedBytes(
+                    bytes.clone(),
+                )))
+                .map_err(|e| Error::ffmpeg("avio_alloc_context", e))?;
                 (head, ff::format::input_from_stream(io, Some(name), None))
             }
         };
@@ -202,17 +214,28 @@ impl Demuxer {
         }
         let known = ffx::probe_is_known_format(&head);
         let input = opened.map_err(|e| match e {
-            ff::Error::InvalidData | ff::Error::Eof if !known => Error::NotVideo { source_name: name.clone() },
-            ff::Error::InvalidData | ff::Error::Eof => {
-                Error::Corrupt { source_name: name.clone(), reason: e.to_string() }
-            }
-            other => Error::Open { source_name: name.clone(), reason: other.to_string() },
+            ff::Error::InvalidData | ff::Error::Eof if !known => Error::NotVideo {
+                source_name: name.clone(),
+            },
+            ff::Error::InvalidData | ff::Error::Eof => Error::Corrupt {
+                source_name: name.clone(),
+                reason: e.to_string(),
+            },
+            other => Error::Open {
+                source_name: name.clone(),
+                reason: other.to_string(),
+            },
         })?;
         let stream = input
             .streams()
             .filter(|s| s.parameters().medium() == ff::media::Type::Video)
-            .find(|s| !s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC))
-            .ok_or_else(|| Error::NotVideo { source_name: name.clone() })?;
+            .find(|s| {
+                !s.disposition()
+                    .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+            })
+            .ok_or_else(|| Error::NotVideo {
+                source_name: name.clone(),
+            })?;
         let stream_index = stream.index();
         let info = stream_info(&input, &stream)?;
         let parameters = stream.parameters();
@@ -233,9 +256,12 @@ impl Demuxer {
         self.annexb = None;
         self.annexb_queue.clear();
         if on {
-            let stream = self.input.stream(self.stream_index).ok_or_else(|| Error::NotVideo {
-                source_name: self.source.name(),
-            })?;
+            let stream = self
+                .input
+                .stream(self.stream_index)
+                .ok_or_else(|| Error::NotVideo {
+                    source_name: self.source.name(),
+                })?;
             self.annexb = AnnexBFilter::new(&stream)?;
         }
         Ok(())
@@ -273,21 +299,32 @@ impl Demuxer {
     pub fn read_packet(&mut self) -> Result<Option<Packet>> {
         loop {
             if let Some(p) = self.annexb_queue.pop_front() {
-                return Ok(Some(Packet { inner: p, time_base: self.info.time_base }));
+                return Ok(Some(Packet {
+                    inner: p,
+                    time_base: self.info.time_base,
+                }));
             }
             let mut packet = ff::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => return Ok(None),
                 Err(e) => {
-                    return Err(Error::Corrupt { source_name: self.source.name(), reason: e.to_string() })
+                    return Err(Error::Corrupt {
+                        source_name: self.source.name(),
+                        reason: e.to_string(),
+                    })
                 }
             }
             if packet.stream() != self.stream_index {
                 continue;
             }
             match self.annexb.as_mut() {
-                None => return Ok(Some(Packet { inner: packet, time_base: self.info.time_base })),
+                None => {
+                    return Ok(Some(Packet {
+                        inner: packet,
+                        time_base: self.info.time_base,
+                    }))
+                }
                 Some(filter) => {
                     let mut out = Vec::new();
                     filter.filter(&packet, &mut out)?;
@@ -320,7 +357,9 @@ impl Demuxer {
     pub(crate) fn rewind(&mut self) -> Result<()> {
         if self.seek_to_timestamp(i64::MIN / 2).is_err() {
             // Some demuxers refuse a timestamp before the start; the byte-0 seek of the generic API works there.
-            self.input.seek(i64::MIN / 2, ..).map_err(|e| Error::ffmpeg("avformat_seek_file", e))?;
+            self.input
+                .seek(i64::MIN / 2, ..)
+                .map_err(|e| Error::ffmpeg("avformat_seek_file", e))?;
         }
         Ok(())
     }
@@ -354,13 +393,21 @@ fn rational(r: ff::Rational) -> f64 {
     }
 }
 
-fn stream_info(input: &ff::format::context::Input, stream: &ff::format::stream::Stream<'_>) -> Result<StreamInfo> {
+fn stream_info(
+    input: &ff::format::context::Input,
+    stream: &ff::format::stream::Stream<'_>,
+) -> Result<StreamInfo> {
     let par = stream.parameters();
     let extras = ffx::codecpar_extras(stream);
     let id = par.id();
-    let codec = ff::codec::decoder::find(id).map(|c| c.name().to_string()).ok_or_else(|| {
-        Error::Unsupported(format!("codec {}: no decoder for it in this FFmpeg build", format!("{id:?}").to_lowercase()))
-    })?;
+    let codec = ff::codec::decoder::find(id)
+        .map(|c| c.name().to_string())
+        .ok_or_else(|| {
+            Error::Unsupported(format!(
+                "codec {}: no decoder for it in this FFmpeg build",
+                format!("{id:?}").to_lowercase()
+            ))
+        })?;
     let video = ff::codec::Context::from_parameters(par.clone())
         .and_then(|c| c.decoder().video())
         .map_err(|e| Error::ffmpeg("avcodec_parameters_to_context", e))?;
@@ -369,7 +416,11 @@ fn stream_info(input: &ff::format::context::Input, stream: &ff::format::stream::
     let tb = stream.time_base();
     let fps = {
         let avg = rational(stream.avg_frame_rate());
-        if avg > 0.0 { avg } else { rational(stream.rate()) }
+        if avg > 0.0 {
+            avg
+        } else {
+            rational(stream.rate())
+        }
     };
     let duration_s = if stream.duration() > 0 {
         stream.duration() as f64 * rational(tb)
@@ -384,7 +435,11 @@ fn stream_info(input: &ff::format::context::Input, stream: &ff::format::stream::
         .and_then(|sd| ffx::display_matrix_rotation(sd.data()))
         .map(|r| if r == 0.0 { 0.0 } else { r })
         .unwrap_or(0.0);
-    let bit_rate = if extras.bit_rate > 0 { extras.bit_rate } else { input.bit_rate() };
+    let bit_rate = if extras.bit_rate > 0 {
+        extras.bit_rate
+    } else {
+        input.bit_rate()
+    };
     Ok(StreamInfo {
         codec,
         container: input.format().name().to_string(),
@@ -395,14 +450,21 @@ fn stream_info(input: &ff::format::context::Input, stream: &ff::format::stream::
         bit_rate,
         bit_depth,
         chroma: chroma.to_string(),
-        pixel_format: format.descriptor().map(|d| d.name().to_string()).unwrap_or_else(|| "unknown".into()),
+        pixel_format: format
+            .descriptor()
+            .map(|d| d.name().to_string())
+            .unwrap_or_else(|| "unknown".into()),
         color_matrix: ColorMatrix::from_ffmpeg(video.color_space()),
         color_range: ColorRange::from_ffmpeg(video.color_range(), format),
         color_primaries: format!("{:?}", video.color_primaries()).to_lowercase(),
         color_transfer: format!("{:?}", video.color_transfer_characteristic()).to_lowercase(),
         rotation,
         time_base: (tb.numerator(), tb.denominator()),
-        start_pts: if stream.start_time() == ff::ffi::AV_NOPTS_VALUE { 0 } else { stream.start_time() },
+        start_pts: if stream.start_time() == ff::ffi::AV_NOPTS_VALUE {
+            0
+        } else {
+            stream.start_time()
+        },
         container_frames: stream.frames().max(0),
         profile: extras.profile,
         pixel: format,
@@ -410,7 +472,10 @@ fn stream_info(input: &ff::format::context::Input, stream: &ff::format::stream::
 }
 
 /// Bit depth and chroma subsampling of a pixel format.
-pub(crate) fn pixel_format_depth_chroma(format: ff::format::Pixel, raw_bits: i32) -> (u32, &'static str) {
+pub(crate) fn pixel_format_depth_chroma(
+    format: ff::format::Pixel,
+    raw_bits: i32,
+) -> (u32, &'static str) {
     use ff::format::Pixel as P;
     let chroma = match format {
         P::GRAY8 | P::GRAY10LE | P::GRAY12LE | P::GRAY16LE => "400",
@@ -422,10 +487,8 @@ pub(crate) fn pixel_format_depth_chroma(format: ff::format::Pixel, raw_bits: i32
         P::YUV420P10LE | P::YUV422P10LE | P::YUV444P10LE | P::GRAY10LE | P::P010LE => 10,
         P::YUV420P12LE | P::YUV422P12LE | P::YUV444P12LE | P::GRAY12LE => 12,
         P::None if raw_bits > 0 => raw_bits as u32,
-        _ => format
-            .descriptor()
-            .and_then(|_| if raw_bits > 8 { Some(raw_bits as u32) } else { None })
-            .unwrap_or(8),
+        _ if raw_bits > 8 => raw_bits as u32,
+        _ => 8,
     };
     (depth, chroma)
 }

@@ -52,19 +52,19 @@ impl FrameIndex {
     /// Scans the remaining packets of `demuxer` (normally freshly opened) and builds the index.
     pub fn scan_demuxer(demuxer: &mut Demuxer) -> Result<Self> {
         let time_base = demuxer.info().time_base;
-        let mut raw: Vec<(Option<i64>, Option<i64>, bool, bool, i64)> = Vec::new();
+        let mut raw: Vec<RawPacket> = Vec::new();
         while let Some(p) = demuxer.read_packet()? {
             raw.push((p.pts(), p.dts(), p.is_key(), p.is_discard(), p.duration()));
         }
         let name = demuxer.source().name();
-        Self::from_packets(&raw, time_base).map_err(|reason| Error::Corrupt { source_name: name, reason })
+        Self::from_packets(&raw, time_base).map_err(|reason| Error::Corrupt {
+            source_name: name,
+            reason,
+        })
     }
 
     /// Builds the index from `(pts, dts, key, discard, duration)` per packet in decode order.
-    fn from_packets(
-        raw: &[(Option<i64>, Option<i64>, bool, bool, i64)],
-        time_base: (i32, i32),
-    ) -> std::result::Result<Self, String> {
+    fn from_packets(raw: &[RawPacket], time_base: (i32, i32)) -> std::result::Result<Self, String> {
         if raw.is_empty() {
             return Err("the video stream has no packets".into());
         }
@@ -74,17 +74,26 @@ impl FrameIndex {
         let mut packets = Vec::with_capacity(raw.len());
         let mut last: Option<i64> = None;
         for &(pts, dts, key, discard, _) in raw {
-            let pts = pts.or(dts).unwrap_or_else(|| last.map_or(0, |l| l + typical));
+            let pts = pts
+                .or(dts)
+                .unwrap_or_else(|| last.map_or(0, |l| l + typical));
             let dts = dts.unwrap_or(pts);
             last = Some(last.map_or(pts, |l: i64| l.max(pts)));
-            packets.push(PacketEntry { pts, dts, key, frame: if discard { None } else { Some(0) } });
+            packets.push(PacketEntry {
+                pts,
+                dts,
+                key,
+                frame: if discard { None } else { Some(0) },
+            });
         }
         if !packets[0].key {
             // Streams that do not flag keyframes (some raw or AVI files): the first packet must start decoding.
             packets[0].key = true;
         }
         // Presentation order: by pts, ties by decode order.
-        let mut order: Vec<u32> = (0..packets.len() as u32).filter(|&i| packets[i as usize].frame.is_some()).collect();
+        let mut order: Vec<u32> = (0..packets.len() as u32)
+            .filter(|&i| packets[i as usize].frame.is_some())
+            .collect();
         order.sort_by_key(|&i| (packets[i as usize].pts, i));
         if order.is_empty() {
             return Err("every packet is marked discard".into());
@@ -92,7 +101,9 @@ impl FrameIndex {
         for (frame, &pkt) in order.iter().enumerate() {
             packets[pkt as usize].frame = Some(frame as u32);
         }
-        let key_packets: Vec<u32> = (0..packets.len() as u32).filter(|&i| packets[i as usize].key).collect();
+        let key_packets: Vec<u32> = (0..packets.len() as u32)
+            .filter(|&i| packets[i as usize].key)
+            .collect();
         // The start of frame f: the last keyframe at or before its packet in decode order whose pts is not after
         // the frame's pts (leading pictures of an open GOP need the previous GOP).
         let mut frame_start = Vec::with_capacity(order.len());
@@ -110,12 +121,32 @@ impl FrameIndex {
             }
             frame_start.push(start);
         }
-        let keyframes = key_packets.iter().filter_map(|&kp| packets[kp as usize].frame).collect::<Vec<_>>();
+        let keyframes = key_packets
+            .iter()
+            .filter_map(|&kp| packets[kp as usize].frame)
+            .collect::<Vec<_>>();
         let mut keyframes = keyframes;
         keyframes.sort_unstable();
-        let deltas: Vec<i64> = order.windows(2).map(|w| packets[w[1] as usize].pts - packets[w[0] as usize].pts).collect();
-        let frame_duration = median(&deltas.iter().copied().filter(|&d| d > 0).collect::<Vec<_>>()).unwrap_or(typical);
-        Ok(FrameIndex { packets, frame_packet: order, frame_start, keyframes, time_base, frame_duration })
+        let deltas: Vec<i64> = order
+            .windows(2)
+            .map(|w| packets[w[1] as usize].pts - packets[w[0] as usize].pts)
+            .collect();
+        let frame_duration = median(
+            &deltas
+                .iter()
+                .copied()
+                .filter(|&d| d > 0)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or(typical);
+        Ok(FrameIndex {
+            packets,
+            frame_packet: order,
+            frame_start,
+            keyframes,
+            time_base,
+            frame_duration,
+        })
     }
 
     /// Number of frames (displayed pictures).
@@ -183,7 +214,8 @@ impl FrameIndex {
         if self.len() < 2 {
             return 1.0 / self.frame_duration_s().max(f64::MIN_POSITIVE);
         }
-        (self.len() - 1) as f64 / (self.time_of(self.len() - 1) - self.time_of(0)).max(f64::MIN_POSITIVE)
+        (self.len() - 1) as f64
+            / (self.time_of(self.len() - 1) - self.time_of(0)).max(f64::MIN_POSITIVE)
     }
 
     /// The frame on screen at `seconds` (presentation time): the last frame whose time is not after it.
@@ -193,7 +225,10 @@ impl FrameIndex {
             return Err(Error::InvalidArgument(format!("time {seconds} s")));
         }
         if seconds >= self.end_time() {
-            return Err(Error::OutOfRange { index: (seconds * self.measured_fps()) as i64, len: self.len() });
+            return Err(Error::OutOfRange {
+                index: (seconds * self.measured_fps()) as i64,
+                len: self.len(),
+            });
         }
         let eps = self.tick() * 0.5;
         let (mut lo, mut hi) = (0, self.len());
@@ -211,7 +246,10 @@ impl FrameIndex {
     /// Checks that `i` is a frame index.
     pub fn check(&self, i: i64) -> Result<usize> {
         if i < 0 || i as usize >= self.len() {
-            Err(Error::OutOfRange { index: i, len: self.len() })
+            Err(Error::OutOfRange {
+                index: i,
+                len: self.len(),
+            })
         } else {
             Ok(i as usize)
         }
@@ -231,11 +269,18 @@ fn median(v: &[i64]) -> Option<i64> {
     Some(s[s.len() / 2])
 }
 
+/// One scanned packet: pts, dts, key flag, discard flag, duration.
+type RawPacket = (Option<i64>, Option<i64>, bool, bool, i64);
+
 type CacheKey = (PathBuf, u64, Option<SystemTime>);
 
 fn cache() -> &'static Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>> {
     static CACHE: OnceLock<Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero"))))
+    CACHE.get_or_init(|| {
+        Mutex::new(lru::LruCache::new(
+            NonZeroUsize::new(4096).expect("non-zero"),
+        ))
+    })
 }
 
 /// The index of `source`, from the per-process cache when the file is unchanged (same path, size and
@@ -244,7 +289,11 @@ fn cache() -> &'static Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>> {
 pub(crate) fn index_for(source: &Source, demuxer: &mut Demuxer) -> Result<Arc<FrameIndex>> {
     let key = source.path().and_then(|p| {
         let meta = std::fs::metadata(p).ok()?;
-        Some((std::fs::canonicalize(p).ok()?, meta.len(), meta.modified().ok()))
+        Some((
+            std::fs::canonicalize(p).ok()?,
+            meta.len(),
+            meta.modified().ok(),
+        ))
     });
     if let Some(k) = &key {
         if let Some(hit) = cache().lock().ok().and_then(|mut c| c.get(k).cloned()) {
@@ -263,17 +312,27 @@ pub(crate) fn index_for(source: &Source, demuxer: &mut Demuxer) -> Result<Arc<Fr
 mod tests {
     use super::*;
 
-    fn p(pts: i64, dts: i64, key: bool) -> (Option<i64>, Option<i64>, bool, bool, i64) {
+    fn p(pts: i64, dts: i64, key: bool) -> RawPacket {
         (Some(pts), Some(dts), key, false, 1)
     }
 
     #[test]
     fn b_frames_are_put_in_presentation_order() {
         // I0 P3 B1 B2 | I4 P5 in decode order.
-        let raw = [p(0, -1, true), p(3, 0, false), p(1, 1, false), p(2, 2, false), p(4, 3, true), p(5, 4, false)];
+        let raw = [
+            p(0, -1, true),
+            p(3, 0, false),
+            p(1, 1, false),
+            p(2, 2, false),
+            p(4, 3, true),
+            p(5, 4, false),
+        ];
         let ix = FrameIndex::from_packets(&raw, (1, 30)).unwrap();
         assert_eq!(ix.len(), 6);
-        assert_eq!((0..6).map(|i| ix.pts(i)).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(
+            (0..6).map(|i| ix.pts(i)).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4, 5]
+        );
         assert_eq!(ix.packet_of(1), 2);
         assert_eq!(ix.start_packet_of(3), 0);
         assert_eq!(ix.start_packet_of(5), 4);
@@ -300,7 +359,11 @@ mod tests {
 
     #[test]
     fn discarded_packets_are_not_frames() {
-        let raw = [(Some(-1), Some(-1), true, true, 1), p(0, 0, false), p(1, 1, false)];
+        let raw = [
+            (Some(-1), Some(-1), true, true, 1),
+            p(0, 0, false),
+            p(1, 1, false),
+        ];
         let ix = FrameIndex::from_packets(&raw, (1, 30)).unwrap();
         assert_eq!(ix.len(), 2);
         assert_eq!(ix.pts(0), 0);
@@ -314,7 +377,10 @@ mod tests {
         assert_eq!(ix.index_from_time(0.0).unwrap(), 0);
         assert_eq!(ix.index_from_time(512.0 / 15360.0).unwrap(), 1);
         assert_eq!(ix.index_from_time(511.0 / 15360.0).unwrap(), 0);
-        assert!(matches!(ix.index_from_time(100.0), Err(Error::OutOfRange { .. })));
+        assert!(matches!(
+            ix.index_from_time(100.0),
+            Err(Error::OutOfRange { .. })
+        ));
         assert!(ix.index_from_time(-1.0).is_err());
         assert!(!ix.is_vfr());
     }

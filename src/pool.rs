@@ -35,9 +35,12 @@ impl PoolStats {
     }
 }
 
+/// Idle decoders by serial number, with the key each can serve.
+type IdleDecoders = lru::LruCache<u64, (DecoderKey, Box<dyn FrameDecoder>)>;
+
 /// Idle decoders, least recently used dropped first. Shared between decoders (and loader workers) by `Arc`.
 pub struct DecoderPool {
-    idle: Mutex<lru::LruCache<u64, (DecoderKey, Box<dyn FrameDecoder>)>>,
+    idle: Mutex<IdleDecoders>,
     serial: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -46,7 +49,9 @@ pub struct DecoderPool {
 
 impl std::fmt::Debug for DecoderPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DecoderPool").field("stats", &self.stats()).finish()
+        f.debug_struct("DecoderPool")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -54,7 +59,9 @@ impl DecoderPool {
     /// A pool holding at most `capacity` idle decoders (at least one).
     pub fn new(capacity: usize) -> Arc<Self> {
         Arc::new(DecoderPool {
-            idle: Mutex::new(lru::LruCache::new(NonZeroUsize::new(capacity.max(1)).expect("non-zero"))),
+            idle: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(capacity.max(1)).expect("non-zero"),
+            )),
             serial: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),

@@ -143,10 +143,16 @@ fn decoder_key(backend: Backend, info: &StreamInfo, opts: &DecoderOptions) -> De
     }
 }
 
-fn new_decoder(backend: Backend, demuxer: &Demuxer, opts: &DecoderOptions) -> Result<Box<dyn FrameDecoder>> {
+fn new_decoder(
+    backend: Backend,
+    demuxer: &Demuxer,
+    opts: &DecoderOptions,
+) -> Result<Box<dyn FrameDecoder>> {
     match backend {
         Backend::Cpu | Backend::Auto => Ok(Box::new(CpuDecoder::new(demuxer, opts.threads)?)),
-        Backend::Nvdec(gpu) => Err(Error::GpuUnavailable(format!("no NVDEC decoder for GPU {gpu}"))),
+        Backend::Nvdec(gpu) => Err(Error::GpuUnavailable(format!(
+            "no NVDEC decoder for GPU {gpu}"
+        ))),
     }
 }
 
@@ -156,7 +162,12 @@ fn open_stream(source: Source, color: ColorType) -> Result<(Demuxer, Arc<FrameIn
     let index = index_for(&source, &mut demuxer)?;
     let info = demuxer.info();
     let bytes = frame_bytes(color, info.pixel, info.width, info.height)?;
-    let shape = FrameShape { color, width: info.width, height: info.height, bytes };
+    let shape = FrameShape {
+        color,
+        width: info.width,
+        height: info.height,
+        bytes,
+    };
     Ok((demuxer, index, shape))
 }
 
@@ -168,7 +179,11 @@ impl SimpleDecoder {
     }
 
     /// Opens `source` with `opts`, taking and returning decoders through a shared `pool`.
-    pub fn open_with_pool(source: impl Into<Source>, opts: DecoderOptions, pool: Arc<DecoderPool>) -> Result<Self> {
+    pub fn open_with_pool(
+        source: impl Into<Source>,
+        opts: DecoderOptions,
+        pool: Arc<DecoderPool>,
+    ) -> Result<Self> {
         let backend = resolve_backend(opts.backend)?;
         let (demuxer, index, shape) = open_stream(source.into(), opts.color)?;
         let key = decoder_key(backend, demuxer.info(), &opts);
@@ -272,7 +287,10 @@ impl SimpleDecoder {
     /// Moves the position that [`SimpleDecoder::get_batch_frames`] reads from.
     pub fn seek_to_index(&mut self, index: usize) -> Result<()> {
         if index > self.len() {
-            return Err(Error::OutOfRange { index: index as i64, len: self.len() });
+            return Err(Error::OutOfRange {
+                index: index as i64,
+                len: self.len(),
+            });
         }
         self.cursor = index;
         Ok(())
@@ -294,7 +312,10 @@ impl SimpleDecoder {
             return Err(Error::InvalidArgument("step must be at least 1".into()));
         }
         if start > stop || stop > self.len() {
-            return Err(Error::OutOfRange { index: stop.max(start) as i64, len: self.len() });
+            return Err(Error::OutOfRange {
+                index: stop.max(start) as i64,
+                len: self.len(),
+            });
         }
         let indices: Vec<i64> = (start..stop).step_by(step).map(|i| i as i64).collect();
         self.get_batch_frames_by_index(&indices)
@@ -312,7 +333,10 @@ impl SimpleDecoder {
     /// The frames at `indices`, in the caller's order (duplicates allowed). An index out of range is an error and
     /// nothing is decoded.
     pub fn get_batch_frames_by_index(&mut self, indices: &[i64]) -> Result<FrameBatch> {
-        let wanted: Vec<usize> = indices.iter().map(|&i| self.index.check(i)).collect::<Result<_>>()?;
+        let wanted: Vec<usize> = indices
+            .iter()
+            .map(|&i| self.index.check(i))
+            .collect::<Result<_>>()?;
         let mut frames = self.shape.alloc(wanted.len())?;
         {
             let bytes = host_bytes_mut(&mut frames)?;
@@ -331,7 +355,11 @@ impl SimpleDecoder {
     pub(crate) fn decode_into(&mut self, wanted: &[usize], out: &mut [u8]) -> Result<()> {
         let fb = self.shape.bytes;
         if out.len() != fb * wanted.len() {
-            return Err(Error::InvalidArgument(format!("{} bytes for {} frames of {fb}", out.len(), wanted.len())));
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes for {} frames of {fb}",
+                out.len(),
+                wanted.len()
+            )));
         }
         // Frame -> the slots that want it; first slot is decoded into, the others copied.
         let mut slots: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -341,7 +369,10 @@ impl SimpleDecoder {
         // Group by start keyframe, in decode order.
         let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for &f in slots.keys() {
-            groups.entry(self.index.start_packet_of(f)).or_default().push(f);
+            groups
+                .entry(self.index.start_packet_of(f))
+                .or_default()
+                .push(f);
         }
         for (start, frames) in groups {
             self.decode_group(start, &frames, &slots, out)?;
@@ -356,7 +387,13 @@ impl SimpleDecoder {
     }
 
     /// Decodes the frames of one group (all decodable from keyframe packet `start`; sorted) into their slots.
-    fn decode_group(&mut self, start: usize, frames: &[usize], slots: &BTreeMap<usize, Vec<usize>>, out: &mut [u8]) -> Result<()> {
+    fn decode_group(
+        &mut self,
+        start: usize,
+        frames: &[usize],
+        slots: &BTreeMap<usize, Vec<usize>>,
+        out: &mut [u8],
+    ) -> Result<()> {
         let fb = self.shape.bytes;
         let first_frame = frames[0];
         let continuing = self.pos.decoding_from.is_some_and(|k| k <= start)
@@ -367,7 +404,10 @@ impl SimpleDecoder {
             self.restart_at(start)?;
         }
         let mut remaining = frames.len();
-        let decoder = self.decoder.as_mut().ok_or_else(|| Error::Worker("decoder missing".into()))?;
+        let decoder = self
+            .decoder
+            .as_mut()
+            .ok_or_else(|| Error::Worker("decoder missing".into()))?;
         loop {
             while let Some(ts) = decoder.receive()? {
                 let frame = match ts {
@@ -378,7 +418,8 @@ impl SimpleDecoder {
                 self.pos.last_out = Some(f);
                 if frames.binary_search(&f).is_ok() {
                     let slot = slots[&f][0];
-                    decoder.write_current(self.shape.color, &mut out[slot * fb..(slot + 1) * fb])?;
+                    decoder
+                        .write_current(self.shape.color, &mut out[slot * fb..(slot + 1) * fb])?;
                     remaining -= 1;
                     if remaining == 0 {
                         return Ok(());
@@ -386,7 +427,11 @@ impl SimpleDecoder {
                 }
             }
             if self.pos.eof_sent {
-                let missing = frames.iter().find(|&&f| self.pos.last_out.is_none_or(|lo| f > lo)).copied().unwrap_or(first_frame);
+                let missing = frames
+                    .iter()
+                    .find(|&&f| self.pos.last_out.is_none_or(|lo| f > lo))
+                    .copied()
+                    .unwrap_or(first_frame);
                 return Err(Error::Corrupt {
                     source_name: self.demuxer.source().name(),
                     reason: format!("frame {missing} could not be decoded"),
@@ -475,23 +520,35 @@ fn frame_at_pts(index: &FrameIndex, pts: i64) -> Option<usize> {
 fn locate(index: &FrameIndex, p: &Packet, limit: usize) -> Option<usize> {
     let pts = p.pts().or(p.dts())?;
     let packets = index.packets();
-    (0..=limit.min(packets.len().saturating_sub(1))).rev().find(|&i| {
-        packets[i].pts == pts && p.dts().is_none_or(|d| d == packets[i].dts)
-    })
+    (0..=limit.min(packets.len().saturating_sub(1)))
+        .rev()
+        .find(|&i| packets[i].pts == pts && p.dts().is_none_or(|d| d == packets[i].dts))
 }
 
 /// Reads the packet at `pos.read_pos`, checking it against the index.
-fn next_packet(demuxer: &mut Demuxer, index: &FrameIndex, pos: &mut Position) -> Result<Option<Packet>> {
+fn next_packet(
+    demuxer: &mut Demuxer,
+    index: &FrameIndex,
+    pos: &mut Position,
+) -> Result<Option<Packet>> {
     let packet = match pos.pending.take() {
         Some(p) => Some(p),
         None => demuxer.read_packet()?,
     };
-    let Some(packet) = packet else { return Ok(None) };
-    if let (Some(entry), Some(ts)) = (index.packets().get(pos.read_pos), packet.pts().or(packet.dts())) {
+    let Some(packet) = packet else {
+        return Ok(None);
+    };
+    if let (Some(entry), Some(ts)) = (
+        index.packets().get(pos.read_pos),
+        packet.pts().or(packet.dts()),
+    ) {
         if entry.pts != ts {
             return Err(Error::Corrupt {
                 source_name: demuxer.source().name(),
-                reason: format!("packet {} has pts {ts}, the index says {}", pos.read_pos, entry.pts),
+                reason: format!(
+                    "packet {} has pts {ts}, the index says {}",
+                    pos.read_pos, entry.pts
+                ),
             });
         }
     }

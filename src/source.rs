@@ -23,7 +23,10 @@ pub enum Source {
 impl Source {
     /// A source from bytes in memory; `name` serves in error messages and as a container hint.
     pub fn from_bytes(bytes: impl Into<Arc<[u8]>>, name: impl Into<String>) -> Self {
-        Source::Memory { bytes: bytes.into(), name: name.into() }
+        Source::Memory {
+            bytes: bytes.into(),
+            name: name.into(),
+        }
     }
 
     /// Reads `reader` to its end and keeps the bytes in memory (random access needs seeking, which a bare
@@ -31,7 +34,9 @@ impl Source {
     pub fn from_reader(mut reader: impl Read, name: impl Into<String>) -> Result<Self> {
         let name = name.into();
         let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).map_err(|e| Error::io(format!("{name}: reading"), e))?;
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(format!("{name}: reading"), e))?;
         Ok(Source::from_bytes(bytes, name))
     }
 
@@ -71,9 +76,11 @@ impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Path(p) => f.debug_tuple("Path").field(p).finish(),
-            Source::Memory { bytes, name } => {
-                f.debug_struct("Memory").field("name", name).field("len", &bytes.len()).finish()
-            }
+            Source::Memory { bytes, name } => f
+                .debug_struct("Memory")
+                .field("name", name)
+                .field("len", &bytes.len())
+                .finish(),
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ff;
 use ff::format::Pixel;
+use ffmpeg_next as ff;
 
 use crate::demux::init_ffmpeg;
 use crate::error::{Error, Result};
@@ -31,7 +31,14 @@ pub struct SynthSpec {
 
 impl Default for SynthSpec {
     fn default() -> Self {
-        SynthSpec { width: 128, height: 128, frames: 48, fps: 24, gop: 24, b_frames: 2 }
+        SynthSpec {
+            width: 128,
+            height: 128,
+            frames: 48,
+            fps: 24,
+            gop: 24,
+            b_frames: 2,
+        }
     }
 }
 
@@ -43,15 +50,34 @@ fn ff_err(call: &'static str) -> impl Fn(ff::Error) -> Error {
 /// and background. The container follows the file extension; H.264 (libx264) when FFmpeg has it, else MPEG-4.
 pub fn write_moving_square(path: &Path, spec: &SynthSpec, class: usize, seed: u64) -> Result<()> {
     init_ffmpeg();
-    if spec.width % 2 != 0 || spec.height % 2 != 0 || spec.width < 16 || spec.height < 16 || spec.frames == 0 {
-        return Err(Error::InvalidArgument(format!("synthetic video {}x{} with {} frames", spec.width, spec.height, spec.frames)));
+    if spec.width % 2 != 0
+        || spec.height % 2 != 0
+        || spec.width < 16
+        || spec.height < 16
+        || spec.frames == 0
+    {
+        return Err(Error::InvalidArgument(format!(
+            "synthetic video {}x{} with {} frames",
+            spec.width, spec.height, spec.frames
+        )));
     }
     let codec = ff::encoder::find_by_name("libx264")
         .or_else(|| ff::encoder::find(ff::codec::Id::MPEG4))
-        .ok_or_else(|| Error::Unsupported("this FFmpeg build has no H.264 or MPEG-4 encoder".into()))?;
-    let mut octx = ff::format::output(&path).map_err(|e| Error::Open { source_name: path.display().to_string(), reason: e.to_string() })?;
-    let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
-    let mut enc = ff::codec::Context::new_with_codec(codec).encoder().video().map_err(ff_err("avcodec_alloc_context3"))?;
+        .ok_or_else(|| {
+            Error::Unsupported("this FFmpeg build has no H.264 or MPEG-4 encoder".into())
+        })?;
+    let mut octx = ff::format::output(&path).map_err(|e| Error::Open {
+        source_name: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let global_header = octx
+        .format()
+        .flags()
+        .contains(ff::format::Flags::GLOBAL_HEADER);
+    let mut enc = ff::codec::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(ff_err("avcodec_alloc_context3"))?;
     enc.set_width(spec.width);
     enc.set_height(spec.height);
     enc.set_format(Pixel::YUV420P);
@@ -66,18 +92,32 @@ pub fn write_moving_square(path: &Path, spec: &SynthSpec, class: usize, seed: u6
     if codec.name() == "libx264" {
         opts.set("preset", "veryfast");
         opts.set("crf", "23");
-        opts.set("x264-params", &format!("keyint={}:min-keyint={}:scenecut=0:log-level=none", spec.gop, spec.gop));
+        opts.set(
+            "x264-params",
+            &format!(
+                "keyint={}:min-keyint={}:scenecut=0:log-level=none",
+                spec.gop, spec.gop
+            ),
+        );
     } else {
         opts.set("qscale", "4");
     }
-    let mut encoder = enc.open_as_with(codec, opts).map_err(ff_err("avcodec_open2"))?;
+    let mut encoder = enc
+        .open_as_with(codec, opts)
+        .map_err(ff_err("avcodec_open2"))?;
     {
-        let mut stream = octx.add_stream(codec).map_err(ff_err("avformat_new_stream"))?;
+        let mut stream = octx
+            .add_stream(codec)
+            .map_err(ff_err("avformat_new_stream"))?;
         stream.set_parameters(&encoder);
         stream.set_time_base(ff::Rational::new(1, spec.fps as i32));
     }
-    octx.write_header().map_err(ff_err("avformat_write_header"))?;
-    let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(ff::Rational::new(1, spec.fps as i32));
+    octx.write_header()
+        .map_err(ff_err("avformat_write_header"))?;
+    let stream_tb = octx
+        .stream(0)
+        .map(|s| s.time_base())
+        .unwrap_or(ff::Rational::new(1, spec.fps as i32));
     let enc_tb = ff::Rational::new(1, spec.fps as i32);
 
     let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -97,30 +137,41 @@ pub fn write_moving_square(path: &Path, spec: &SynthSpec, class: usize, seed: u6
         2 => (0, speed),
         _ => (0, -speed),
     };
-    let color = [(next() % 140 + 100) as u8, (next() % 200 + 28) as u8, (next() % 200 + 28) as u8];
+    let color = [
+        (next() % 140 + 100) as u8,
+        (next() % 200 + 28) as u8,
+        (next() % 200 + 28) as u8,
+    ];
     let bg = (next() % 64) as u8;
 
     let mut frame = ff::frame::Video::new(Pixel::YUV420P, spec.width, spec.height);
     let mut packet = ff::Packet::empty();
-    let mut drain = |encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<()> {
-        while encoder.receive_packet(&mut packet).is_ok() {
-            packet.set_stream(0);
-            packet.rescale_ts(enc_tb, stream_tb);
-            packet.write_interleaved(octx).map_err(ff_err("av_interleaved_write_frame"))?;
-        }
-        Ok(())
-    };
+    let mut drain =
+        |encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<()> {
+            while encoder.receive_packet(&mut packet).is_ok() {
+                packet.set_stream(0);
+                packet.rescale_ts(enc_tb, stream_tb);
+                packet
+                    .write_interleaved(octx)
+                    .map_err(ff_err("av_interleaved_write_frame"))?;
+            }
+            Ok(())
+        };
     for t in 0..spec.frames {
-        for plane in 0..3 {
+        for (plane, &value) in color.iter().enumerate() {
             let stride = frame.stride(plane);
-            let (pw, ph, shift) = if plane == 0 { (w, h, 0) } else { (w / 2, h / 2, 1) };
+            let (pw, ph, shift) = if plane == 0 {
+                (w, h, 0)
+            } else {
+                (w / 2, h / 2, 1)
+            };
             let data = frame.data_mut(plane);
             for py in 0..ph {
                 for px in 0..pw {
                     let (fx, fy) = (px << shift, py << shift);
                     let inside = (fx - x).rem_euclid(w) < side && (fy - y).rem_euclid(h) < side;
                     data[py as usize * stride + px as usize] = if inside {
-                        color[plane]
+                        value
                     } else if plane == 0 {
                         // A static checker texture so that motion is the only thing that tells the classes apart.
                         bg + 40 + ((((fx / 8) + (fy / 8)) % 2) * 30) as u8
@@ -131,7 +182,9 @@ pub fn write_moving_square(path: &Path, spec: &SynthSpec, class: usize, seed: u6
             }
         }
         frame.set_pts(Some(i64::from(t)));
-        encoder.send_frame(&frame).map_err(ff_err("avcodec_send_frame"))?;
+        encoder
+            .send_frame(&frame)
+            .map_err(ff_err("avcodec_send_frame"))?;
         drain(&mut encoder, &mut octx)?;
         x = (x + dx).rem_euclid(w);
         y = (y + dy).rem_euclid(h);
@@ -144,8 +197,13 @@ pub fn write_moving_square(path: &Path, spec: &SynthSpec, class: usize, seed: u6
 
 /// Writes `per_class` videos of each class into `dir` (`<class>_<n>.mp4`) and a manifest `labels.csv`
 /// (`path,label`). Files that already exist are kept. Returns the video paths with their labels.
-pub fn write_dataset(dir: &Path, spec: &SynthSpec, per_class: usize) -> Result<Vec<(PathBuf, usize)>> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+pub fn write_dataset(
+    dir: &Path,
+    spec: &SynthSpec,
+    per_class: usize,
+) -> Result<Vec<(PathBuf, usize)>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let mut out = Vec::new();
     let mut manifest = String::from("path,label\n");
     for n in 0..per_class {
@@ -155,7 +213,8 @@ pub fn write_dataset(dir: &Path, spec: &SynthSpec, per_class: usize) -> Result<V
             if !path.exists() {
                 let tmp = dir.join(format!("tmp_{file}"));
                 write_moving_square(&tmp, spec, class, (n * CLASSES.len() + class) as u64 + 1)?;
-                std::fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
+                std::fs::rename(&tmp, &path)
+                    .map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
             }
             manifest.push_str(&format!("{file},{name}\n"));
             out.push((path, class));

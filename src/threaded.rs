@@ -27,7 +27,11 @@ pub struct ThreadedOptions {
 
 impl Default for ThreadedOptions {
     fn default() -> Self {
-        ThreadedOptions { buffer_size: 32, batch_size: 8, decoder: DecoderOptions::default() }
+        ThreadedOptions {
+            buffer_size: 32,
+            batch_size: 8,
+            decoder: DecoderOptions::default(),
+        }
     }
 }
 
@@ -51,19 +55,34 @@ pub struct ThreadedDecoder {
 
 impl std::fmt::Debug for ThreadedDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ThreadedDecoder").field("frames", &self.len).field("finished", &self.finished).finish()
+        f.debug_struct("ThreadedDecoder")
+            .field("frames", &self.len)
+            .field("finished", &self.finished)
+            .finish()
     }
 }
 
 impl ThreadedDecoder {
     /// Opens `source` and starts decoding at `start_frame` in the background.
-    pub fn open(source: impl Into<Source>, opts: ThreadedOptions, start_frame: usize) -> Result<Self> {
+    pub fn open(
+        source: impl Into<Source>,
+        opts: ThreadedOptions,
+        start_frame: usize,
+    ) -> Result<Self> {
         if opts.batch_size == 0 || opts.buffer_size == 0 {
-            return Err(Error::InvalidArgument("buffer_size and batch_size must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "buffer_size and batch_size must be at least 1".into(),
+            ));
         }
         let decoder = SimpleDecoder::open(source, opts.decoder.clone())?;
-        let mut this =
-            ThreadedDecoder { opts, worker: None, leftover: None, len: 0, empty_dims: vec![0], finished: false };
+        let mut this = ThreadedDecoder {
+            opts,
+            worker: None,
+            leftover: None,
+            len: 0,
+            empty_dims: vec![0],
+            finished: false,
+        };
         this.start(decoder, start_frame)?;
         Ok(this)
     }
@@ -98,10 +117,16 @@ impl ThreadedDecoder {
 
     /// Stops the thread and returns its decoder.
     fn stop(&mut self) -> Result<SimpleDecoder> {
-        let worker = self.worker.take().ok_or_else(|| Error::Worker("no prefetch thread".into()))?;
+        let worker = self
+            .worker
+            .take()
+            .ok_or_else(|| Error::Worker("no prefetch thread".into()))?;
         worker.stop.store(true, Ordering::Relaxed);
         drop(worker.rx); // unblocks a send
-        worker.handle.join().map_err(|_| Error::Worker("the prefetch thread panicked".into()))
+        worker
+            .handle
+            .join()
+            .map_err(|_| Error::Worker("the prefetch thread panicked".into()))
     }
 
     /// Number of frames of the current video.
@@ -158,7 +183,10 @@ impl ThreadedDecoder {
         if self.finished {
             return Ok(None);
         }
-        let worker = self.worker.as_ref().ok_or_else(|| Error::Worker("no prefetch thread".into()))?;
+        let worker = self
+            .worker
+            .as_ref()
+            .ok_or_else(|| Error::Worker("no prefetch thread".into()))?;
         match worker.rx.recv() {
             Ok(Ok(b)) if b.is_empty() => {
                 self.finished = true;
@@ -178,8 +206,18 @@ impl ThreadedDecoder {
 }
 
 /// Joins the given ranges of queued batches into one batch (one copy per frame).
-fn assemble(parts: Vec<(FrameBatch, usize, usize)>, color: crate::color::ColorType, empty_dims: &[i64]) -> Result<FrameBatch> {
-    let mut out = FrameBatch { frames: tch::Tensor::new(), indices: vec![], pts: vec![], times: vec![], color };
+fn assemble(
+    parts: Vec<(FrameBatch, usize, usize)>,
+    color: crate::color::ColorType,
+    empty_dims: &[i64],
+) -> Result<FrameBatch> {
+    let mut out = FrameBatch {
+        frames: tch::Tensor::new(),
+        indices: vec![],
+        pts: vec![],
+        times: vec![],
+        color,
+    };
     if parts.is_empty() {
         out.frames = tch::Tensor::f_empty(empty_dims, (tch::Kind::Uint8, tch::Device::Cpu))?;
         return Ok(out);

@@ -4,12 +4,15 @@ mod common;
 
 use common::*;
 use vidloader::{
-    Backend, ColorType, DecoderOptions, DecoderPool, Demuxer, FrameIndex, SimpleDecoder, Source, ThreadedDecoder,
-    ThreadedOptions,
+    Backend, ColorType, DecoderOptions, DecoderPool, Demuxer, FrameIndex, SimpleDecoder, Source,
+    ThreadedDecoder, ThreadedOptions,
 };
 
 fn native() -> DecoderOptions {
-    DecoderOptions::default().backend(Backend::Cpu).threads(2).color(ColorType::Native)
+    DecoderOptions::default()
+        .backend(Backend::Cpu)
+        .threads(2)
+        .color(ColorType::Native)
 }
 
 fn all_frames(src: impl Into<Source>) -> Vec<u8> {
@@ -45,7 +48,10 @@ fn demuxer_packets_metadata_and_annexb() {
     let path = fixture("h264_b3_gop30.mp4");
     let mut dmx = Demuxer::open(&path).unwrap();
     let info = dmx.info().clone();
-    assert_eq!((info.codec.as_str(), info.width, info.height, info.bit_depth), ("h264", 320, 240, 8));
+    assert_eq!(
+        (info.codec.as_str(), info.width, info.height, info.bit_depth),
+        ("h264", 320, 240, 8)
+    );
     assert_eq!(info.chroma, "420");
     assert!((info.fps - 30.0).abs() < 1e-9);
     assert!((info.duration_s - 2.5).abs() < 0.05, "{}", info.duration_s);
@@ -56,7 +62,9 @@ fn demuxer_packets_metadata_and_annexb() {
     assert_eq!(packets.iter().filter(|p| p.is_key()).count(), 3);
     // B-frames: decode order differs from presentation order.
     assert!(packets.windows(2).any(|w| w[1].pts() < w[0].pts()));
-    assert!(packets.iter().all(|p| p.dts_seconds().is_some() && p.pts_seconds().is_some()));
+    assert!(packets
+        .iter()
+        .all(|p| p.dts_seconds().is_some() && p.pts_seconds().is_some()));
     // MP4 packets are length-prefixed; Annex-B packets start with a start code.
     assert!(!packets[0].data().starts_with(&[0, 0, 0, 1]));
     let mut annexb = Demuxer::open(&path).unwrap();
@@ -68,13 +76,24 @@ fn demuxer_packets_metadata_and_annexb() {
     annexb.seek(1.5).unwrap();
     let p = annexb.read_packet().unwrap().unwrap();
     assert!(p.is_key());
-    assert!((p.pts_seconds().unwrap() - 1.0).abs() < 1e-6, "{:?}", p.pts_seconds());
+    assert!(
+        (p.pts_seconds().unwrap() - 1.0).abs() < 1e-6,
+        "{:?}",
+        p.pts_seconds()
+    );
 }
 
 #[test]
 fn metadata_of_hevc10_and_rotation() {
     let info = Demuxer::open(fixture("hevc10.mkv")).unwrap().info().clone();
-    assert_eq!((info.codec.as_str(), info.bit_depth, info.pixel_format.as_str()), ("hevc", 10, "yuv420p10le"));
+    assert_eq!(
+        (
+            info.codec.as_str(),
+            info.bit_depth,
+            info.pixel_format.as_str()
+        ),
+        ("hevc", 10, "yuv420p10le")
+    );
     assert_eq!(info.color_matrix, vidloader::ColorMatrix::Bt2020);
     assert_eq!(info.color_primaries, "bt2020");
     let rotated = fixture_dir().join("scratch/rotated.mp4");
@@ -155,7 +174,11 @@ fn threaded_decoder_end_to_end_start_frame_and_reconfigure() {
     let b = fixture("mpeg4.avi");
     let ref_a = all_frames(&a);
     let ref_b = all_frames(&b);
-    let opts = ThreadedOptions { buffer_size: 16, batch_size: 4, decoder: native() };
+    let opts = ThreadedOptions {
+        buffer_size: 16,
+        batch_size: 4,
+        decoder: native(),
+    };
     let mut t = ThreadedDecoder::open(&a, opts, 0).unwrap();
     let mut got = Vec::new();
     let mut indices = Vec::new();
@@ -179,7 +202,11 @@ fn threaded_decoder_end_to_end_start_frame_and_reconfigure() {
 
 #[test]
 fn threaded_decoder_drop_mid_stream_stops_the_thread() {
-    let opts = ThreadedOptions { buffer_size: 8, batch_size: 2, decoder: native() };
+    let opts = ThreadedOptions {
+        buffer_size: 8,
+        batch_size: 2,
+        decoder: native(),
+    };
     for _ in 0..5 {
         let mut t = ThreadedDecoder::open(fixture("h264_gop250.mp4"), opts.clone(), 10).unwrap();
         assert_eq!(t.get_batch_frames(2).unwrap().indices, vec![10, 11]);
@@ -202,9 +229,13 @@ fn batches_are_tensors_in_the_requested_layout_and_export_to_dlpack() {
     assert_eq!(view.shape(), &[3, 362, 642]);
     assert_eq!(view.data_ptr() as usize, frame.data_ptr() as usize);
     drop(b); // the export keeps the storage alive
-    // SAFETY (test): the DLPack export owns a reference to the storage of `3 * 362 * 642` bytes.
+             // SAFETY (test): the DLPack export owns a reference to the storage of `3 * 362 * 642` bytes.
     let bytes = unsafe { std::slice::from_raw_parts(view.data_ptr() as *const u8, 3 * 362 * 642) };
     assert!(bytes == tensor_bytes(&frame));
-    let whole = rgbp.get_batch_frames_by_index(&[0]).unwrap().to_dlpack().unwrap();
+    let whole = rgbp
+        .get_batch_frames_by_index(&[0])
+        .unwrap()
+        .to_dlpack()
+        .unwrap();
     assert_eq!(whole.validate().unwrap().shape(), &[1, 3, 362, 642]);
 }

@@ -12,10 +12,23 @@ fn vidloader() -> Command {
 
 #[test]
 fn info_json_has_the_contract_fields() {
-    let out = vidloader().arg("info").arg(fixture("h264_b3_gop30.mp4")).arg("--json").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = vidloader()
+        .arg("info")
+        .arg(fixture("h264_b3_gop30.mp4"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.trim().lines().count(), 1, "one JSON object on one line");
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one JSON object on one line"
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["codec"], "h264");
     assert_eq!(v["width"], 320);
@@ -33,7 +46,13 @@ fn extract_native_and_rgb_match_ffmpeg() {
     let path = fixture("hevc10.mkv");
     let dir = fixture_dir().join("scratch/extract-hevc10");
     let _ = std::fs::remove_dir_all(&dir);
-    let st = vidloader().arg("extract").arg(&path).args(["--indices", "17,0,17,47", "--color", "native", "--out"]).arg(&dir).status().unwrap();
+    let st = vidloader()
+        .arg("extract")
+        .arg(&path)
+        .args(["--indices", "17,0,17,47", "--color", "native", "--out"])
+        .arg(&dir)
+        .status()
+        .unwrap();
     assert!(st.success());
     let fb = planar_frame_bytes(320, 240, 1, 1, 2);
     let reference = reference_frames(&path, "yuv420p10le", fb);
@@ -41,9 +60,19 @@ fn extract_native_and_rgb_match_ffmpeg() {
         let got = std::fs::read(dir.join(format!("{i}.yuv"))).unwrap();
         assert!(got == reference[i], "frame {i}");
     }
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3, "duplicates write the same file");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        3,
+        "duplicates write the same file"
+    );
 
-    let st = vidloader().arg("extract").arg(&path).args(["--indices", "5", "--color", "rgb", "--out"]).arg(&dir).status().unwrap();
+    let st = vidloader()
+        .arg("extract")
+        .arg(&path)
+        .args(["--indices", "5", "--color", "rgb", "--out"])
+        .arg(&dir)
+        .status()
+        .unwrap();
     assert!(st.success());
     let ppm = std::fs::read(dir.join("5.ppm")).unwrap();
     let header = b"P6\n320 240\n255\n";
@@ -56,9 +85,28 @@ fn extract_native_and_rgb_match_ffmpeg() {
 fn bad_input_exits_nonzero_with_one_line() {
     let cases: Vec<Vec<String>> = vec![
         vec!["info".into(), "/no/such/file.mp4".into(), "--json".into()],
-        vec!["extract".into(), fixture("mpeg4.avi").display().to_string(), "--indices".into(), "0,5000".into(), "--out".into(), fixture_dir().join("scratch/x").display().to_string()],
-        vec!["extract".into(), fixture("mpeg4.avi").display().to_string(), "--indices".into(), "0".into(), "--color".into(), "cmyk".into(), "--out".into(), fixture_dir().join("scratch/x").display().to_string()],
-        vec!["info".into(), env!("CARGO_MANIFEST_DIR").to_string() + "/Cargo.toml"],
+        vec![
+            "extract".into(),
+            fixture("mpeg4.avi").display().to_string(),
+            "--indices".into(),
+            "0,5000".into(),
+            "--out".into(),
+            fixture_dir().join("scratch/x").display().to_string(),
+        ],
+        vec![
+            "extract".into(),
+            fixture("mpeg4.avi").display().to_string(),
+            "--indices".into(),
+            "0".into(),
+            "--color".into(),
+            "cmyk".into(),
+            "--out".into(),
+            fixture_dir().join("scratch/x").display().to_string(),
+        ],
+        vec![
+            "info".into(),
+            env!("CARGO_MANIFEST_DIR").to_string() + "/Cargo.toml",
+        ],
     ];
     for args in cases {
         let out = vidloader().args(&args).output().unwrap();
@@ -73,10 +121,26 @@ fn bad_input_exits_nonzero_with_one_line() {
 #[test]
 fn demo_makes_a_dataset_and_prints_batches_and_speed() {
     let dir = fixture_dir().join("scratch/demo");
-    let out = vidloader().arg("demo").arg("--dir").arg(&dir).args(["--per-class", "2", "--frames", "4"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = vidloader()
+        .arg("demo")
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--per-class", "2", "--frames", "4"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.contains("batch: [4, 3, 128, 128]"), "{s}");
     assert!(s.contains("frames/s"), "{s}");
-    assert_eq!(std::fs::read_to_string(dir.join("labels.csv")).unwrap().lines().count(), 9);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("labels.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        9
+    );
 }

@@ -42,28 +42,51 @@ fn check_fixture(name: &str) {
         let bytes = tensor_bytes(&batch.frames);
         for (k, &i) in batch.indices.iter().enumerate() {
             assert_eq!(i, seen + k);
-            assert!(bytes[k * fb..(k + 1) * fb] == reference[i][..], "{name}: sequential frame {i} differs");
+            assert!(
+                bytes[k * fb..(k + 1) * fb] == reference[i][..],
+                "{name}: sequential frame {i} differs"
+            );
         }
         seen += batch.len();
     }
-    assert_eq!(seen, reference.len(), "{name}: sequential read stopped early");
-    assert!(dec.get_batch_frames(3).unwrap().is_empty(), "{name}: past the end must be empty");
+    assert_eq!(
+        seen,
+        reference.len(),
+        "{name}: sequential read stopped early"
+    );
+    assert!(
+        dec.get_batch_frames(3).unwrap().is_empty(),
+        "{name}: past the end must be empty"
+    );
 
     // Random access in the caller's order, with duplicates, on a fresh decoder and on the used one.
     let n = reference.len() as i64;
     let mut wanted: Vec<i64> = vec![n - 1, 0, n / 2, 1, n / 2, n - 2, n / 3, 2 * n / 3, 0];
     let mut x: u64 = 12345;
     for _ in 0..10 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         wanted.push(((x >> 33) % n as u64) as i64);
     }
     for fresh in [true, false] {
-        let mut d = if fresh { SimpleDecoder::open(&path, opts.clone().color(ColorType::Native)).unwrap() } else { dec.get(0).map(|_| ()).unwrap(); std::mem::replace(&mut dec, SimpleDecoder::open(&path, opts.clone().color(ColorType::Native)).unwrap()) };
+        let mut d = if fresh {
+            SimpleDecoder::open(&path, opts.clone().color(ColorType::Native)).unwrap()
+        } else {
+            dec.get(0).map(|_| ()).unwrap();
+            std::mem::replace(
+                &mut dec,
+                SimpleDecoder::open(&path, opts.clone().color(ColorType::Native)).unwrap(),
+            )
+        };
         let batch = d.get_batch_frames_by_index(&wanted).unwrap();
         let bytes = tensor_bytes(&batch.frames);
         for (k, &i) in wanted.iter().enumerate() {
             assert_eq!(batch.indices[k], i as usize);
-            assert!(bytes[k * fb..(k + 1) * fb] == reference[i as usize][..], "{name}: random frame {i} (slot {k}) differs");
+            assert!(
+                bytes[k * fb..(k + 1) * fb] == reference[i as usize][..],
+                "{name}: random frame {i} (slot {k}) differs"
+            );
         }
     }
 
@@ -71,7 +94,10 @@ fn check_fixture(name: &str) {
     let batch = dec.get_range(1, reference.len(), 4).unwrap();
     let bytes = tensor_bytes(&batch.frames);
     for (k, i) in (1..reference.len()).step_by(4).enumerate() {
-        assert!(bytes[k * fb..(k + 1) * fb] == reference[i][..], "{name}: slice frame {i} differs");
+        assert!(
+            bytes[k * fb..(k + 1) * fb] == reference[i][..],
+            "{name}: slice frame {i} differs"
+        );
     }
 
     // RGB and RGB planar against the reference conversion of the reference planes.
@@ -95,7 +121,10 @@ fn check_fixture(name: &str) {
         let want = reference_rgb(&reference[i as usize], w, h, sx, sy, depth, matrix, full);
         let got = &a_bytes[k * w * h * 3..(k + 1) * w * h * 3];
         let d = max_abs_diff(got, &want);
-        assert!(d <= 1, "{name}: RGB frame {i} differs from the reference conversion by {d}");
+        assert!(
+            d <= 1,
+            "{name}: RGB frame {i} differs from the reference conversion by {d}"
+        );
     }
 }
 

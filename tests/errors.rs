@@ -14,7 +14,10 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn cpu() -> DecoderOptions {
-    DecoderOptions::default().backend(Backend::Cpu).threads(1).color(ColorType::Native)
+    DecoderOptions::default()
+        .backend(Backend::Cpu)
+        .threads(1)
+        .color(ColorType::Native)
 }
 
 #[test]
@@ -26,13 +29,20 @@ fn missing_file_is_not_found() {
 #[test]
 fn directory_is_an_open_error() {
     let err = Demuxer::open(fixture_dir()).unwrap_err();
-    assert!(matches!(err, Error::Open { .. } | Error::NotFound { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Open { .. } | Error::NotFound { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn text_file_is_not_video() {
     let p = scratch("notes.mp4");
-    std::fs::write(&p, "these are not the frames you are looking for\n".repeat(50)).unwrap();
+    std::fs::write(
+        &p,
+        "these are not the frames you are looking for\n".repeat(50),
+    )
+    .unwrap();
     let err = SimpleDecoder::open(&p, cpu()).unwrap_err();
     assert!(matches!(err, Error::NotVideo { .. }), "{err:?}");
 }
@@ -41,7 +51,10 @@ fn text_file_is_not_video() {
 fn empty_file_and_empty_bytes_are_not_video() {
     let p = scratch("empty.mkv");
     std::fs::write(&p, b"").unwrap();
-    assert!(matches!(SimpleDecoder::open(&p, cpu()).unwrap_err(), Error::NotVideo { .. }));
+    assert!(matches!(
+        SimpleDecoder::open(&p, cpu()).unwrap_err(),
+        Error::NotVideo { .. }
+    ));
     let err = Demuxer::open(Source::from_bytes(Vec::<u8>::new(), "empty.mp4")).unwrap_err();
     assert!(matches!(err, Error::NotVideo { .. }), "{err:?}");
 }
@@ -51,7 +64,17 @@ fn audio_only_file_is_not_video() {
     let p = scratch("tone.m4a");
     if !p.exists() {
         let ok = std::process::Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac"])
+            .args([
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=1",
+                "-c:a",
+                "aac",
+            ])
             .arg(&p)
             .status()
             .unwrap()
@@ -79,7 +102,7 @@ fn truncated_mkv_decodes_what_is_there_or_reports_corruption() {
     std::fs::write(&p, &src[..src.len() * 2 / 3]).unwrap();
     match SimpleDecoder::open(&p, cpu()) {
         Ok(mut d) => {
-            assert!(d.len() > 0 && d.len() < 90, "{} frames", d.len());
+            assert!(!d.is_empty() && d.len() < 90, "{} frames", d.len());
             let n = d.len();
             // Every frame the index promises can be decoded, or the failure is a typed error.
             match d.get_batch_frames(n) {
@@ -106,9 +129,15 @@ fn garbled_payload_does_not_panic() {
         Ok(mut d) => {
             let n = d.len();
             let r = d.get_batch_frames(n);
-            assert!(r.is_ok() || matches!(r, Err(Error::Corrupt { .. })), "{r:?}");
+            assert!(
+                r.is_ok() || matches!(r, Err(Error::Corrupt { .. })),
+                "{r:?}"
+            );
         }
-        Err(e) => assert!(matches!(e, Error::Corrupt { .. } | Error::NotVideo { .. }), "{e:?}"),
+        Err(e) => assert!(
+            matches!(e, Error::Corrupt { .. } | Error::NotVideo { .. }),
+            "{e:?}"
+        ),
     }
 }
 
@@ -117,7 +146,10 @@ fn unknown_codec_is_unsupported() {
     // Rename the Matroska codec ID of an H.264 track to one no decoder knows (same length, so the file stays valid).
     let mut bytes = std::fs::read(fixture("h264_gop1.mkv")).unwrap();
     let needle = b"V_MPEG4/ISO/AVC";
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("codec id in the file");
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("codec id in the file");
     bytes[at..at + needle.len()].copy_from_slice(b"V_VIDLOADER/XYZ");
     let p = scratch("unknown_codec.mkv");
     std::fs::write(&p, &bytes).unwrap();
@@ -131,13 +163,28 @@ fn index_out_of_range_is_an_error_not_a_drop() {
     let n = d.len() as i64;
     for bad in [n, n + 100, -1] {
         let err = d.get_batch_frames_by_index(&[0, bad, 1]).unwrap_err();
-        assert!(matches!(err, Error::OutOfRange { index, len } if index == bad && len == n as usize), "{err:?}");
+        assert!(
+            matches!(err, Error::OutOfRange { index, len } if index == bad && len == n as usize),
+            "{err:?}"
+        );
     }
     assert!(matches!(d.get(n).unwrap_err(), Error::OutOfRange { .. }));
-    assert!(matches!(d.get_range(0, n as usize + 1, 1).unwrap_err(), Error::OutOfRange { .. }));
-    assert!(matches!(d.get_range(0, 4, 0).unwrap_err(), Error::InvalidArgument(_)));
-    assert!(matches!(d.seek_to_index(n as usize + 1).unwrap_err(), Error::OutOfRange { .. }));
-    assert!(matches!(d.index_from_time(1e6).unwrap_err(), Error::OutOfRange { .. }));
+    assert!(matches!(
+        d.get_range(0, n as usize + 1, 1).unwrap_err(),
+        Error::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        d.get_range(0, 4, 0).unwrap_err(),
+        Error::InvalidArgument(_)
+    ));
+    assert!(matches!(
+        d.seek_to_index(n as usize + 1).unwrap_err(),
+        Error::OutOfRange { .. }
+    ));
+    assert!(matches!(
+        d.index_from_time(1e6).unwrap_err(),
+        Error::OutOfRange { .. }
+    ));
     // The decoder still works after the errors.
     assert_eq!(d.get_batch_frames_by_index(&[n - 1, 0]).unwrap().len(), 2);
 }
@@ -147,9 +194,14 @@ fn nvdec_without_a_gpu_is_a_typed_error() {
     if std::path::Path::new("/dev/nvidia0").exists() {
         return; // a real GPU is present: covered by the GPU tests
     }
-    let err = SimpleDecoder::open(fixture("h264_nob_gop30.mp4"), cpu().backend(Backend::Nvdec(0))).unwrap_err();
+    let err = SimpleDecoder::open(
+        fixture("h264_nob_gop30.mp4"),
+        cpu().backend(Backend::Nvdec(0)),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::GpuUnavailable(_)), "{err:?}");
     // Auto falls back to the CPU and says so.
-    let d = SimpleDecoder::open(fixture("h264_nob_gop30.mp4"), cpu().backend(Backend::Auto)).unwrap();
+    let d =
+        SimpleDecoder::open(fixture("h264_nob_gop30.mp4"), cpu().backend(Backend::Auto)).unwrap();
     assert_eq!(d.backend(), Backend::Cpu);
 }

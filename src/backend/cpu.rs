@@ -23,9 +23,13 @@ pub(crate) struct CpuDecoder {
 fn open_decoder(demuxer: &Demuxer, threads: usize) -> Result<ff::decoder::Video> {
     let params = demuxer.parameters();
     let id = params.id();
-    let codec = ff::codec::decoder::find(id)
-        .ok_or_else(|| Error::Unsupported(format!("no CPU decoder for codec {id:?} in this FFmpeg build")))?;
-    let mut ctx = ff::codec::Context::from_parameters(params).map_err(|e| Error::ffmpeg("avcodec_parameters_to_context", e))?;
+    let codec = ff::codec::decoder::find(id).ok_or_else(|| {
+        Error::Unsupported(format!(
+            "no CPU decoder for codec {id:?} in this FFmpeg build"
+        ))
+    })?;
+    let mut ctx = ff::codec::Context::from_parameters(params)
+        .map_err(|e| Error::ffmpeg("avcodec_parameters_to_context", e))?;
     ctx.set_threading(ff::codec::threading::Config {
         kind: ff::codec::threading::Type::Frame,
         count: threads,
@@ -35,10 +39,13 @@ fn open_decoder(demuxer: &Demuxer, threads: usize) -> Result<ff::decoder::Video>
     // Pass the stream's time base so that frame time stamps stay in it.
     let tb = demuxer.info().time_base;
     decoder.set_time_base(ff::Rational::new(tb.0, tb.1));
-    decoder
-        .open_as(codec)
-        .and_then(|o| o.video())
-        .map_err(|e| Error::Unsupported(format!("{}: cannot open the {} decoder: {e}", demuxer.source().name(), codec.name())))
+    decoder.open_as(codec).and_then(|o| o.video()).map_err(|e| {
+        Error::Unsupported(format!(
+            "{}: cannot open the {} decoder: {e}",
+            demuxer.source().name(),
+            codec.name()
+        ))
+    })
 }
 
 impl CpuDecoder {
@@ -59,7 +66,10 @@ impl CpuDecoder {
     }
 
     fn corrupt(&self, e: ff::Error) -> Error {
-        Error::Corrupt { source_name: self.source_name.clone(), reason: e.to_string() }
+        Error::Corrupt {
+            source_name: self.source_name.clone(),
+            reason: e.to_string(),
+        }
     }
 }
 

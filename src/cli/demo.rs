@@ -31,7 +31,9 @@ pub fn run(dir: &Path, per_class: usize, frames_per_video: usize, backend: Backe
         t0.elapsed().as_secs_f64()
     );
     let pool = DecoderPool::new(4);
-    let opts = DecoderOptions::default().backend(backend).color(ColorType::Rgbp);
+    let opts = DecoderOptions::default()
+        .backend(backend)
+        .color(ColorType::Rgbp);
     let start = Instant::now();
     let mut decoder: Option<SimpleDecoder> = None;
     let mut frames = 0usize;
@@ -41,7 +43,11 @@ pub fn run(dir: &Path, per_class: usize, frames_per_video: usize, backend: Backe
                 d.reconfigure(path)?;
                 d
             }
-            None => decoder.insert(SimpleDecoder::open_with_pool(path, opts.clone(), pool.clone())?),
+            None => decoder.insert(SimpleDecoder::open_with_pool(
+                path,
+                opts.clone(),
+                pool.clone(),
+            )?),
         };
         let batch = d.get_batch_frames_by_index(&linspace(d.len(), frames_per_video))?;
         frames += batch.len();

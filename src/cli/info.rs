@@ -36,12 +36,27 @@ pub fn run(path: &Path, json: bool, backend: Backend) -> Result<()> {
     } else {
         let s = report.stream;
         println!("{}", report.path);
-        println!("  codec      {} ({}, {}), container {}", s.codec, s.pixel_format, s.chroma, s.container);
+        println!(
+            "  codec      {} ({}, {}), container {}",
+            s.codec, s.pixel_format, s.chroma, s.container
+        );
         println!("  size       {}x{}, {} bit", s.width, s.height, s.bit_depth);
-        println!("  frames     {} (keyframes: {})", report.num_frames, report.keyframes.len());
-        println!("  fps        {:.3} (measured {:.3}{})", s.fps, report.measured_fps, if report.vfr { ", variable" } else { "" });
+        println!(
+            "  frames     {} (keyframes: {})",
+            report.num_frames,
+            report.keyframes.len()
+        );
+        println!(
+            "  fps        {:.3} (measured {:.3}{})",
+            s.fps,
+            report.measured_fps,
+            if report.vfr { ", variable" } else { "" }
+        );
         println!("  duration   {:.3} s", s.duration_s);
-        println!("  colour     {:?} {:?}, primaries {}, transfer {}", s.color_matrix, s.color_range, s.color_primaries, s.color_transfer);
+        println!(
+            "  colour     {:?} {:?}, primaries {}, transfer {}",
+            s.color_matrix, s.color_range, s.color_primaries, s.color_transfer
+        );
         if s.rotation != 0.0 {
             println!("  rotation   {} degrees", s.rotation);
         }

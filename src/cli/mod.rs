@@ -95,16 +95,49 @@ fn backend_for(gpu: Option<usize>) -> Backend {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Info { path, json, gpu }) => info::run(&path, json, backend_for(gpu)),
-        Some(Command::Extract { path, indices, color, out, gpu }) => {
-            extract::run(&path, &indices, &color, &out, backend_for(gpu))
-        }
-        Some(Command::Demo { dir, per_class, frames, gpu }) => demo::run(&dir, per_class, frames, backend_for(gpu)),
-        Some(Command::Synth { dir, per_class, width, height, frames, fps, gop }) => {
-            let spec = vidloader::synth::SynthSpec { width, height, frames, fps, gop, ..Default::default() };
+        Some(Command::Extract {
+            path,
+            indices,
+            color,
+            out,
+            gpu,
+        }) => extract::run(&path, &indices, &color, &out, backend_for(gpu)),
+        Some(Command::Demo {
+            dir,
+            per_class,
+            frames,
+            gpu,
+        }) => demo::run(&dir, per_class, frames, backend_for(gpu)),
+        Some(Command::Synth {
+            dir,
+            per_class,
+            width,
+            height,
+            frames,
+            fps,
+            gop,
+        }) => {
+            let spec = vidloader::synth::SynthSpec {
+                width,
+                height,
+                frames,
+                fps,
+                gop,
+                ..Default::default()
+            };
             let videos = vidloader::synth::write_dataset(&dir, &spec, per_class)?;
-            println!("wrote {} videos and labels.csv to {}", videos.len(), dir.display());
+            println!(
+                "wrote {} videos and labels.csv to {}",
+                videos.len(),
+                dir.display()
+            );
             Ok(())
         }
-        None => demo::run(std::path::Path::new("target/demo-dataset"), 16, 8, Backend::Cpu),
+        None => demo::run(
+            std::path::Path::new("target/demo-dataset"),
+            16,
+            8,
+            Backend::Cpu,
+        ),
     }
 }

@@ -4,9 +4,9 @@
 use std::ffi::CString;
 use std::ptr;
 
-use ffmpeg_next as ff;
-use ff::ffi;
 use ff::codec::packet::Mut as _;
+use ff::ffi;
+use ffmpeg_next as ff;
 
 use crate::error::{Error, Result};
 
@@ -56,7 +56,12 @@ pub(crate) fn display_matrix_rotation(matrix: &[u8]) -> Option<f64> {
     // reads those 36 bytes. The bytes are copied into an aligned local array first.
     let mut m = [0i32; 9];
     for (i, v) in m.iter_mut().enumerate() {
-        *v = i32::from_ne_bytes([matrix[4 * i], matrix[4 * i + 1], matrix[4 * i + 2], matrix[4 * i + 3]]);
+        *v = i32::from_ne_bytes([
+            matrix[4 * i],
+            matrix[4 * i + 1],
+            matrix[4 * i + 2],
+            matrix[4 * i + 3],
+        ]);
     }
     let deg = unsafe { ffi::av_display_rotation_get(m.as_ptr()) };
     if deg.is_nan() {
@@ -76,7 +81,7 @@ pub(crate) fn probe_is_known_format(head: &[u8]) -> bool {
     let mut buf = head.to_vec();
     buf.extend_from_slice(&[0u8; 64]);
     let name = CString::default();
-    let mut pd = ffi::AVProbeData {
+    let pd = ffi::AVProbeData {
         filename: name.as_ptr(),
         buf: buf.as_mut_ptr(),
         buf_size: head.len() as i32,
@@ -84,15 +89,24 @@ pub(crate) fn probe_is_known_format(head: &[u8]) -> bool {
     };
     // SAFETY: `pd` points at live, padded buffers for the duration of the call; the result is a static format
     // descriptor (or null) that we only test for null.
-    let fmt = unsafe { ffi::av_probe_input_format(&mut pd, 1) };
+    let fmt = unsafe { ffi::av_probe_input_format(&pd, 1) };
     !fmt.is_null()
 }
 
 /// Seeks the input to the last keyframe at or before `ts` (in the stream's time base) on `stream_index`.
-pub(crate) fn seek_stream_backward(input: &mut ff::format::context::Input, stream_index: usize, ts: i64) -> Result<()> {
+pub(crate) fn seek_stream_backward(
+    input: &mut ff::format::context::Input,
+    stream_index: usize,
+    ts: i64,
+) -> Result<()> {
     // SAFETY: the Input owns a valid AVFormatContext for its lifetime; av_seek_frame takes it mutably.
     let rc = unsafe {
-        ffi::av_seek_frame(input.as_mut_ptr(), stream_index as i32, ts, ffi::AVSEEK_FLAG_BACKWARD as i32)
+        ffi::av_seek_frame(
+            input.as_mut_ptr(),
+            stream_index as i32,
+            ts,
+            ffi::AVSEEK_FLAG_BACKWARD,
+        )
     };
     if rc < 0 {
         return Err(av_err("av_seek_frame", rc));
@@ -102,7 +116,11 @@ pub(crate) fn seek_stream_backward(input: &mut ff::format::context::Input, strea
 
 /// Bytes per row of each plane of a `width` x `height` frame of `format`, packed with no padding: the layout
 /// `ffmpeg -f rawvideo` writes. Returns `(row_bytes, rows)` per plane.
-pub(crate) fn packed_plane_layout(format: ff::format::Pixel, width: u32, height: u32) -> Result<Vec<(usize, usize)>> {
+pub(crate) fn packed_plane_layout(
+    format: ff::format::Pixel,
+    width: u32,
+    height: u32,
+) -> Result<Vec<(usize, usize)>> {
     let fmt: ffi::AVPixelFormat = format.into();
     let mut linesizes = [0i32; 4];
     // SAFETY: `linesizes` has the four entries av_image_fill_linesizes writes.
@@ -122,7 +140,11 @@ pub(crate) fn packed_plane_layout(format: ff::format::Pixel, width: u32, height:
         if ls <= 0 {
             break;
         }
-        let rows = if p == 1 || p == 2 { (height + (1 << log2_ch) - 1) >> log2_ch } else { height };
+        let rows = if p == 1 || p == 2 {
+            (height + (1 << log2_ch) - 1) >> log2_ch
+        } else {
+            height
+        };
         out.push((ls as usize, rows as usize));
     }
     Ok(out)
@@ -149,7 +171,9 @@ impl AnnexBFilter {
         // SAFETY: looks up a static filter descriptor by a NUL-terminated name.
         let filter = unsafe { ffi::av_bsf_get_by_name(cname.as_ptr()) };
         if filter.is_null() {
-            return Err(Error::Unsupported(format!("FFmpeg was built without the {name} filter")));
+            return Err(Error::Unsupported(format!(
+                "FFmpeg was built without the {name} filter"
+            )));
         }
         let mut ctx = ptr::null_mut();
         // SAFETY: av_bsf_alloc writes a new context into `ctx` or leaves it null on failure.
@@ -164,7 +188,10 @@ impl AnnexBFilter {
         let rc = unsafe {
             let rc = ffi::avcodec_parameters_copy((*ctx).par_in, stream.parameters().as_ptr());
             if rc >= 0 {
-                (*ctx).time_base_in = ffi::AVRational { num: tb.numerator(), den: tb.denominator() };
+                (*ctx).time_base_in = ffi::AVRational {
+                    num: tb.numerator(),
+                    den: tb.denominator(),
+                };
                 ffi::av_bsf_init(ctx)
             } else {
                 rc

@@ -8,7 +8,9 @@ pub(crate) fn host_bytes_mut(tensor: &mut tch::Tensor) -> Result<&mut [u8]> {
         return Err(Error::InvalidArgument("expected a CPU tensor".into()));
     }
     if !tensor.is_contiguous() {
-        return Err(Error::InvalidArgument("expected a contiguous tensor".into()));
+        return Err(Error::InvalidArgument(
+            "expected a contiguous tensor".into(),
+        ));
     }
     let len = tensor.numel() * tensor.kind().elt_size_in_bytes();
     if len == 0 {

@@ -47,13 +47,22 @@ pub fn fixture_dir() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the ffmpeg CLI installed?)"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the ffmpeg CLI installed?)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The path of fixture `name`, making it (and its reference decode) on first use.
 pub fn fixture(name: &str) -> PathBuf {
-    let f = FIXTURES.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no fixture {name}"));
+    let f = FIXTURES
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"));
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dir = fixture_dir();
     std::fs::create_dir_all(&dir).unwrap();
@@ -61,7 +70,17 @@ pub fn fixture(name: &str) -> PathBuf {
     if !path.exists() {
         let tmp = dir.join(format!("tmp-{}", f.name));
         let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-y", "-loglevel", "error", "-f", "lavfi", "-i", f.input, "-frames:v", &f.frames.to_string()]);
+        cmd.args([
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f.input,
+            "-frames:v",
+            &f.frames.to_string(),
+        ]);
         cmd.args(f.args.split(' '));
         cmd.arg(&tmp);
         run(&mut cmd);
@@ -73,18 +92,33 @@ pub fn fixture(name: &str) -> PathBuf {
 /// What `ffmpeg -f rawvideo -pix_fmt <pix_fmt>` decodes from `path`: one byte vector per displayed frame.
 pub fn reference_frames(path: &Path, pix_fmt: &str, frame_bytes: usize) -> Vec<Vec<u8>> {
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let raw = path.with_extension(format!("{}.{pix_fmt}.raw", path.extension().unwrap().to_string_lossy()));
+    let raw = path.with_extension(format!(
+        "{}.{pix_fmt}.raw",
+        path.extension().unwrap().to_string_lossy()
+    ));
     if !raw.exists() {
         let tmp = raw.with_extension("tmp");
         run(Command::new("ffmpeg")
             .args(["-y", "-loglevel", "error", "-i"])
             .arg(path)
-            .args(["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt])
+            .args([
+                "-fps_mode",
+                "passthrough",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                pix_fmt,
+            ])
             .arg(&tmp));
         std::fs::rename(&tmp, &raw).unwrap();
     }
     let bytes = std::fs::read(&raw).unwrap();
-    assert_eq!(bytes.len() % frame_bytes, 0, "{} is not a whole number of {frame_bytes}-byte frames", raw.display());
+    assert_eq!(
+        bytes.len() % frame_bytes,
+        0,
+        "{} is not a whole number of {frame_bytes}-byte frames",
+        raw.display()
+    );
     bytes.chunks(frame_bytes).map(|c| c.to_vec()).collect()
 }
 
@@ -103,15 +137,29 @@ pub fn planar_frame_bytes(w: usize, h: usize, sx: u32, sy: u32, bytes_per_sample
     (w * h + 2 * cw * ch) * bytes_per_sample
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Reference YUV -> RGB (interleaved) of a packed planar frame, in f64, nearest chroma, from the standard
 /// matrices. Independent of the library's own code.
-pub fn reference_rgb(frame: &[u8], w: usize, h: usize, sx: u32, sy: u32, depth: u32, matrix: &str, full: bool) -> Vec<u8> {
+pub fn reference_rgb(
+    frame: &[u8],
+    w: usize,
+    h: usize,
+    sx: u32,
+    sy: u32,
+    depth: u32,
+    matrix: &str,
+    full: bool,
+) -> Vec<u8> {
     let bps = if depth > 8 { 2 } else { 1 };
     let cw = (w + (1 << sx) - 1) >> sx;
     let ch = (h + (1 << sy) - 1) >> sy;
     let get = |plane_off: usize, stride: usize, x: usize, y: usize| -> f64 {
         let i = plane_off + (y * stride + x) * bps;
-        if bps == 2 { f64::from(u16::from_le_bytes([frame[i], frame[i + 1]])) } else { f64::from(frame[i]) }
+        if bps == 2 {
+            f64::from(u16::from_le_bytes([frame[i], frame[i + 1]]))
+        } else {
+            f64::from(frame[i])
+        }
     };
     let (kr, kb) = match matrix {
         "bt709" => (0.2126, 0.0722),
@@ -126,13 +174,29 @@ pub fn reference_rgb(frame: &[u8], w: usize, h: usize, sx: u32, sy: u32, depth: 
     let v_off = u_off + cw * ch * bps;
     for y in 0..h {
         for x in 0..w {
-            let (yy, cb, cr) = (get(0, w, x, y), get(u_off, cw, x >> sx, y >> sy), get(v_off, cw, x >> sx, y >> sy));
+            let (yy, cb, cr) = (
+                get(0, w, x, y),
+                get(u_off, cw, x >> sx, y >> sy),
+                get(v_off, cw, x >> sx, y >> sy),
+            );
             let (l, b, r) = if full {
-                (yy * 255.0 / max, (cb - 128.0 * s) * 255.0 / max, (cr - 128.0 * s) * 255.0 / max)
+                (
+                    yy * 255.0 / max,
+                    (cb - 128.0 * s) * 255.0 / max,
+                    (cr - 128.0 * s) * 255.0 / max,
+                )
             } else {
-                ((yy - 16.0 * s) * 255.0 / (219.0 * s), (cb - 128.0 * s) * 255.0 / (224.0 * s), (cr - 128.0 * s) * 255.0 / (224.0 * s))
+                (
+                    (yy - 16.0 * s) * 255.0 / (219.0 * s),
+                    (cb - 128.0 * s) * 255.0 / (224.0 * s),
+                    (cr - 128.0 * s) * 255.0 / (224.0 * s),
+                )
             };
-            let rgb = [l + 2.0 * (1.0 - kr) * r, l - 2.0 * kb * (1.0 - kb) / kg * b - 2.0 * kr * (1.0 - kr) / kg * r, l + 2.0 * (1.0 - kb) * b];
+            let rgb = [
+                l + 2.0 * (1.0 - kr) * r,
+                l - 2.0 * kb * (1.0 - kb) / kg * b - 2.0 * kr * (1.0 - kr) / kg * r,
+                l + 2.0 * (1.0 - kb) * b,
+            ];
             for c in 0..3 {
                 out[(y * w + x) * 3 + c] = (rgb[c] + 0.5).floor().clamp(0.0, 255.0) as u8;
             }
@@ -144,5 +208,9 @@ pub fn reference_rgb(frame: &[u8], w: usize, h: usize, sx: u32, sy: u32, depth: 
 /// Largest absolute difference between two byte vectors of equal length.
 pub fn max_abs_diff(a: &[u8], b: &[u8]) -> u8 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
