@@ -21,7 +21,7 @@
 #   * `apt-get source ffmpeg` (5.1.x with Debian's patches), configure, `make -j$JOBS`, `make install`.
 #
 # What the build contains (everything else is disabled, including all autodetected external libraries,
-# hwaccels, encoders, muxers, avdevice, avfilter, swresample and postproc):
+# hwaccels, most encoders and muxers, avdevice, avfilter, swresample and postproc):
 #   demuxers : mov matroska avi mpegts mpegps ivf h264 hevc m4v mpegvideo flv
 #   decoders : h264 hevc vp8 vp9 mpeg4 mpeg2video rawvideo
 #              Not av1: 5.1's native `av1` decoder is only a front end for hwaccels (none is built here).
@@ -33,6 +33,8 @@
 #   parsers  : h264 hevc vp8 vp9 mpeg4video mpegvideo av1
 #   bsfs     : h264_mp4toannexb hevc_mp4toannexb vp9_superframe_split extract_extradata null
 #   protocols: file pipe
+#   encoders : mpeg4, muxers: mp4 (no external encoder exists there: `vidloader synth` / the CLI demo fall
+#              back to the native MPEG-4 encoder, and write .mp4)
 #   libs     : avcodec avformat avutil swscale, with pthreads (frame/slice threaded decoding)
 # No external libraries: the static libs need only libc, libm and libpthread, which every Rust binary on
 # Linux links already.
@@ -45,7 +47,7 @@
 #                             they are part of the stamp, so changing them triggers a rebuild
 set -euo pipefail
 
-SCRIPT_VERSION=2
+SCRIPT_VERSION=3
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 PREFIX="${1:-$repo/target/ffmpeg-static}"
@@ -94,6 +96,8 @@ CONFIGURE_FLAGS=(
     --enable-parser=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,av1
     --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,vp9_superframe_split,extract_extradata,null
     --enable-protocol=file,pipe
+    --enable-encoder=mpeg4
+    --enable-muxer=mp4
 )
 if [ -n "${FFMPEG_EXTRA_CONFIGURE:-}" ]; then
     # Word splitting is intended: a list of flags in one variable.

@@ -173,13 +173,10 @@ main() {
     return "$failed"
 }
 
+# (With pipefail the pipeline's status is main's; main keeps errexit, so a broken bundle stops it early.)
 if [ -n "${OUT:-}" ]; then
     mkdir -p "$OUT"
-    set +e
     main "$@" 2>&1 | tee "$OUT/gpu-log.txt"
-    status="${PIPESTATUS[0]}"
-    set -e
-    exit "$status"
 else
     main "$@"
 fi

@@ -28,6 +28,8 @@
 #                          backtraces; bigger)
 #   GPU_PACK               "auto" (default: pack only when the plain copy is over the limit), "always", "never"
 #   GPU_MAX_MIB            size limit of .gpu in MiB (default 60)
+#   GPU_FIXTURES_SRC       fixture folder to make and bundle (default <repo>/target/fixtures, where the tests
+#                          put them when VIDLOADER_FIXTURES is unset)
 #   CARGO_BUILD_JOBS       as for cargo
 set -euo pipefail
 
@@ -40,6 +42,7 @@ MAX_MIB="${GPU_MAX_MIB:-60}"
 STRIP_MODE="${GPU_STRIP:-all}"
 PACK_MODE="${GPU_PACK:-auto}"
 MESSAGES="$TARGET_DIR/build-messages.json"
+FIXTURES_SRC="${GPU_FIXTURES_SRC:-$repo/target/fixtures}"
 REMOTE_CMD="bash scripts/gpu-remote.sh"
 
 log() { printf '[gpu.sh] %s\n' "$*" >&2; }
@@ -97,20 +100,24 @@ EOF
 
 # Hook: the test suite makes its fixtures (and the ffmpeg CLI's reference decodes of them) in
 # target/fixtures the first time a test needs them; the GPU machine has no ffmpeg CLI to make them, so they
-# travel in .gpu/fixtures (tests find them through VIDLOADER_FIXTURES). Scratch output and half-written
-# temporaries are left behind.
+# travel in .gpu/fixtures (tests find them through VIDLOADER_FIXTURES). Some tests also make small inputs
+# of their own with the CLI in fixtures/scratch/ when absent (an audio-only file, a rotated copy): the
+# files directly in scratch/ go along too; its subfolders (test output) and temporaries do not.
 copy_fixtures() {
-    local src="$repo/target/fixtures" n=0 f
-    rm -rf "$GPU/fixtures"
+    local src="$FIXTURES_SRC" n=0 f rel
+    rm -rf "${GPU:?}/fixtures"
     mkdir -p "$GPU/fixtures"
     if [ ! -d "$src" ]; then
         log "no $src: no fixtures bundled (make them with: scripts/gpu.sh fixtures)"
         return 0
     fi
     while IFS= read -r -d '' f; do
-        cp -p "$f" "$GPU/fixtures/"
+        rel="${f#"$src"/}"
+        mkdir -p "$GPU/fixtures/$(dirname "$rel")"
+        cp -p "$f" "$GPU/fixtures/$rel"
         n=$((n + 1))
-    done < <(find "$src" -mindepth 1 -maxdepth 1 -type f ! -name 'tmp-*' ! -name '*.tmp' -print0)
+    done < <(find "$src" -mindepth 1 -maxdepth 1 -type f ! -name 'tmp-*' ! -name '*.tmp' -print0
+        [ -d "$src/scratch" ] && find "$src/scratch" -mindepth 1 -maxdepth 1 -type f ! -name 'tmp-*' ! -name '*.tmp' -print0)
     log "copied $n fixture files ($(du -sh "$GPU/fixtures" | cut -f1)) from $src"
 }
 
@@ -161,7 +168,17 @@ cmd_build() {
         [ -n "$b" ] && bench_args+=(--bench "$b")
     done < <(bench_targets)
 
+    # rustc bundles the static FFmpeg archives into ffmpeg-sys-next's rlib, and cargo does not notice when
+    # they change (its build script only watches the FFMPEG_DIR variable): rebuild that crate whenever the
+    # FFmpeg build differs from the one the last build used.
     mkdir -p "$TARGET_DIR"
+    local ffmpeg_id used="$TARGET_DIR/ffmpeg-static.used"
+    ffmpeg_id="$(cat "$PREFIX/vidloader-ffmpeg.stamp"; cd "$PREFIX/lib" && sha256sum ./*.a)"
+    if [ ! -f "$used" ] || [ "$(cat "$used")" != "$ffmpeg_id" ]; then
+        log "FFmpeg build changed: cargo clean -p ffmpeg-sys-next"
+        (cd "$repo" && CARGO_TARGET_DIR="$TARGET_DIR" cargo clean --release -p ffmpeg-sys-next) >&2
+        rm -f "$used"
+    fi
     log "cargo build --release --features static-ffmpeg --bins --tests --examples ${bench_args[*]} (CARGO_TARGET_DIR=$TARGET_DIR)"
     (
         cd "$repo"
@@ -169,6 +186,8 @@ cmd_build() {
             cargo build --release --features static-ffmpeg --bins --tests --examples "${bench_args[@]}" \
             --message-format=json-render-diagnostics >"$MESSAGES"
     ) || die "cargo build failed (messages in $MESSAGES)"
+
+    printf '%s\n' "$ffmpeg_id" >"$used"
 
     local listing
     listing="$(list_executables "$MESSAGES")"
@@ -220,20 +239,27 @@ cmd_pack() {
 }
 
 # Runs the bundled test executables here (CPU only, results ignored) so that they make every fixture they
-# use in target/fixtures with the ffmpeg CLI. Afterwards run `pack` (or `build`) to bundle the fixtures.
+# use, with the ffmpeg CLI, in $FIXTURES_SRC. Afterwards run `pack` (or `build`) to bundle the fixtures.
 cmd_fixtures() {
     [ -f "$GPU/manifest.tsv" ] || die "no build in $GPU: run scripts/gpu.sh build"
-    [ -d "$GPU/bin" ] || die "$GPU/bin is packed; run scripts/gpu.sh pack with GPU_PACK=never first"
     command -v ffmpeg >/dev/null || die "the ffmpeg CLI is needed to make fixtures"
-    mkdir -p "$repo/target/fixtures"
+    local bin="$GPU/bin"
+    if [ ! -d "$bin" ]; then
+        bin="$TARGET_DIR/unpacked/bin"
+        rm -rf "$TARGET_DIR/unpacked"
+        mkdir -p "$TARGET_DIR/unpacked"
+        (cd "$TARGET_DIR/unpacked" && xz -dc "$GPU/bundle.tar.xz" | tar -xf - bin)
+    fi
+    mkdir -p "$FIXTURES_SRC"
     local log_file="$TARGET_DIR/fixtures-run.log" kind name file
     : >"$log_file"
     while IFS=$'\t' read -r kind name file; do
         [ "$kind" = test ] || continue
         log "running $file here to make fixtures"
-        (cd "$repo" && VIDLOADER_FIXTURES="$repo/target/fixtures" "$GPU/bin/$file") >>"$log_file" 2>&1 || true
+        (cd "$repo" && VIDLOADER_FIXTURES="$FIXTURES_SRC" "$bin/$file") >>"$log_file" 2>&1 || true
     done <"$GPU/manifest.tsv"
-    log "target/fixtures now has $(find "$repo/target/fixtures" -maxdepth 1 -type f | wc -l) files (log: $log_file)"
+    rm -rf "$TARGET_DIR/unpacked"
+    log "$FIXTURES_SRC now has $(find "$FIXTURES_SRC" -maxdepth 1 -type f | wc -l) files (log: $log_file)"
     log "next: scripts/gpu.sh pack"
 }
 

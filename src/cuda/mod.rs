@@ -18,18 +18,21 @@ use cudarc::driver::{result as cu, sys as cusys, CudaContext};
 use crate::error::{Error, Result};
 
 pub use convert::{
-    native_frame_bytes, Converter, DstBytes, DstImage, Normalize, OutputDtype, Resize, RgbLayout, SourceSurface,
-    SurfaceFormat,
+    native_frame_bytes, nvdec_surface_bytes, reference_rgb, Converter, DstBytes, DstImage,
+    Normalize, OutputDtype, RgbLayout, SourceSurface, SurfaceFormat,
 };
 pub use nvrtc::{nvrtc_library, NvrtcInfo};
 
-/// Whether the CUDA driver library (`libcuda.so.1`) can be loaded. Never panics.
+/// Whether the CUDA driver library (`libcuda.so.1`) can be loaded. Never panics; checked once per process.
 pub fn driver_present() -> bool {
-    std::panic::catch_unwind(|| {
-        // SAFETY: this only tries to dlopen the CUDA driver under its usual names and closes it again.
-        unsafe { cusys::is_culib_present() }
+    static PRESENT: OnceLock<bool> = OnceLock::new();
+    *PRESENT.get_or_init(|| {
+        std::panic::catch_unwind(|| {
+            // SAFETY: this only tries to dlopen the CUDA driver under its usual names and closes it again.
+            unsafe { cusys::is_culib_present() }
+        })
+        .unwrap_or(false)
     })
-    .unwrap_or(false)
 }
 
 /// The number of CUDA devices, 0 when there is no driver or no device. Never panics.
@@ -41,13 +44,18 @@ pub fn device_count() -> usize {
         if cu::init().is_err() {
             return 0;
         }
-        cu::device::get_count().map(|n| n.max(0) as usize).unwrap_or(0)
+        cu::device::get_count()
+            .map(|n| n.max(0) as usize)
+            .unwrap_or(0)
     })
     .unwrap_or(0)
 }
 
 fn cuda_err(call: &'static str, e: cu::DriverError) -> Error {
-    Error::Cuda { call, reason: format!("{e:?}") }
+    Error::Cuda {
+        call,
+        reason: format!("{e:?}"),
+    }
 }
 
 /// One GPU: its primary CUDA context, its properties, and the lazily compiled conversion kernels.
@@ -81,21 +89,55 @@ impl GpuContext {
     pub fn new(ordinal: usize) -> Result<Arc<Self>> {
         if !driver_present() {
             return Err(Error::GpuUnavailable(
-                "the CUDA driver library (libcuda.so.1) is not installed or cannot be loaded".into(),
+                "the CUDA driver library (libcuda.so.1) is not installed or cannot be loaded"
+                    .into(),
             ));
         }
         let made = std::panic::catch_unwind(|| -> Result<Arc<Self>> {
             cu::init().map_err(|e| Error::GpuUnavailable(format!("cuInit failed: {e:?}")))?;
-            let count = cu::device::get_count().map_err(|e| Error::GpuUnavailable(format!("cuDeviceGetCount: {e:?}")))?;
+            let count = cu::device::get_count()
+                .map_err(|e| Error::GpuUnavailable(format!("cuDeviceGetCount: {e:?}")))?;
             if ordinal >= count.max(0) as usize {
-                return Err(Error::GpuUnavailable(format!("no CUDA device {ordinal}: this machine has {count}")));
+                return Err(Error::GpuUnavailable(format!(
+                    "no CUDA device {ordinal}: this machine has {count}"
+                )));
             }
-            let ctx = CudaContext::new(ordinal).map_err(|e| cuda_err("cuDevicePrimaryCtxRetain", e))?;
-            let name = ctx.name().unwrap_or_else(|_| format!("CUDA device {ordinal}"));
-            let compute_capability = ctx.compute_capability().map_err(|e| cuda_err("cuDeviceGetAttribute", e))?;
-            Ok(Arc::new(GpuContext { converter: OnceLock::new(), ctx, ordinal, name, compute_capability }))
+            let ctx =
+                CudaContext::new(ordinal).map_err(|e| cuda_err("cuDevicePrimaryCtxRetain", e))?;
+            let name = ctx
+                .name()
+                .unwrap_or_else(|_| format!("CUDA device {ordinal}"));
+            let compute_capability = ctx
+                .compute_capability()
+                .map_err(|e| cuda_err("cuDeviceGetAttribute", e))?;
+            Ok(Arc::new(GpuContext {
+                converter: OnceLock::new(),
+                ctx,
+                ordinal,
+                name,
+                compute_capability,
+            }))
         });
-        made.unwrap_or_else(|_| Err(Error::GpuUnavailable("the CUDA driver panicked while opening the device".into())))
+        made.unwrap_or_else(|_| {
+            Err(Error::GpuUnavailable(
+                "the CUDA driver panicked while opening the device".into(),
+            ))
+        })
+    }
+
+    /// The process-wide context of device `ordinal`, created by the first call and kept for the life of the
+    /// process (so the conversion kernels are compiled once per device, however many decoders and workers use
+    /// it). Failures are not cached: a later call tries again.
+    pub fn shared(ordinal: usize) -> Result<Arc<Self>> {
+        static SHARED: std::sync::Mutex<Vec<(usize, Arc<GpuContext>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut all = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, g)) = all.iter().find(|(o, _)| *o == ordinal) {
+            return Ok(g.clone());
+        }
+        let g = Self::new(ordinal)?;
+        all.push((ordinal, g.clone()));
+        Ok(g)
     }
 
     /// The device ordinal.
@@ -125,7 +167,9 @@ impl GpuContext {
 
     /// Makes this context current on the calling thread.
     pub fn bind(&self) -> Result<()> {
-        self.ctx.bind_to_thread().map_err(|e| cuda_err("cuCtxSetCurrent", e))
+        self.ctx
+            .bind_to_thread()
+            .map_err(|e| cuda_err("cuCtxSetCurrent", e))
     }
 
     /// Waits for all work on the device (this context) to finish.
@@ -144,7 +188,10 @@ impl GpuContext {
         });
         match r {
             Ok(c) => Ok(c),
-            Err(why) => Err(Error::Cuda { call: "nvrtc", reason: why.clone() }),
+            Err(why) => Err(Error::Cuda {
+                call: "nvrtc",
+                reason: why.clone(),
+            }),
         }
     }
 
@@ -152,8 +199,13 @@ impl GpuContext {
     pub fn alloc(self: &Arc<Self>, bytes: usize) -> Result<DeviceBuffer> {
         self.bind()?;
         // SAFETY: plain cuMemAlloc with the context bound; the pointer is owned by the returned buffer.
-        let ptr = unsafe { cu::malloc_sync(bytes.max(1)) }.map_err(|e| cuda_err("cuMemAlloc", e))?;
-        Ok(DeviceBuffer { ptr, len: bytes, gpu: self.clone() })
+        let ptr =
+            unsafe { cu::malloc_sync(bytes.max(1)) }.map_err(|e| cuda_err("cuMemAlloc", e))?;
+        Ok(DeviceBuffer {
+            ptr,
+            len: bytes,
+            gpu: self.clone(),
+        })
     }
 
     /// Allocates device memory holding a copy of `data` (synchronous copy).
@@ -188,7 +240,10 @@ unsafe impl Sync for GpuStream {}
 
 impl std::fmt::Debug for GpuStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuStream").field("raw", &self.raw).field("owned", &self.owned).finish()
+        f.debug_struct("GpuStream")
+            .field("raw", &self.raw)
+            .field("owned", &self.owned)
+            .finish()
     }
 }
 
@@ -196,13 +251,22 @@ impl GpuStream {
     /// Creates a new non-blocking stream (it does not synchronise with the legacy default stream).
     pub fn new(gpu: &Arc<GpuContext>) -> Result<Self> {
         gpu.bind()?;
-        let raw = cu::stream::create(cu::stream::StreamKind::NonBlocking).map_err(|e| cuda_err("cuStreamCreate", e))?;
-        Ok(GpuStream { raw, owned: true, gpu: gpu.clone() })
+        let raw = cu::stream::create(cu::stream::StreamKind::NonBlocking)
+            .map_err(|e| cuda_err("cuStreamCreate", e))?;
+        Ok(GpuStream {
+            raw,
+            owned: true,
+            gpu: gpu.clone(),
+        })
     }
 
     /// The legacy default (NULL) stream of the context.
     pub fn legacy_default(gpu: &Arc<GpuContext>) -> Self {
-        GpuStream { raw: std::ptr::null_mut(), owned: false, gpu: gpu.clone() }
+        GpuStream {
+            raw: std::ptr::null_mut(),
+            owned: false,
+            gpu: gpu.clone(),
+        }
     }
 
     /// Wraps a stream owned by someone else (for example torch's current stream from
@@ -212,7 +276,11 @@ impl GpuStream {
     /// `raw` must be a valid stream of `gpu`'s context (or NULL) and must stay alive while the returned value (and
     /// any work vidloader queued on it) is in use.
     pub unsafe fn from_raw(gpu: &Arc<GpuContext>, raw: *mut c_void) -> Self {
-        GpuStream { raw: raw as cusys::CUstream, owned: false, gpu: gpu.clone() }
+        GpuStream {
+            raw: raw as cusys::CUstream,
+            owned: false,
+            gpu: gpu.clone(),
+        }
     }
 
     /// The raw handle.
@@ -252,7 +320,10 @@ pub struct DeviceBuffer {
 
 impl std::fmt::Debug for DeviceBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeviceBuffer").field("ptr", &format_args!("{:#x}", self.ptr)).field("len", &self.len).finish()
+        f.debug_struct("DeviceBuffer")
+            .field("ptr", &format_args!("{:#x}", self.ptr))
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -276,7 +347,8 @@ impl DeviceBuffer {
     pub fn fill(&mut self, value: u8, stream: &GpuStream) -> Result<()> {
         self.gpu.bind()?;
         // SAFETY: the range is exactly this allocation; `stream` belongs to the bound context.
-        unsafe { cu::memset_d8_async(self.ptr, value, self.len, stream.raw) }.map_err(|e| cuda_err("cuMemsetD8Async", e))
+        unsafe { cu::memset_d8_async(self.ptr, value, self.len, stream.raw) }
+            .map_err(|e| cuda_err("cuMemsetD8Async", e))
     }
 
     /// Copies the buffer to the host after the work queued on `stream` (waits for it).
@@ -285,7 +357,8 @@ impl DeviceBuffer {
         let mut out = vec![0u8; self.len];
         // SAFETY: `out` has `len` bytes, the source allocation too; the stream is synchronised before `out` is read.
         unsafe {
-            cu::memcpy_dtoh_async(&mut out, self.ptr, stream.raw).map_err(|e| cuda_err("cuMemcpyDtoHAsync", e))?;
+            cu::memcpy_dtoh_async(&mut out, self.ptr, stream.raw)
+                .map_err(|e| cuda_err("cuMemcpyDtoHAsync", e))?;
             cu::stream::synchronize(stream.raw).map_err(|e| cuda_err("cuStreamSynchronize", e))?;
         }
         Ok(out)

@@ -57,15 +57,23 @@ fn load() -> std::result::Result<NvcuvidApi, String> {
     ))
 }
 
-fn resolve(lib: libloading::Library, name: &'static str) -> std::result::Result<NvcuvidApi, String> {
+fn resolve(
+    lib: libloading::Library,
+    name: &'static str,
+) -> std::result::Result<NvcuvidApi, String> {
     /// Looks up one symbol and copies the function pointer out of the `Symbol` guard.
     ///
     /// # Safety
     /// `T` must be the exact C signature of the symbol.
-    unsafe fn sym<T: Copy>(lib: &libloading::Library, name: &str) -> std::result::Result<T, String> {
+    unsafe fn sym<T: Copy>(
+        lib: &libloading::Library,
+        name: &str,
+    ) -> std::result::Result<T, String> {
         let cname = format!("{name}\0");
         // SAFETY: the caller guarantees `T` matches the C declaration (types mirrored in `sys`).
-        unsafe { lib.get::<T>(cname.as_bytes()) }.map(|s| *s).map_err(|e| format!("{name}: {e}"))
+        unsafe { lib.get::<T>(cname.as_bytes()) }
+            .map(|s| *s)
+            .map_err(|e| format!("{name}: {e}"))
     }
     // SAFETY: every type below is the signature documented in nvdec.md section 1 and mirrored in `sys`; the
     // pointers stay valid because `lib` is stored in the returned table and never unloaded.
@@ -77,7 +85,8 @@ fn resolve(lib: libloading::Library, name: &'static str) -> std::result::Result<
             destroy_decoder: sym(&lib, "cuvidDestroyDecoder")?,
             decode_picture: sym(&lib, "cuvidDecodePicture")?,
             get_decode_status: sym::<sys::PfnGetDecodeStatus>(&lib, "cuvidGetDecodeStatus").ok(),
-            reconfigure_decoder: sym::<sys::PfnReconfigureDecoder>(&lib, "cuvidReconfigureDecoder").ok(),
+            reconfigure_decoder: sym::<sys::PfnReconfigureDecoder>(&lib, "cuvidReconfigureDecoder")
+                .ok(),
             map_video_frame: sym(&lib, "cuvidMapVideoFrame64")?,
             unmap_video_frame: sym(&lib, "cuvidUnmapVideoFrame64")?,
             create_video_parser: sym(&lib, "cuvidCreateVideoParser")?,
@@ -90,7 +99,9 @@ fn resolve(lib: libloading::Library, name: &'static str) -> std::result::Result<
 
 /// The loaded API table, or [`Error::GpuUnavailable`] saying why it could not be loaded. Loads on first call.
 pub(crate) fn api() -> Result<&'static NvcuvidApi> {
-    match API.get_or_init(|| std::panic::catch_unwind(load).unwrap_or_else(|_| Err("loader panicked".into()))) {
+    match API.get_or_init(|| {
+        std::panic::catch_unwind(load).unwrap_or_else(|_| Err("loader panicked".into()))
+    }) {
         Ok(api) => Ok(api),
         Err(why) => Err(Error::GpuUnavailable(why.clone())),
     }

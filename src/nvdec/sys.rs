@@ -6,7 +6,7 @@
 //! `const` values, so an unknown value written by a newer driver can never be an invalid Rust enum.
 //!
 //! Nothing here is safe to use directly; [`super::session`] is the safe layer.
-#![allow(non_camel_case_types, non_snake_case)]
+#![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 
 use std::ffi::{c_int, c_uint, c_ulong, c_void};
 
@@ -410,11 +410,21 @@ pub struct CUVIDEOFORMATEX {
 impl CUVIDEOFORMATEX {
     /// The union read as the AV1 sequence maximum width.
     pub fn av1_max_width(&self) -> u32 {
-        u32::from_ne_bytes([self.raw_seqhdr_data[0], self.raw_seqhdr_data[1], self.raw_seqhdr_data[2], self.raw_seqhdr_data[3]])
+        u32::from_ne_bytes([
+            self.raw_seqhdr_data[0],
+            self.raw_seqhdr_data[1],
+            self.raw_seqhdr_data[2],
+            self.raw_seqhdr_data[3],
+        ])
     }
     /// The union read as the AV1 sequence maximum height.
     pub fn av1_max_height(&self) -> u32 {
-        u32::from_ne_bytes([self.raw_seqhdr_data[4], self.raw_seqhdr_data[5], self.raw_seqhdr_data[6], self.raw_seqhdr_data[7]])
+        u32::from_ne_bytes([
+            self.raw_seqhdr_data[4],
+            self.raw_seqhdr_data[5],
+            self.raw_seqhdr_data[6],
+            self.raw_seqhdr_data[7],
+        ])
     }
 }
 
@@ -440,7 +450,12 @@ pub struct CUVIDPICPARAMS {
 
 impl CUVIDPICPARAMS {
     fn int_at(&self, off: usize) -> i32 {
-        i32::from_ne_bytes([self.bytes[off], self.bytes[off + 1], self.bytes[off + 2], self.bytes[off + 3]])
+        i32::from_ne_bytes([
+            self.bytes[off],
+            self.bytes[off + 1],
+            self.bytes[off + 2],
+            self.bytes[off + 3],
+        ])
     }
     /// Picture width in macroblocks (offset 0).
     pub fn pic_width_in_mbs(&self) -> i32 {
@@ -477,15 +492,20 @@ impl CUVIDPICPARAMS {
 }
 
 /// Sequence callback: 0 = fail, 1 = keep the parser's DPB size, >1 = use that DPB size.
-pub type PFNVIDSEQUENCECALLBACK = Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDEOFORMAT) -> c_int>;
+pub type PFNVIDSEQUENCECALLBACK =
+    Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDEOFORMAT) -> c_int>;
 /// Decode callback (decode order): 0 = fail.
-pub type PFNVIDDECODECALLBACK = Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDPICPARAMS) -> c_int>;
+pub type PFNVIDDECODECALLBACK =
+    Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDPICPARAMS) -> c_int>;
 /// Display callback (display order): 0 = fail. The pointer is NULL for the NOTIFY_EOS marker.
-pub type PFNVIDDISPLAYCALLBACK = Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDPARSERDISPINFO) -> c_int>;
+pub type PFNVIDDISPLAYCALLBACK =
+    Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDPARSERDISPINFO) -> c_int>;
 /// Operating-point callback: <0 = fail/default.
-pub type PFNVIDOPPOINTCALLBACK = Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDOPERATINGPOINTINFO) -> c_int>;
+pub type PFNVIDOPPOINTCALLBACK =
+    Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDOPERATINGPOINTINFO) -> c_int>;
 /// SEI callback: 0 = fail.
-pub type PFNVIDSEIMSGCALLBACK = Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDSEIMESSAGEINFO) -> c_int>;
+pub type PFNVIDSEIMSGCALLBACK =
+    Option<unsafe extern "C" fn(*mut c_void, *mut CUVIDSEIMESSAGEINFO) -> c_int>;
 
 /// Parser creation parameters (`cuvidCreateVideoParser`); 136 bytes.
 #[repr(C)]
@@ -582,24 +602,34 @@ pub struct CUVIDSEIMESSAGEINFO {
 /// `cuvidGetDecoderCaps`.
 pub type PfnGetDecoderCaps = unsafe extern "C" fn(*mut CUVIDDECODECAPS) -> CUresult;
 /// `cuvidCreateDecoder`.
-pub type PfnCreateDecoder = unsafe extern "C" fn(*mut CUvideodecoder, *mut CUVIDDECODECREATEINFO) -> CUresult;
+pub type PfnCreateDecoder =
+    unsafe extern "C" fn(*mut CUvideodecoder, *mut CUVIDDECODECREATEINFO) -> CUresult;
 /// `cuvidDestroyDecoder`.
 pub type PfnDestroyDecoder = unsafe extern "C" fn(CUvideodecoder) -> CUresult;
 /// `cuvidDecodePicture`.
 pub type PfnDecodePicture = unsafe extern "C" fn(CUvideodecoder, *mut CUVIDPICPARAMS) -> CUresult;
 /// `cuvidGetDecodeStatus`.
-pub type PfnGetDecodeStatus = unsafe extern "C" fn(CUvideodecoder, c_int, *mut CUVIDGETDECODESTATUS) -> CUresult;
+pub type PfnGetDecodeStatus =
+    unsafe extern "C" fn(CUvideodecoder, c_int, *mut CUVIDGETDECODESTATUS) -> CUresult;
 /// `cuvidReconfigureDecoder`.
-pub type PfnReconfigureDecoder = unsafe extern "C" fn(CUvideodecoder, *mut CUVIDRECONFIGUREDECODERINFO) -> CUresult;
+pub type PfnReconfigureDecoder =
+    unsafe extern "C" fn(CUvideodecoder, *mut CUVIDRECONFIGUREDECODERINFO) -> CUresult;
 /// `cuvidMapVideoFrame64`.
-pub type PfnMapVideoFrame64 =
-    unsafe extern "C" fn(CUvideodecoder, c_int, *mut u64, *mut c_uint, *mut CUVIDPROCPARAMS) -> CUresult;
+pub type PfnMapVideoFrame64 = unsafe extern "C" fn(
+    CUvideodecoder,
+    c_int,
+    *mut u64,
+    *mut c_uint,
+    *mut CUVIDPROCPARAMS,
+) -> CUresult;
 /// `cuvidUnmapVideoFrame64`.
 pub type PfnUnmapVideoFrame64 = unsafe extern "C" fn(CUvideodecoder, u64) -> CUresult;
 /// `cuvidCreateVideoParser`.
-pub type PfnCreateVideoParser = unsafe extern "C" fn(*mut CUvideoparser, *mut CUVIDPARSERPARAMS) -> CUresult;
+pub type PfnCreateVideoParser =
+    unsafe extern "C" fn(*mut CUvideoparser, *mut CUVIDPARSERPARAMS) -> CUresult;
 /// `cuvidParseVideoData`.
-pub type PfnParseVideoData = unsafe extern "C" fn(CUvideoparser, *mut CUVIDSOURCEDATAPACKET) -> CUresult;
+pub type PfnParseVideoData =
+    unsafe extern "C" fn(CUvideoparser, *mut CUVIDSOURCEDATAPACKET) -> CUresult;
 /// `cuvidDestroyVideoParser`.
 pub type PfnDestroyVideoParser = unsafe extern "C" fn(CUvideoparser) -> CUresult;
 
@@ -629,7 +659,9 @@ mod layout {
     const _: () = assert!(offset_of!(CUVIDDECODECAPS, bIsDecodeStatsSupported) == 48);
     const _: () = assert!(offset_of!(CUVIDDECODECAPS, reserved3) == 52);
 
-    const _: () = assert!(size_of::<CUVIDDECODECREATEINFO>() == 176 && align_of::<CUVIDDECODECREATEINFO>() == 8);
+    const _: () = assert!(
+        size_of::<CUVIDDECODECREATEINFO>() == 176 && align_of::<CUVIDDECODECREATEINFO>() == 8
+    );
     const _: () = assert!(offset_of!(CUVIDDECODECREATEINFO, ulHeight) == 8);
     const _: () = assert!(offset_of!(CUVIDDECODECREATEINFO, ulNumDecodeSurfaces) == 16);
     const _: () = assert!(offset_of!(CUVIDDECODECREATEINFO, CodecType) == 24);
@@ -663,7 +695,8 @@ mod layout {
     const _: () = assert!(offset_of!(CUVIDRECONFIGUREDECODERINFO, target_rect) == 76);
     const _: () = assert!(offset_of!(CUVIDRECONFIGUREDECODERINFO, reserved2) == 84);
 
-    const _: () = assert!(size_of::<CUVIDPROCPARAMS>() == 264 && align_of::<CUVIDPROCPARAMS>() == 8);
+    const _: () =
+        assert!(size_of::<CUVIDPROCPARAMS>() == 264 && align_of::<CUVIDPROCPARAMS>() == 8);
     const _: () = assert!(offset_of!(CUVIDPROCPARAMS, second_field) == 4);
     const _: () = assert!(offset_of!(CUVIDPROCPARAMS, top_field_first) == 8);
     const _: () = assert!(offset_of!(CUVIDPROCPARAMS, unpaired_field) == 12);
@@ -707,7 +740,8 @@ mod layout {
 
     const _: () = assert!(size_of::<CUVIDPICPARAMS>() == 4280 && align_of::<CUVIDPICPARAMS>() == 8);
 
-    const _: () = assert!(size_of::<CUVIDPARSERPARAMS>() == 136 && align_of::<CUVIDPARSERPARAMS>() == 8);
+    const _: () =
+        assert!(size_of::<CUVIDPARSERPARAMS>() == 136 && align_of::<CUVIDPARSERPARAMS>() == 8);
     const _: () = assert!(offset_of!(CUVIDPARSERPARAMS, ulMaxNumDecodeSurfaces) == 4);
     const _: () = assert!(offset_of!(CUVIDPARSERPARAMS, ulClockRate) == 8);
     const _: () = assert!(offset_of!(CUVIDPARSERPARAMS, ulErrorThreshold) == 12);
@@ -763,16 +797,25 @@ mod tests {
         assert_eq!(std::mem::size_of::<CUSEIMESSAGE>(), 8);
         assert_eq!(std::mem::size_of::<CUVIDSEIMESSAGEINFO>(), 24);
         assert_eq!(std::mem::size_of::<CUVIDPICPARAMS>(), 4280);
-        assert_eq!(std::mem::offset_of!(CUVIDDECODECAPS, bIsDecodeStatsSupported), 48);
+        assert_eq!(
+            std::mem::offset_of!(CUVIDDECODECAPS, bIsDecodeStatsSupported),
+            48
+        );
     }
 
     #[test]
     fn signal_description_bitfield() {
         // Verified on the H100: video_format 5, full range 1 -> 0x0D.
-        let d = CUVIDSIGNALDESC { flags: 0x0D, ..Default::default() };
+        let d = CUVIDSIGNALDESC {
+            flags: 0x0D,
+            ..Default::default()
+        };
         assert_eq!(d.video_format(), 5);
         assert!(d.video_full_range_flag());
-        let d = CUVIDSIGNALDESC { flags: 0x05, ..Default::default() };
+        let d = CUVIDSIGNALDESC {
+            flags: 0x05,
+            ..Default::default()
+        };
         assert!(!d.video_full_range_flag());
     }
 
