@@ -19,6 +19,7 @@
 #                      GPU_TESTS=none runs only the benches
 #   TEST_ARGS          extra arguments for every test executable (a filter, --test-threads=1, ...)
 #   GPU_TEST_TIMEOUT   seconds allowed per executable (default 300; 0 = no limit)
+#   GPU_KEEP_UNPACKED  keep the folder a packed bundle was unpacked into (default: removed at exit)
 set -euo pipefail
 
 TORCH_LIB="${TORCH_LIB:-/opt/torch/.venv/lib/python3.12/site-packages/torch/lib}"
@@ -41,6 +42,10 @@ main() {
     if [ -f "$gpu/bundle.tar.xz" ] && [ ! -d "$gpu/bin" ]; then
         local unpacked
         unpacked="$(mktemp -d "${TMPDIR:-/tmp}/vidloader-gpu.XXXXXX")"
+        # Removed when the run ends (set GPU_KEEP_UNPACKED=1 to keep it for a look).
+        # The path is expanded now: `unpacked` is local to main and gone when the trap runs.
+        # shellcheck disable=SC2064
+        [ -n "${GPU_KEEP_UNPACKED:-}" ] || trap "rm -rf '$unpacked'" EXIT
         echo "=== unpacking .gpu/bundle.tar.xz into $unpacked"
         if command -v xz >/dev/null; then
             xz -dc "$gpu/bundle.tar.xz" | tar -xf - -C "$unpacked"
@@ -77,7 +82,9 @@ main() {
     export LD_LIBRARY_PATH="$TORCH_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
     # tests/cli.rs runs env!("CARGO_BIN_EXE_vidloader"), a path of the build machine compiled into the test:
-    # make that path lead to the bundled binary when it does not exist here.
+    # make that path lead to the bundled binary when it does not exist here. (VIDLOADER_BIN is exported too,
+    # for tests that prefer it to the compiled-in path.)
+    [ -f "$bin/vidloader" ] && export VIDLOADER_BIN="$bin/vidloader"
     local exe_dir
     exe_dir="$(sed -n 's/^cargo_bin_exe_dir=//p' "$gpu/BUILD-INFO" 2>/dev/null || true)"
     if [ -n "$exe_dir" ] && [ -f "$bin/vidloader" ] && [ ! -e "$exe_dir/vidloader" ]; then
