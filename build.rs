@@ -5,7 +5,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=FFMPEG_DIR");
     // Without FFMPEG_DIR, ffmpeg-sys-next would link the system FFmpeg statically, with all its codec libraries.
-    if std::env::var_os("CARGO_FEATURE_STATIC_FFMPEG").is_some() && std::env::var_os("FFMPEG_DIR").is_none() {
+    if std::env::var_os("CARGO_FEATURE_STATIC_FFMPEG").is_some()
+        && std::env::var_os("FFMPEG_DIR").is_none()
+    {
         panic!("feature static-ffmpeg needs FFMPEG_DIR (run scripts/build-static-ffmpeg.sh)");
     }
     let Some(lib) = std::env::var_os("DEP_TCH_LIBTORCH_LIB") else {

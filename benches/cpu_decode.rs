@@ -102,6 +102,14 @@ fn main() {
         1.0
     );
 
+    let report = |name: String, frames: usize, secs: f64| {
+        assert_eq!(
+            frames, n_frames,
+            "{name} read {frames} of {n_frames} frames"
+        );
+        let fps = frames as f64 / secs;
+        println!("{name:<38} {fps:>10.1} {:>8.3}", fps / ffmpeg_fps);
+    };
     for color in [ColorType::Native, ColorType::Rgbp] {
         let opts = DecoderOptions::default()
             .backend(Backend::Cpu)
@@ -109,22 +117,12 @@ fn main() {
             .color(color);
         let (frames, secs) = best_of(|| {
             let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
-            let mut n = 0;
-            loop {
-                let b = d.get_batch_frames(BATCH).unwrap();
-                if b.is_empty() {
-                    break n;
-                }
-                n += b.len();
-            }
+            read_to_end(|| d.get_batch_frames(BATCH).unwrap())
         });
-        assert_eq!(frames, n_frames);
-        let fps = frames as f64 / secs;
-        println!(
-            "{:<38} {:>10.1} {:>8.3}",
+        report(
             format!("SimpleDecoder {color:?} batch {BATCH}"),
-            fps,
-            fps / ffmpeg_fps
+            frames,
+            secs,
         );
 
         let (frames, secs) = best_of(|| {
@@ -134,22 +132,24 @@ fn main() {
                 decoder: opts.clone(),
             };
             let mut d = ThreadedDecoder::open(&path, topts, 0).unwrap();
-            let mut n = 0;
-            loop {
-                let b = d.get_batch_frames(BATCH).unwrap();
-                if b.is_empty() {
-                    break n;
-                }
-                n += b.len();
-            }
+            read_to_end(|| d.get_batch_frames(BATCH).unwrap())
         });
-        assert_eq!(frames, n_frames);
-        let fps = frames as f64 / secs;
-        println!(
-            "{:<38} {:>10.1} {:>8.3}",
+        report(
             format!("ThreadedDecoder {color:?} batch {BATCH}"),
-            fps,
-            fps / ffmpeg_fps
+            frames,
+            secs,
         );
+    }
+}
+
+/// Calls `next_batch` until it returns an empty batch; the number of frames read.
+fn read_to_end(mut next_batch: impl FnMut() -> vidloader::FrameBatch) -> usize {
+    let mut n = 0;
+    loop {
+        let b = next_batch();
+        if b.is_empty() {
+            return n;
+        }
+        n += b.len();
     }
 }

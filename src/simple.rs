@@ -213,7 +213,7 @@ impl SimpleDecoder {
     pub fn reconfigure(&mut self, source: impl Into<Source>) -> Result<()> {
         let (demuxer, index, shape) = open_stream(source.into(), self.opts.color)?;
         let key = decoder_key(self.backend, demuxer.info(), &self.opts);
-        let mut decoder = if key == self.key {
+        let decoder = if key == self.key {
             self.pool.count_reuse();
             self.decoder.take()
         } else {
@@ -222,10 +222,10 @@ impl SimpleDecoder {
             }
             self.pool.take(&key)
         };
-        let decoder = match decoder.as_mut() {
-            Some(d) => {
+        let decoder = match decoder {
+            Some(mut d) => {
                 d.reconfigure(&demuxer)?;
-                decoder.expect("checked above")
+                d
             }
             None => new_decoder(self.backend, &demuxer, &self.opts)?,
         };

@@ -99,15 +99,11 @@ fn metadata_of_hevc10_and_rotation() {
     let rotated = fixture_dir().join("scratch/rotated.mp4");
     std::fs::create_dir_all(rotated.parent().unwrap()).unwrap();
     if !rotated.exists() {
-        let ok = std::process::Command::new("ffmpeg")
+        run(std::process::Command::new("ffmpeg")
             .args(["-y", "-loglevel", "error", "-i"])
             .arg(fixture("h264_nob_gop30.mp4"))
             .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
-            .arg(&rotated)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+            .arg(&rotated));
     }
     assert_eq!(Demuxer::open(&rotated).unwrap().info().rotation.abs(), 90.0);
 }

@@ -46,7 +46,8 @@ pub fn fixture_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures"))
 }
 
-fn run(cmd: &mut Command) {
+/// Runs `cmd` (an ffmpeg CLI call) and fails the test with its stderr if it does not succeed.
+pub fn run(cmd: &mut Command) {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the ffmpeg CLI installed?)"));
