@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct FrameBatch {
     /// `[N, 3, H, W]` for [`ColorType::Rgbp`], `[N, H, W, 3]` for [`ColorType::Rgb`], `[N, bytes]` for
-    /// [`ColorType::Native`]; uint8.
+    /// [`ColorType::Native`]; uint8; on the GPU for NVDEC with device memory, else on the CPU.
     pub frames: Tensor,
     /// Frame index (presentation order) of each entry.
     pub indices: Vec<usize>,
@@ -75,8 +75,8 @@ impl FrameShape {
         }
     }
 
-    /// A new, uninitialised CPU batch of `n` frames.
-    pub fn alloc(&self, n: usize) -> Result<Tensor> {
-        Ok(Tensor::f_empty(self.dims(n), (Kind::Uint8, Device::Cpu))?)
+    /// A new, uninitialised batch of `n` frames on `device`.
+    pub fn alloc(&self, n: usize, device: Device) -> Result<Tensor> {
+        Ok(Tensor::f_empty(self.dims(n), (Kind::Uint8, device))?)
     }
 }

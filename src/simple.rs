@@ -2,13 +2,18 @@
 //!
 //! Random access plans each request: the wanted frames are sorted and grouped by the keyframe they must be
 //! decoded from; each group costs at most one seek, decoding runs forward from that keyframe, and only the wanted
-//! frames are converted (straight into their slot of the batch tensor).
+//! frames are converted (straight into their slot of the batch tensor). On NVDEC the groups of one request are
+//! spread over several decode sessions ("lanes", each with its own demuxer) that run at once, since one session
+//! keeps only part of the GPU's decode engines busy.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tch::{Device, Tensor};
+
 use crate::backend::cpu::CpuDecoder;
-use crate::backend::{Backend, DecoderKey, FrameDecoder};
+use crate::backend::nvdec::{check_support, NvdecDecoder};
+use crate::backend::{Backend, DecoderKey, FrameDecoder, FrameSink};
 use crate::batch::{FrameBatch, FrameShape};
 use crate::color::ColorType;
 use crate::convert::frame_bytes;
@@ -16,13 +21,18 @@ use crate::demux::{Demuxer, Packet, StreamInfo};
 use crate::error::{Error, Result};
 use crate::ffi::tensor::host_bytes_mut;
 use crate::index::{index_for, FrameIndex};
+use crate::nal::{self, NalCodec};
 use crate::pool::DecoderPool;
 use crate::source::Source;
+use crate::transform::{self, FrameTransform};
 
 /// Packets a restart may read and drop (instead of seeking) to reach a keyframe ahead.
 const SKIP_READ_LIMIT: usize = 64;
 /// Packets a running decoder may decode through to reach a keyframe ahead (instead of flushing and restarting).
 const CONTINUE_LIMIT: usize = 4;
+/// NVDEC sessions one request is spread over when [`DecoderOptions::sessions`] is 0 (the H100 has 7 engines;
+/// a few more sessions than engines keep them all fed).
+const DEFAULT_NVDEC_SESSIONS: usize = 8;
 
 /// Options of a decoder (the seed's constructor arguments).
 #[derive(Clone, Debug)]
@@ -39,6 +49,13 @@ pub struct DecoderOptions {
     pub max_width: u32,
     /// Largest height a pooled decoder must accept (`max_height`); 0 means the stream's own.
     pub max_height: u32,
+    /// With NVDEC, whether batches stay in GPU memory (`use_device_memory`, the default) or are copied to host
+    /// memory once complete. CPU decoding always returns host tensors.
+    pub use_device_memory: bool,
+    /// With NVDEC, how many decode sessions one request may use at once (its keyframe groups are spread over
+    /// them); 0 = automatic (8), 1 = one session. Ignored on the CPU, where libavcodec's threads already run in
+    /// parallel.
+    pub sessions: usize,
 }
 
 impl Default for DecoderOptions {
@@ -50,6 +67,8 @@ impl Default for DecoderOptions {
             decoder_cache_size: 4,
             max_width: 0,
             max_height: 0,
+            use_device_memory: true,
+            sessions: 0,
         }
     }
 }
@@ -81,9 +100,19 @@ impl DecoderOptions {
         self.max_height = height;
         self
     }
+    /// Sets whether NVDEC batches stay on the GPU.
+    pub fn use_device_memory(mut self, on: bool) -> Self {
+        self.use_device_memory = on;
+        self
+    }
+    /// Sets how many NVDEC sessions one request may use at once (0 = automatic).
+    pub fn sessions(mut self, n: usize) -> Self {
+        self.sessions = n;
+        self
+    }
 }
 
-/// Where the demuxer and decoder stand.
+/// Where a lane's demuxer and decoder stand.
 #[derive(Default)]
 struct Position {
     /// Decode-order position of the packet the next read returns.
@@ -98,37 +127,243 @@ struct Position {
     eof_sent: bool,
 }
 
+/// One demuxer and one decoder over the current stream.
+struct Lane {
+    demuxer: Demuxer,
+    decoder: Box<dyn FrameDecoder>,
+    pos: Position,
+}
+
+/// The batch being written: host bytes (CPU decoding) or a CUDA tensor (NVDEC).
+enum Output<'a> {
+    Host {
+        bytes: &'a mut [u8],
+        frame_bytes: usize,
+    },
+    Device {
+        batch: Tensor,
+        transform: FrameTransform,
+    },
+}
+
+impl Output<'_> {
+    /// Writes `decoder`'s current frame into slot `slot`.
+    fn write(
+        &mut self,
+        decoder: &mut dyn FrameDecoder,
+        color: ColorType,
+        slot: usize,
+    ) -> Result<()> {
+        match self {
+            Output::Host { bytes, frame_bytes } => {
+                let fb = *frame_bytes;
+                decoder.write_current(
+                    color,
+                    FrameSink::Host(&mut bytes[slot * fb..(slot + 1) * fb]),
+                )
+            }
+            Output::Device { batch, transform } => {
+                let mut view = batch.f_select(0, slot as i64)?;
+                decoder.write_current(
+                    color,
+                    FrameSink::Device {
+                        slot: &mut view,
+                        transform,
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// Frame -> the slots of the batch that want it (the first is decoded into, the others copied).
+type Slots = BTreeMap<usize, Vec<usize>>;
+/// Frames grouped by the keyframe packet they decode from: `(packet, sorted frames)`, in decode order.
+type Groups = Vec<(usize, Vec<usize>)>;
+
+/// What a lane needs to know about the request it serves.
+struct Request<'a> {
+    index: &'a FrameIndex,
+    color: ColorType,
+    /// Frame -> the slots that want it (the first is decoded into).
+    slots: &'a Slots,
+    /// Drop packets of non-reference H.264/HEVC pictures that no slot wants (Annex-B input only).
+    skip_codec: Option<NalCodec>,
+}
+
+impl Lane {
+    /// Decodes the frames of one group (all decodable from keyframe packet `start`; sorted) into their slots.
+    fn decode_group(
+        &mut self,
+        req: &Request<'_>,
+        start: usize,
+        frames: &[usize],
+        out: &mut Output<'_>,
+    ) -> Result<()> {
+        let first_frame = frames[0];
+        let last_frame = frames[frames.len() - 1];
+        let continuing = self.pos.decoding_from.is_some_and(|k| k <= start)
+            && !self.pos.eof_sent
+            && self.pos.last_out.is_none_or(|lo| first_frame > lo)
+            && self.pos.read_pos + CONTINUE_LIMIT >= start;
+        if !continuing {
+            self.restart_at(req.index, start)?;
+        }
+        let mut remaining = frames.len();
+        loop {
+            while let Some(ts) = self.decoder.receive()? {
+                let frame = match ts {
+                    Some(pts) => frame_at_pts(req.index, pts),
+                    None => Some(self.pos.last_out.map_or(0, |l| l + 1)),
+                };
+                let Some(f) = frame else { continue };
+                self.pos.last_out = Some(f);
+                if frames.binary_search(&f).is_ok() {
+                    out.write(self.decoder.as_mut(), req.color, req.slots[&f][0])?;
+                    remaining -= 1;
+                    if remaining == 0 {
+                        return Ok(());
+                    }
+                }
+            }
+            if self.pos.eof_sent {
+                let missing = frames
+                    .iter()
+                    .find(|&&f| self.pos.last_out.is_none_or(|lo| f > lo))
+                    .copied()
+                    .unwrap_or(first_frame);
+                return Err(Error::Corrupt {
+                    source_name: self.demuxer.source().name(),
+                    reason: format!("frame {missing} could not be decoded"),
+                });
+            }
+            match next_packet(&mut self.demuxer, req.index, &mut self.pos)? {
+                Some(p) => {
+                    // A non-reference picture before the last wanted frame that nobody wants is never decoded
+                    // (frames after it are read ahead only by a few packets and kept, so a later request that
+                    // continues from here still finds them).
+                    let droppable = req.skip_codec.is_some_and(|c| {
+                        p.pts()
+                            .and_then(|t| frame_at_pts(req.index, t))
+                            .is_some_and(|f| f < last_frame && !req.slots.contains_key(&f))
+                            && nal::is_disposable(c, p.data())
+                    });
+                    if !droppable {
+                        self.decoder.send_packet(&p)?;
+                    }
+                }
+                None => {
+                    self.decoder.send_eof()?;
+                    self.pos.eof_sent = true;
+                }
+            }
+        }
+    }
+
+    /// Positions the demuxer at keyframe packet `start` (reading forward or seeking) and resets the decoder.
+    fn restart_at(&mut self, index: &FrameIndex, start: usize) -> Result<()> {
+        if !(self.pos.read_pos <= start && start - self.pos.read_pos <= SKIP_READ_LIMIT) {
+            self.seek_near(index, start)?;
+        }
+        while self.pos.read_pos < start {
+            if next_packet(&mut self.demuxer, index, &mut self.pos)?.is_none() {
+                return Err(Error::Corrupt {
+                    source_name: self.demuxer.source().name(),
+                    reason: format!("stream ended before packet {start}"),
+                });
+            }
+        }
+        self.decoder.flush();
+        self.pos.decoding_from = Some(start);
+        self.pos.last_out = None;
+        self.pos.eof_sent = false;
+        Ok(())
+    }
+
+    /// Seeks to at or before packet `start` and finds out where the demuxer landed.
+    fn seek_near(&mut self, index: &FrameIndex, start: usize) -> Result<()> {
+        let entry = index.packets()[start];
+        self.pos.pending = None;
+        let landed = match self.demuxer.seek_to_timestamp(entry.dts.min(entry.pts)) {
+            Ok(()) => match self.demuxer.read_packet()? {
+                Some(p) => locate(index, &p, start).map(|at| (at, p)),
+                None => None,
+            },
+            Err(_) => None,
+        };
+        match landed {
+            Some((at, p)) => {
+                self.pos.read_pos = at;
+                self.pos.pending = Some(p);
+            }
+            None => {
+                self.demuxer.rewind()?;
+                self.pos.read_pos = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes `groups` (in decode order) one after the other.
+    fn decode_groups(
+        &mut self,
+        req: &Request<'_>,
+        groups: &[(usize, Vec<usize>)],
+        out: &mut Output<'_>,
+    ) -> Result<()> {
+        for (start, frames) in groups {
+            self.decode_group(req, *start, frames, out)?;
+        }
+        Ok(())
+    }
+}
+
 /// Random-access decoder of one video at a time.
 pub struct SimpleDecoder {
     opts: DecoderOptions,
     pool: Arc<DecoderPool>,
-    demuxer: Demuxer,
+    source: Source,
+    info: StreamInfo,
     index: Arc<FrameIndex>,
     shape: FrameShape,
     key: DecoderKey,
-    decoder: Option<Box<dyn FrameDecoder>>,
     backend: Backend,
-    pos: Position,
+    /// Lane 0 always exists; more are opened on demand for parallel NVDEC decoding.
+    lanes: Vec<Lane>,
+    /// Lanes beyond the first whose demuxer belongs to an earlier stream (their decoder has the current key).
+    stale: Vec<Box<dyn FrameDecoder>>,
     cursor: usize,
 }
 
 impl std::fmt::Debug for SimpleDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimpleDecoder")
-            .field("source", self.demuxer.source())
+            .field("source", &self.source)
             .field("frames", &self.index.len())
             .field("backend", &self.backend)
             .finish()
     }
 }
 
-/// The backend that `requested` resolves to for this stream.
-fn resolve_backend(requested: Backend) -> Result<Backend> {
+/// The backend that `requested` resolves to for `demuxer`'s stream. `Auto` takes NVDEC on GPU 0 when it can
+/// decode the stream and says once per process (on stderr) why it uses the CPU when not.
+fn resolve_backend(requested: Backend, demuxer: &Demuxer) -> Result<Backend> {
     match requested {
-        Backend::Cpu | Backend::Auto => Ok(Backend::Cpu),
-        Backend::Nvdec(gpu) => Err(Error::GpuUnavailable(format!(
-            "NVDEC backend for GPU {gpu} is not available in this build path; use Backend::Cpu or Backend::Auto"
-        ))),
+        Backend::Cpu => Ok(Backend::Cpu),
+        Backend::Nvdec(gpu) => {
+            check_support(gpu, demuxer)?;
+            Ok(Backend::Nvdec(gpu))
+        }
+        Backend::Auto => match check_support(0, demuxer) {
+            Ok(()) => Ok(Backend::Nvdec(0)),
+            Err(why) => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                if matches!(why, Error::GpuUnavailable(_)) {
+                    SAID.call_once(|| eprintln!("vidloader: decoding on the CPU ({why})"));
+                }
+                Ok(Backend::Cpu)
+            }
+        },
     }
 }
 
@@ -144,31 +379,85 @@ fn decoder_key(backend: Backend, info: &StreamInfo, opts: &DecoderOptions) -> De
 }
 
 fn new_decoder(
-    backend: Backend,
+    key: &DecoderKey,
     demuxer: &Demuxer,
     opts: &DecoderOptions,
 ) -> Result<Box<dyn FrameDecoder>> {
-    match backend {
+    match key.backend {
         Backend::Cpu | Backend::Auto => Ok(Box::new(CpuDecoder::new(demuxer, opts.threads)?)),
-        Backend::Nvdec(gpu) => Err(Error::GpuUnavailable(format!(
-            "no NVDEC decoder for GPU {gpu}"
-        ))),
+        Backend::Nvdec(gpu) => Ok(Box::new(NvdecDecoder::new(
+            gpu,
+            demuxer,
+            key.max_width,
+            key.max_height,
+        )?)),
     }
 }
 
-/// Opens `source` and builds its index and frame shape.
-fn open_stream(source: Source, color: ColorType) -> Result<(Demuxer, Arc<FrameIndex>, FrameShape)> {
+/// A decoder for `key`: an idle one from the pool (reconfigured for `demuxer`), or a new one.
+fn take_decoder(
+    pool: &DecoderPool,
+    key: &DecoderKey,
+    demuxer: &Demuxer,
+    opts: &DecoderOptions,
+) -> Result<Box<dyn FrameDecoder>> {
+    match pool.take(key) {
+        Some(mut d) => {
+            d.reconfigure(demuxer)?;
+            Ok(d)
+        }
+        None => new_decoder(key, demuxer, opts),
+    }
+}
+
+/// An opened stream: its demuxer (in Annex-B mode for NVDEC), index, frame shape and backend.
+struct Stream {
+    demuxer: Demuxer,
+    index: Arc<FrameIndex>,
+    shape: FrameShape,
+    backend: Backend,
+}
+
+/// Opens `source`, builds its index and frame shape and picks the backend.
+fn open_stream(source: &Source, opts: &DecoderOptions) -> Result<Stream> {
     let mut demuxer = Demuxer::open(source.clone())?;
-    let index = index_for(&source, &mut demuxer)?;
+    let index = index_for(source, &mut demuxer)?;
+    let backend = resolve_backend(opts.backend, &demuxer)?;
+    if matches!(backend, Backend::Nvdec(_)) {
+        demuxer.set_annexb(true)?;
+    }
     let info = demuxer.info();
-    let bytes = frame_bytes(color, info.pixel, info.width, info.height)?;
+    let bytes = frame_bytes(opts.color, info.pixel, info.width, info.height)?;
     let shape = FrameShape {
-        color,
+        color: opts.color,
         width: info.width,
         height: info.height,
         bytes,
     };
-    Ok((demuxer, index, shape))
+    Ok(Stream {
+        demuxer,
+        index,
+        shape,
+        backend,
+    })
+}
+
+/// Opens another demuxer on `source` for a parallel lane.
+fn open_lane_demuxer(source: &Source, backend: Backend) -> Result<Demuxer> {
+    let mut demuxer = Demuxer::open(source.clone())?;
+    if matches!(backend, Backend::Nvdec(_)) {
+        demuxer.set_annexb(true)?;
+    }
+    Ok(demuxer)
+}
+
+/// The NAL syntax to look into for dropping unneeded non-reference pictures, when the backend reads Annex-B.
+fn skip_codec(backend: Backend, info: &StreamInfo) -> Option<NalCodec> {
+    match (backend, info.codec.as_str()) {
+        (Backend::Nvdec(_), "h264") => Some(NalCodec::H264),
+        (Backend::Nvdec(_), "hevc") => Some(NalCodec::Hevc),
+        _ => None,
+    }
 }
 
 impl SimpleDecoder {
@@ -184,57 +473,67 @@ impl SimpleDecoder {
         opts: DecoderOptions,
         pool: Arc<DecoderPool>,
     ) -> Result<Self> {
-        let backend = resolve_backend(opts.backend)?;
-        let (demuxer, index, shape) = open_stream(source.into(), opts.color)?;
-        let key = decoder_key(backend, demuxer.info(), &opts);
-        let decoder = match pool.take(&key) {
-            Some(mut d) => {
-                d.reconfigure(&demuxer)?;
-                d
-            }
-            None => new_decoder(backend, &demuxer, &opts)?,
-        };
+        let source = source.into();
+        let s = open_stream(&source, &opts)?;
+        let key = decoder_key(s.backend, s.demuxer.info(), &opts);
+        let decoder = take_decoder(&pool, &key, &s.demuxer, &opts)?;
         Ok(SimpleDecoder {
             opts,
             pool,
-            demuxer,
-            index,
-            shape,
+            source,
+            info: s.demuxer.info().clone(),
+            index: s.index,
+            shape: s.shape,
             key,
-            decoder: Some(decoder),
-            backend,
-            pos: Position::default(),
+            backend: s.backend,
+            lanes: vec![Lane {
+                demuxer: s.demuxer,
+                decoder,
+                pos: Position::default(),
+            }],
+            stale: Vec::new(),
             cursor: 0,
         })
     }
 
     /// Switches to another video, reusing this decoder (or a pooled one) when the new stream has the same codec,
-    /// bit depth, chroma format and fits the size limit, otherwise building one. Position resets to frame 0.
+    /// bit depth, chroma format and fits the size limit, otherwise building one. On NVDEC the session is
+    /// reconfigured in place (`cuvidReconfigureDecoder`), not rebuilt. Position resets to frame 0.
     pub fn reconfigure(&mut self, source: impl Into<Source>) -> Result<()> {
-        let (demuxer, index, shape) = open_stream(source.into(), self.opts.color)?;
-        let key = decoder_key(self.backend, demuxer.info(), &self.opts);
+        let source = source.into();
+        let s = open_stream(&source, &self.opts)?;
+        let key = decoder_key(s.backend, s.demuxer.info(), &self.opts);
+        let mut lanes = std::mem::take(&mut self.lanes).into_iter();
+        let main = lanes.next();
+        let mut parked: Vec<Box<dyn FrameDecoder>> = lanes.map(|l| l.decoder).collect();
+        parked.append(&mut self.stale);
         let decoder = if key == self.key {
-            self.pool.count_reuse();
-            self.decoder.take()
+            match main {
+                Some(mut lane) => {
+                    self.pool.count_reuse();
+                    lane.decoder.reconfigure(&s.demuxer)?;
+                    self.stale = parked;
+                    lane.decoder
+                }
+                None => take_decoder(&self.pool, &key, &s.demuxer, &self.opts)?,
+            }
         } else {
-            if let Some(old) = self.decoder.take() {
-                self.pool.put(self.key.clone(), old);
+            for d in main.map(|l| l.decoder).into_iter().chain(parked) {
+                self.pool.put(self.key.clone(), d);
             }
-            self.pool.take(&key)
+            take_decoder(&self.pool, &key, &s.demuxer, &self.opts)?
         };
-        let decoder = match decoder {
-            Some(mut d) => {
-                d.reconfigure(&demuxer)?;
-                d
-            }
-            None => new_decoder(self.backend, &demuxer, &self.opts)?,
-        };
-        self.demuxer = demuxer;
-        self.index = index;
-        self.shape = shape;
+        self.lanes = vec![Lane {
+            demuxer: s.demuxer,
+            decoder,
+            pos: Position::default(),
+        }];
+        self.source = source;
+        self.info = self.lanes[0].demuxer.info().clone();
+        self.index = s.index;
+        self.shape = s.shape;
         self.key = key;
-        self.decoder = Some(decoder);
-        self.pos = Position::default();
+        self.backend = s.backend;
         self.cursor = 0;
         Ok(())
     }
@@ -251,7 +550,7 @@ impl SimpleDecoder {
 
     /// Stream metadata from the container and codec headers.
     pub fn stream_metadata(&self) -> &StreamInfo {
-        self.demuxer.info()
+        &self.info
     }
 
     /// Metadata from scanning every packet: exact frame count, keyframes, time stamps.
@@ -259,7 +558,7 @@ impl SimpleDecoder {
         &self.index
     }
 
-    /// The backend decoding this video.
+    /// The backend decoding this video (`Auto` resolved: [`Backend::Cpu`] or [`Backend::Nvdec`]).
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -267,6 +566,15 @@ impl SimpleDecoder {
     /// The output colour type.
     pub fn color(&self) -> ColorType {
         self.opts.color
+    }
+
+    /// The device batches come back on: the GPU for NVDEC with [`DecoderOptions::use_device_memory`], else the
+    /// CPU.
+    pub fn device(&self) -> Device {
+        match self.backend {
+            Backend::Nvdec(gpu) if self.opts.use_device_memory => Device::Cuda(gpu),
+            _ => Device::Cpu,
+        }
     }
 
     /// Tensor dimensions of a batch of `n` frames of this video.
@@ -331,17 +639,14 @@ impl SimpleDecoder {
     }
 
     /// The frames at `indices`, in the caller's order (duplicates allowed). An index out of range is an error and
-    /// nothing is decoded.
+    /// nothing is decoded. The batch is on [`SimpleDecoder::device`] and complete when this returns.
     pub fn get_batch_frames_by_index(&mut self, indices: &[i64]) -> Result<FrameBatch> {
         let wanted: Vec<usize> = indices
             .iter()
             .map(|&i| self.index.check(i))
             .collect::<Result<_>>()?;
-        let mut frames = self.shape.alloc(wanted.len())?;
-        {
-            let bytes = host_bytes_mut(&mut frames)?;
-            self.decode_into(&wanted, bytes)?;
-        }
+        let mut frames = self.shape.alloc(wanted.len(), self.device())?;
+        self.decode_frames_into(&wanted, &mut frames, &FrameTransform::identity())?;
         Ok(FrameBatch {
             frames,
             pts: wanted.iter().map(|&i| self.index.pts(i)).collect(),
@@ -351,22 +656,79 @@ impl SimpleDecoder {
         })
     }
 
-    /// Decodes `wanted` (valid indices, any order, duplicates allowed) into consecutive slots of `out`.
-    pub(crate) fn decode_into(&mut self, wanted: &[usize], out: &mut [u8]) -> Result<()> {
-        let fb = self.shape.bytes;
-        if out.len() != fb * wanted.len() {
+    /// Decodes the frames at `indices` (any order, duplicates allowed) into `out`, one frame per entry of its
+    /// first dimension: the zero-copy path of the data loader, which passes a view of its batch tensor.
+    ///
+    /// `out` is `[n, 3, H, W]` for [`ColorType::Rgbp`] or `[n, H, W, 3]` for [`ColorType::Rgb`], of kind u8, f16,
+    /// bf16 or f32, on the CPU or any CUDA device, of any `H x W` (frames are resized bilinearly from the picture,
+    /// or from `transform`'s crop); for [`ColorType::Native`] it is `[n, bytes]` u8 and takes no transform. On
+    /// NVDEC the conversion, resize and normalisation run in one kernel writing each slot; on the CPU frames are
+    /// decoded at their own size and then transformed with torch operations. `out` is complete when this returns.
+    pub fn decode_frames_into(
+        &mut self,
+        indices: &[usize],
+        out: &mut Tensor,
+        transform: &FrameTransform,
+    ) -> Result<()> {
+        for &i in indices {
+            self.index.check(i as i64)?;
+        }
+        let size = out.size();
+        if size.first().copied() != Some(indices.len() as i64) {
             return Err(Error::InvalidArgument(format!(
-                "{} bytes for {} frames of {fb}",
-                out.len(),
-                wanted.len()
+                "destination {size:?} does not hold {} frames",
+                indices.len()
             )));
         }
-        // Frame -> the slots that want it; first slot is decoded into, the others copied.
+        transform.check(self.shape.width, self.shape.height)?;
+        let native_dims = self.shape.dims(indices.len());
+        if self.opts.color == ColorType::Native {
+            if size != native_dims || out.kind() != tch::Kind::Uint8 || !transform.is_identity() {
+                return Err(Error::InvalidArgument(format!(
+                    "NATIVE frames need a {native_dims:?} uint8 destination and no transform, not {size:?} {:?}",
+                    out.kind()
+                )));
+            }
+        } else {
+            transform::slot_hw(self.opts.color, &size[1..])?;
+        }
+        if indices.is_empty() {
+            return Ok(());
+        }
+        match self.backend {
+            Backend::Nvdec(gpu) if out.device() == Device::Cuda(gpu) => {
+                self.decode_device(indices, out.shallow_clone(), *transform)
+            }
+            Backend::Nvdec(gpu) => {
+                let tmp = Tensor::f_empty(size.as_slice(), (out.kind(), Device::Cuda(gpu)))?;
+                self.decode_device(indices, tmp.shallow_clone(), *transform)?;
+                out.f_copy_(&tmp)?;
+                Ok(())
+            }
+            Backend::Cpu | Backend::Auto => {
+                let direct = out.device() == Device::Cpu
+                    && out.kind() == tch::Kind::Uint8
+                    && out.is_contiguous()
+                    && size == native_dims
+                    && transform.is_identity();
+                if direct {
+                    self.decode_host(indices, host_bytes_mut(out)?)
+                } else {
+                    let mut host = self.shape.alloc(indices.len(), Device::Cpu)?;
+                    self.decode_host(indices, host_bytes_mut(&mut host)?)?;
+                    transform::apply(&host, self.opts.color, transform, out)
+                }
+            }
+        }
+    }
+
+    /// Frame -> the slots that want it, and the frames grouped by the keyframe packet they decode from, in decode
+    /// order.
+    fn plan(&self, wanted: &[usize]) -> (Slots, Groups) {
         let mut slots: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (slot, &f) in wanted.iter().enumerate() {
             slots.entry(f).or_default().push(slot);
         }
-        // Group by start keyframe, in decode order.
         let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for &f in slots.keys() {
             groups
@@ -374,9 +736,44 @@ impl SimpleDecoder {
                 .or_default()
                 .push(f);
         }
-        for (start, frames) in groups {
-            self.decode_group(start, &frames, &slots, out)?;
+        (slots, groups.into_iter().collect())
+    }
+
+    fn request<'a>(&'a self, slots: &'a Slots) -> Request<'a> {
+        Request {
+            index: &self.index,
+            color: self.opts.color,
+            slots,
+            skip_codec: skip_codec(self.backend, &self.info),
         }
+    }
+
+    fn lane0(&mut self) -> Result<&mut Lane> {
+        self.lanes.first_mut().ok_or_else(|| {
+            Error::Worker(
+                "this decoder lost its decoder in a failed reconfigure; open it again".into(),
+            )
+        })
+    }
+
+    /// Decodes `wanted` (valid indices) into consecutive host slots of `out` on lane 0.
+    fn decode_host(&mut self, wanted: &[usize], out: &mut [u8]) -> Result<()> {
+        let fb = self.shape.bytes;
+        let (slots, groups) = self.plan(wanted);
+        let mut lanes = std::mem::take(&mut self.lanes);
+        let result = match lanes.first_mut() {
+            Some(lane) => {
+                let req = self.request(&slots);
+                let mut output = Output::Host {
+                    bytes: &mut *out,
+                    frame_bytes: fb,
+                };
+                lane.decode_groups(&req, &groups, &mut output)
+            }
+            None => self.lane0().map(|_| ()),
+        };
+        self.lanes = lanes;
+        result?;
         for dests in slots.values() {
             let first = dests[0];
             for &d in &dests[1..] {
@@ -386,109 +783,84 @@ impl SimpleDecoder {
         Ok(())
     }
 
-    /// Decodes the frames of one group (all decodable from keyframe packet `start`; sorted) into their slots.
-    fn decode_group(
+    /// Decodes `wanted` into the slots of the CUDA tensor `batch`, spreading the keyframe groups over up to
+    /// [`DecoderOptions::sessions`] lanes that run at once.
+    fn decode_device(
         &mut self,
-        start: usize,
-        frames: &[usize],
-        slots: &BTreeMap<usize, Vec<usize>>,
-        out: &mut [u8],
+        wanted: &[usize],
+        batch: Tensor,
+        transform: FrameTransform,
     ) -> Result<()> {
-        let fb = self.shape.bytes;
-        let first_frame = frames[0];
-        let continuing = self.pos.decoding_from.is_some_and(|k| k <= start)
-            && !self.pos.eof_sent
-            && self.pos.last_out.is_none_or(|lo| first_frame > lo)
-            && self.pos.read_pos + CONTINUE_LIMIT >= start;
-        if !continuing {
-            self.restart_at(start)?;
-        }
-        let mut remaining = frames.len();
-        let decoder = self
-            .decoder
-            .as_mut()
-            .ok_or_else(|| Error::Worker("decoder missing".into()))?;
-        loop {
-            while let Some(ts) = decoder.receive()? {
-                let frame = match ts {
-                    Some(pts) => frame_at_pts(&self.index, pts),
-                    None => Some(self.pos.last_out.map_or(0, |l| l + 1)),
+        let (slots, groups) = self.plan(wanted);
+        let sessions = match self.opts.sessions {
+            0 => DEFAULT_NVDEC_SESSIONS,
+            n => n,
+        };
+        let n_lanes = sessions.min(groups.len()).max(1);
+        self.ensure_lanes(n_lanes)?;
+        let mut lanes = std::mem::take(&mut self.lanes);
+        let result = {
+            let req = self.request(&slots);
+            // Contiguous runs of groups per lane, so each lane decodes forward through its part of the file.
+            let per_lane = groups.len().div_ceil(n_lanes);
+            let chunks: Vec<&[(usize, Vec<usize>)]> = groups.chunks(per_lane).collect();
+            if chunks.len() <= 1 {
+                let mut out = Output::Device {
+                    batch: batch.shallow_clone(),
+                    transform,
                 };
-                let Some(f) = frame else { continue };
-                self.pos.last_out = Some(f);
-                if frames.binary_search(&f).is_ok() {
-                    let slot = slots[&f][0];
-                    decoder
-                        .write_current(self.shape.color, &mut out[slot * fb..(slot + 1) * fb])?;
-                    remaining -= 1;
-                    if remaining == 0 {
-                        return Ok(());
-                    }
+                match lanes.first_mut() {
+                    Some(lane) => lane.decode_groups(&req, &groups, &mut out),
+                    None => Err(Error::Worker("no decode lane".into())),
                 }
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = lanes
+                        .iter_mut()
+                        .zip(chunks)
+                        .map(|(lane, chunk)| {
+                            let mut out = Output::Device {
+                                batch: batch.shallow_clone(),
+                                transform,
+                            };
+                            let req = &req;
+                            scope.spawn(move || lane.decode_groups(req, chunk, &mut out))
+                        })
+                        .collect();
+                    handles.into_iter().try_for_each(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(Error::Worker("a decode lane panicked".into())))
+                    })
+                })
             }
-            if self.pos.eof_sent {
-                let missing = frames
-                    .iter()
-                    .find(|&&f| self.pos.last_out.is_none_or(|lo| f > lo))
-                    .copied()
-                    .unwrap_or(first_frame);
-                return Err(Error::Corrupt {
-                    source_name: self.demuxer.source().name(),
-                    reason: format!("frame {missing} could not be decoded"),
-                });
-            }
-            match next_packet(&mut self.demuxer, &self.index, &mut self.pos)? {
-                Some(p) => decoder.send_packet(&p)?,
-                None => {
-                    decoder.send_eof()?;
-                    self.pos.eof_sent = true;
-                }
-            }
-        }
-    }
-
-    /// Positions the demuxer at keyframe packet `start` (reading forward or seeking) and resets the decoder.
-    fn restart_at(&mut self, start: usize) -> Result<()> {
-        if !(self.pos.read_pos <= start && start - self.pos.read_pos <= SKIP_READ_LIMIT) {
-            self.seek_near(start)?;
-        }
-        while self.pos.read_pos < start {
-            if next_packet(&mut self.demuxer, &self.index, &mut self.pos)?.is_none() {
-                return Err(Error::Corrupt {
-                    source_name: self.demuxer.source().name(),
-                    reason: format!("stream ended before packet {start}"),
-                });
+        };
+        self.lanes = lanes;
+        result?;
+        for dests in slots.values() {
+            let first = batch.f_select(0, dests[0] as i64)?;
+            for &d in &dests[1..] {
+                batch.f_select(0, d as i64)?.f_copy_(&first)?;
             }
         }
-        if let Some(d) = self.decoder.as_mut() {
-            d.flush();
-        }
-        self.pos.decoding_from = Some(start);
-        self.pos.last_out = None;
-        self.pos.eof_sent = false;
         Ok(())
     }
 
-    /// Seeks to at or before packet `start` and finds out where the demuxer landed.
-    fn seek_near(&mut self, start: usize) -> Result<()> {
-        let entry = self.index.packets()[start];
-        self.pos.pending = None;
-        let landed = match self.demuxer.seek_to_timestamp(entry.dts.min(entry.pts)) {
-            Ok(()) => match self.demuxer.read_packet()? {
-                Some(p) => locate(&self.index, &p, start).map(|at| (at, p)),
-                None => None,
-            },
-            Err(_) => None,
-        };
-        match landed {
-            Some((at, p)) => {
-                self.pos.read_pos = at;
-                self.pos.pending = Some(p);
-            }
-            None => {
-                self.demuxer.rewind()?;
-                self.pos.read_pos = 0;
-            }
+    /// Opens lanes until there are `n`, reusing parked decoders of this key, then the pool's.
+    fn ensure_lanes(&mut self, n: usize) -> Result<()> {
+        while self.lanes.len() < n {
+            let demuxer = open_lane_demuxer(&self.source, self.backend)?;
+            let decoder = match self.stale.pop() {
+                Some(mut d) => {
+                    d.reconfigure(&demuxer)?;
+                    d
+                }
+                None => take_decoder(&self.pool, &self.key, &demuxer, &self.opts)?,
+            };
+            self.lanes.push(Lane {
+                demuxer,
+                decoder,
+                pos: Position::default(),
+            });
         }
         Ok(())
     }
@@ -496,7 +868,12 @@ impl SimpleDecoder {
 
 impl Drop for SimpleDecoder {
     fn drop(&mut self) {
-        if let Some(d) = self.decoder.take() {
+        let lanes = std::mem::take(&mut self.lanes);
+        for d in lanes
+            .into_iter()
+            .map(|l| l.decoder)
+            .chain(self.stale.drain(..))
+        {
             self.pool.put(self.key.clone(), d);
         }
     }

@@ -2,7 +2,7 @@
 
 use ffmpeg_next as ff;
 
-use crate::backend::FrameDecoder;
+use crate::backend::{FrameDecoder, FrameSink};
 use crate::color::{ColorMatrix, ColorRange, ColorType};
 use crate::convert::write_frame;
 use crate::demux::{Demuxer, Packet};
@@ -122,11 +122,17 @@ impl FrameDecoder for CpuDecoder {
         }
     }
 
-    fn write_current(&mut self, color: ColorType, out: &mut [u8]) -> Result<()> {
+    fn write_current(&mut self, color: ColorType, sink: FrameSink<'_>) -> Result<()> {
         if !self.has_frame {
             return Err(Error::InvalidArgument("no decoded frame to write".into()));
         }
-        write_frame(&self.frame, color, self.matrix, self.range, out)
+        match sink {
+            FrameSink::Host(out) => write_frame(&self.frame, color, self.matrix, self.range, out),
+            FrameSink::Device { .. } => Err(Error::InvalidArgument(
+                "the CPU decoder writes host memory; device output goes through a host batch"
+                    .into(),
+            )),
+        }
     }
 
     fn flush(&mut self) {

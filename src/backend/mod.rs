@@ -3,12 +3,14 @@
 //! pooling) is backend-independent.
 
 pub(crate) mod cpu;
+pub(crate) mod nvdec;
 
 use serde::Serialize;
 
 use crate::color::ColorType;
 use crate::demux::{Demuxer, Packet};
 use crate::error::Result;
+use crate::transform::FrameTransform;
 
 /// Which decoder to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
@@ -40,6 +42,21 @@ pub struct DecoderKey {
     pub max_height: u32,
 }
 
+/// Where [`FrameDecoder::write_current`] puts the current frame.
+pub(crate) enum FrameSink<'a> {
+    /// Host bytes of one frame at the stream's own size, uint8, laid out as the colour type says (the CPU
+    /// backend's destination).
+    Host(&'a mut [u8]),
+    /// One slot of a CUDA tensor: `[3, H, W]` (RGBP), `[H, W, 3]` (RGB) of any size and kind u8/f16/bf16/f32, or
+    /// `[bytes]` (NATIVE); cropped, resized and normalised on the way (the NVDEC backend's destination).
+    Device {
+        /// The slot, a view into the batch tensor.
+        slot: &'a mut tch::Tensor,
+        /// Crop and normalisation.
+        transform: &'a FrameTransform,
+    },
+}
+
 /// A frame decoder: packets in, frames out, the current frame written into a slot on request.
 pub(crate) trait FrameDecoder: Send {
     /// Points the decoder at a new stream with the same [`DecoderKey`] (the pool's reuse path).
@@ -51,8 +68,10 @@ pub(crate) trait FrameDecoder: Send {
     /// Makes the next decoded frame current and returns its presentation time stamp (`Some(None)` when the frame
     /// carries none); `None` when the decoder needs more input or is drained.
     fn receive(&mut self) -> Result<Option<Option<i64>>>;
-    /// Writes the current frame into `out` as `color`.
-    fn write_current(&mut self, color: ColorType, out: &mut [u8]) -> Result<()>;
+    /// Writes the current frame into `sink` as `color`. A backend accepts the sink kind it produces
+    /// ([`FrameSink::Host`] for the CPU, [`FrameSink::Device`] for NVDEC); the other is an
+    /// [`crate::Error::InvalidArgument`].
+    fn write_current(&mut self, color: ColorType, sink: FrameSink<'_>) -> Result<()>;
     /// Drops all buffered state so that decoding can restart at a keyframe.
     fn flush(&mut self);
 }

@@ -1,0 +1,88 @@
+//! Just enough H.264 / HEVC NAL syntax to tell a non-reference picture from a reference one in an Annex-B packet,
+//! so that pictures nobody asked for, and no other picture needs, can be dropped before they reach the decoder.
+
+/// Which NAL header syntax a stream uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NalCodec {
+    /// H.264: `nal_ref_idc` (2 bits) says whether a picture is a reference.
+    H264,
+    /// HEVC: the even VCL NAL unit types below 16 are sub-layer non-reference pictures.
+    Hevc,
+}
+
+/// The first byte of each NAL unit of an Annex-B byte stream (after each `00 00 01` start code).
+fn nal_headers(data: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i + 3 < data.len() {
+            if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+                i += 3;
+                return Some(data[i]);
+            }
+            i += 1;
+        }
+        None
+    })
+}
+
+/// Whether the packet's picture is a non-reference picture: it has at least one slice NAL unit and every slice is
+/// marked non-reference. Anything unrecognised counts as a reference (never dropped).
+pub(crate) fn is_disposable(codec: NalCodec, data: &[u8]) -> bool {
+    let mut slices = 0;
+    for h in nal_headers(data) {
+        match codec {
+            NalCodec::H264 => {
+                let kind = h & 0x1f;
+                if kind == 1 || kind == 5 {
+                    if h & 0x60 != 0 {
+                        return false;
+                    }
+                    slices += 1;
+                }
+            }
+            NalCodec::Hevc => {
+                let kind = (h >> 1) & 0x3f;
+                if kind < 32 {
+                    if kind > 14 || kind % 2 == 1 {
+                        return false;
+                    }
+                    slices += 1;
+                }
+            }
+        }
+    }
+    slices > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h264_ref_idc_decides() {
+        // SPS, PPS, then a non-reference slice (nal_ref_idc 0, type 1).
+        let nonref = [
+            0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0xce, 0, 0, 1, 0x01, 0x9a,
+        ];
+        assert!(is_disposable(NalCodec::H264, &nonref));
+        // A reference B/P slice (nal_ref_idc 2, type 1) and an IDR (type 5).
+        assert!(!is_disposable(NalCodec::H264, &[0, 0, 1, 0x41, 0x9a]));
+        assert!(!is_disposable(NalCodec::H264, &[0, 0, 1, 0x65, 0x88]));
+        // No slice at all: keep.
+        assert!(!is_disposable(NalCodec::H264, &[0, 0, 1, 0x06, 0x05]));
+    }
+
+    #[test]
+    fn hevc_sub_layer_non_reference_types() {
+        // TRAIL_N (type 0): header bytes 0x00 0x01.
+        assert!(is_disposable(NalCodec::Hevc, &[0, 0, 1, 0x00, 0x01, 0xaf]));
+        // TRAIL_R (type 1) and IDR_W_RADL (type 19).
+        assert!(!is_disposable(NalCodec::Hevc, &[0, 0, 1, 0x02, 0x01, 0xaf]));
+        assert!(!is_disposable(NalCodec::Hevc, &[0, 0, 1, 0x26, 0x01, 0xaf]));
+        // RASL_N (type 8) after a prefix SEI (type 39).
+        assert!(is_disposable(
+            NalCodec::Hevc,
+            &[0, 0, 1, 0x4e, 0x01, 5, 0, 0, 1, 0x10, 0x01, 0xaf]
+        ));
+    }
+}
