@@ -283,18 +283,29 @@ fn cache() -> &'static Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>> {
     })
 }
 
+/// The per-process cache key of the file at `path`: canonical path, size and modification time.
+fn cache_key(path: &std::path::Path) -> Option<CacheKey> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((
+        std::fs::canonicalize(path).ok()?,
+        meta.len(),
+        meta.modified().ok(),
+    ))
+}
+
+/// Puts an index built elsewhere (the data set's on-disk cache) into the per-process cache, so that decoders
+/// opening the file do not scan it again. The caller vouches that `index` belongs to the file as it is now.
+pub(crate) fn remember(path: &std::path::Path, index: Arc<FrameIndex>) {
+    if let (Some(k), Ok(mut c)) = (cache_key(path), cache().lock()) {
+        c.put(k, index);
+    }
+}
+
 /// The index of `source`, from the per-process cache when the file is unchanged (same path, size and
 /// modification time), otherwise scanned with `demuxer` (a freshly opened demuxer of the same source, which is
 /// rewound afterwards) and cached.
 pub(crate) fn index_for(source: &Source, demuxer: &mut Demuxer) -> Result<Arc<FrameIndex>> {
-    let key = source.path().and_then(|p| {
-        let meta = std::fs::metadata(p).ok()?;
-        Some((
-            std::fs::canonicalize(p).ok()?,
-            meta.len(),
-            meta.modified().ok(),
-        ))
-    });
+    let key = source.path().and_then(cache_key);
     if let Some(k) = &key {
         if let Some(hit) = cache().lock().ok().and_then(|mut c| c.get(k).cloned()) {
             return Ok(hit);

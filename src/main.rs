@@ -1,4 +1,4 @@
-//! The `vidloader` command line: `info`, `extract`, and the default demo job.
+//! The `vidloader` command line: `info`, `extract`, `synth`, `bench`, `plan`, and the default demo job.
 
 mod cli;
 

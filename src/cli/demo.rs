@@ -1,21 +1,20 @@
-//! `vidloader demo`: the default job. Makes a small labelled dataset (if it is not there yet), decodes it into
-//! batches through one pooled decoder and prints the batch shape and the decode rate.
+//! `vidloader demo`: the default job. Makes a small labelled dataset (if it is not there yet) and runs the
+//! DataLoader over it with a progress bar, printing the batch shape, labels, frames/s and decoder pool hit rate.
 
 use std::path::Path;
 use std::time::Instant;
 
+use tch::Device;
 use vidloader::synth::{write_dataset, SynthSpec, CLASSES};
-use vidloader::{Backend, ColorType, DecoderOptions, DecoderPool, Result, SimpleDecoder};
+use vidloader::{DataLoader, Result, UniformSampler, VideoDataset};
 
-/// `k` indices spread evenly over `n` frames, first and last included (numpy `linspace(0, n-1, k)` truncated).
-fn linspace(n: usize, k: usize) -> Vec<i64> {
-    if k <= 1 || n <= 1 {
-        return vec![0; k.min(1)];
-    }
-    (0..k).map(|i| ((i * (n - 1)) / (k - 1)) as i64).collect()
-}
-
-pub fn run(dir: &Path, per_class: usize, frames_per_video: usize, backend: Backend) -> Result<()> {
+pub fn run(
+    dir: &Path,
+    per_class: usize,
+    frames_per_video: usize,
+    batch_size: usize,
+    gpu: Option<usize>,
+) -> Result<()> {
     let spec = SynthSpec::default();
     let t0 = Instant::now();
     let videos = write_dataset(dir, &spec, per_class)?;
@@ -30,47 +29,45 @@ pub fn run(dir: &Path, per_class: usize, frames_per_video: usize, backend: Backe
         dir.display(),
         t0.elapsed().as_secs_f64()
     );
-    let pool = DecoderPool::new(4);
-    let opts = DecoderOptions::default()
-        .backend(backend)
-        .color(ColorType::Rgbp);
-    let start = Instant::now();
-    let mut decoder: Option<SimpleDecoder> = None;
-    let mut frames = 0usize;
-    for (i, (path, label)) in videos.iter().enumerate() {
-        let d = match decoder.as_mut() {
-            Some(d) => {
-                d.reconfigure(path)?;
-                d
-            }
-            None => decoder.insert(SimpleDecoder::open_with_pool(
-                path,
-                opts.clone(),
-                pool.clone(),
-            )?),
-        };
-        let batch = d.get_batch_frames_by_index(&linspace(d.len(), frames_per_video))?;
-        frames += batch.len();
-        if i == 0 {
+    let dataset = VideoDataset::from_manifest(dir.join("labels.csv"))?.with_classes(&CLASSES)?;
+    let loader = DataLoader::builder(dataset)
+        .sampler(UniformSampler::new(frames_per_video))
+        .batch_size(batch_size)
+        .shuffle(true)
+        .device(gpu.map_or(Device::Cpu, Device::Cuda))
+        .progress(true)
+        .build()?;
+    println!(
+        "loader: uniform:{frames_per_video}, shuffled batches of {batch_size}, {} workers, backend {:?}",
+        loader.workers(),
+        loader.backend()
+    );
+    for batch in loader.epoch(0) {
+        let batch = batch?;
+        if batch.index == 0 {
+            let labels: Vec<String> = batch
+                .samples
+                .iter()
+                .map(|s| CLASSES[s.label as usize].to_string())
+                .collect();
             println!(
-                "batch: {:?} {:?} on {:?} (backend {:?}), label {} ({}), frames {:?}",
+                "batch: {:?} {:?} on {:?}, labels [{}], frames of the first sample {:?}",
                 batch.frames.size(),
                 batch.frames.kind(),
                 batch.frames.device(),
-                d.backend(),
-                label,
-                CLASSES[*label],
-                batch.indices
+                labels.join(", "),
+                batch.samples[0].frames
             );
         }
     }
-    let secs = start.elapsed().as_secs_f64();
-    let stats = pool.stats();
+    let s = loader.summary();
     println!(
-        "decoded {frames} frames from {} videos in {secs:.3} s: {:.0} frames/s, decoder pool hit rate {:.2}",
-        videos.len(),
-        frames as f64 / secs.max(1e-9),
-        stats.hit_rate()
+        "{} batches, {} frames in {:.3} s: {:.0} frames/s, decoder pool hit rate {:.2}",
+        s.batches,
+        s.frames,
+        s.seconds,
+        s.fps(),
+        s.pool.hit_rate()
     );
     Ok(())
 }

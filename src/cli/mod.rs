@@ -1,8 +1,11 @@
 //! Command-line front end: argument parsing and one function per subcommand.
 
+mod bench;
 mod demo;
 mod extract;
 mod info;
+mod loader_args;
+mod plan;
 
 use std::path::PathBuf;
 
@@ -19,7 +22,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The default job: make a small labelled dataset and decode it into batches, printing shape and speed.
+    /// The default job: make a small labelled dataset and run the DataLoader over it, printing the batch shape,
+    /// labels, frames/s and decoder pool hit rate.
     Demo {
         /// Where the dataset is made (kept for later runs).
         #[arg(long, default_value = "target/demo-dataset")]
@@ -30,10 +34,19 @@ enum Command {
         /// Frames sampled evenly from each video.
         #[arg(long, default_value_t = 8)]
         frames: usize,
-        /// Decode on this GPU with NVDEC instead of the CPU.
+        /// Samples per batch.
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// Decode on this GPU with NVDEC and deliver batches there.
         #[arg(long)]
         gpu: Option<usize>,
     },
+    /// Run the DataLoader over a data set and print frames/s (delivered and decoded), batches/s and the decoder
+    /// pool hit rate.
+    Bench(bench::BenchArgs),
+    /// Print the samples the DataLoader would deliver (file, label, frame indices, in batch order) for a seed,
+    /// epoch, rank and world size, without decoding anything.
+    Plan(plan::PlanArgs),
     /// Write synthetic labelled videos (a square moving right, left, down or up) and a labels.csv manifest.
     Synth {
         /// Output directory.
@@ -106,8 +119,11 @@ pub fn run(cli: Cli) -> Result<()> {
             dir,
             per_class,
             frames,
+            batch,
             gpu,
-        }) => demo::run(&dir, per_class, frames, backend_for(gpu)),
+        }) => demo::run(&dir, per_class, frames, batch, gpu),
+        Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Plan(args)) => plan::run(&args),
         Some(Command::Synth {
             dir,
             per_class,
@@ -133,11 +149,6 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        None => demo::run(
-            std::path::Path::new("target/demo-dataset"),
-            16,
-            8,
-            Backend::Cpu,
-        ),
+        None => demo::run(std::path::Path::new("target/demo-dataset"), 16, 8, 8, None),
     }
 }

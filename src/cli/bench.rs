@@ -1,0 +1,119 @@
+//! `vidloader bench DATASET --sampler ... --batch ... [--gpu N]`: runs the DataLoader over a data set and prints
+//! frames/s (delivered and decoded), batches/s and the decoder pool's hit rate.
+
+use serde::Serialize;
+use tch::Device;
+use vidloader::loader::LoaderSummary;
+use vidloader::Result;
+
+use super::loader_args::{dtype, normalize, LoaderArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub loader: LoaderArgs,
+    /// Epochs to run.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: u64,
+    /// Decode workers (default: one per core, at most 8).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Batches decoded ahead.
+    #[arg(long, default_value_t = 2)]
+    pub prefetch: usize,
+    /// Element type: u8, f16, bf16 or f32.
+    #[arg(long, default_value = "u8")]
+    pub dtype: String,
+    /// Normalise: imagenet, or MEAN,MEAN,MEAN/STD,STD,STD (needs a float dtype).
+    #[arg(long)]
+    pub normalize: Option<String>,
+    /// Decode with NVDEC on this GPU and deliver batches there.
+    #[arg(long)]
+    pub gpu: Option<usize>,
+    /// Print one JSON object instead of text (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    dataset: String,
+    videos: usize,
+    sampler: &'a str,
+    batch_shape: Vec<i64>,
+    dtype: String,
+    device: String,
+    backend: String,
+    workers: usize,
+    fps: f64,
+    decoded_fps: f64,
+    batches_per_s: f64,
+    pool_hit_rate: f64,
+    #[serde(flatten)]
+    summary: &'a LoaderSummary,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let kind = dtype(&args.dtype)?;
+    let mut b = args
+        .loader
+        .builder()?
+        .epochs(args.epochs)
+        .prefetch(args.prefetch)
+        .dtype(kind)
+        .progress(!args.json);
+    if let Some(w) = args.workers {
+        b = b.workers(w);
+    }
+    if let Some(n) = &args.normalize {
+        let (mean, std) = normalize(n)?;
+        b = b.normalize(mean, std);
+    }
+    if let Some(g) = args.gpu {
+        b = b.device(Device::Cuda(g));
+    }
+    let loader = b.build()?;
+    if !args.json {
+        println!(
+            "{} videos from {}, sampler {}, batches {:?} {:?} on {:?} (backend {:?}), {} workers",
+            loader.dataset().len(),
+            args.loader.dataset.display(),
+            args.loader.sampler,
+            loader.batch_shape(),
+            kind,
+            loader.device(),
+            loader.backend(),
+            loader.workers()
+        );
+    }
+    for batch in loader.iter() {
+        batch?;
+    }
+    if tch::Cuda::is_available() {
+        if let Some(g) = args.gpu {
+            tch::Cuda::synchronize(g as i64);
+        }
+    }
+    let s = loader.summary();
+    if args.json {
+        let report = Report {
+            dataset: args.loader.dataset.display().to_string(),
+            videos: loader.dataset().len(),
+            sampler: &args.loader.sampler,
+            batch_shape: loader.batch_shape(),
+            dtype: format!("{kind:?}"),
+            device: format!("{:?}", loader.device()),
+            backend: format!("{:?}", loader.backend()),
+            workers: loader.workers(),
+            fps: s.fps(),
+            decoded_fps: s.decoded_fps(),
+            batches_per_s: s.batches_per_s(),
+            pool_hit_rate: s.pool.hit_rate(),
+            summary: &s,
+        };
+        println!("{}", serde_json::to_string(&report).expect("serialisable"));
+    } else {
+        println!("{s}");
+    }
+    Ok(())
+}

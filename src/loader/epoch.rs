@@ -1,0 +1,504 @@
+//! One epoch: dispatching samples to decode workers, reassembling batches in plan order, progress and totals.
+//!
+//! Position `p` of the rank's order is decoded into slot `p % B` of raw batch `p / B`, a tensor allocated once
+//! with torch when that batch is dispatched (at most `prefetch` batches ahead of the consumer). Results are taken
+//! in plan order. A sample that is skipped leaves a hole: the next samples move up, their slots copied into the
+//! earlier ones (only then is anything copied), so that batches are always full and in plan order, whatever the
+//! number of workers and the order they finish in.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use tch::Tensor;
+
+use super::plan::{frames_to_decode, Planned};
+use super::{Batch, ErrorPolicy, Layout, Shared};
+use crate::error::{Error, Result};
+use crate::loader::plan::{SampleInfo, SkippedSample};
+use crate::simple::SimpleDecoder;
+use crate::transform::FrameTransform;
+
+/// A sample for a worker: plan position, video, and the slot its frames go into.
+struct Task {
+    pos: usize,
+    dataset_index: usize,
+    slot: Tensor,
+}
+
+/// What became of a task.
+enum Outcome {
+    Done { info: SampleInfo, decoded: u64 },
+    Skipped(String),
+    Failed(Error),
+}
+
+struct Done {
+    pos: usize,
+    outcome: Outcome,
+}
+
+/// The batches of one epoch on one rank, in plan order. Dropping it stops its workers.
+pub struct Epoch {
+    shared: Arc<Shared>,
+    epoch: u64,
+    /// Data set indices of this rank's samples, in plan order.
+    order: Vec<usize>,
+    /// Batches to deliver at most (`drop_last`).
+    limit: Option<usize>,
+    batch: usize,
+    dispatched: usize,
+    /// Raw batch tensors from `raw_front` on; the front one is the batch being filled.
+    raw: VecDeque<Tensor>,
+    task_tx: Option<Sender<Task>>,
+    done_rx: Receiver<Done>,
+    arrived: HashMap<usize, Outcome>,
+    processed: usize,
+    /// Samples of the batch being filled.
+    current: Vec<SampleInfo>,
+    emitted: usize,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+    finished: bool,
+    started: Option<Instant>,
+    stats: EpochStats,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+#[derive(Default)]
+struct EpochStats {
+    batches: u64,
+    samples: u64,
+    frames: u64,
+    decoded: u64,
+    seconds: f64,
+    skipped: Vec<SkippedSample>,
+}
+
+impl std::fmt::Debug for Epoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Epoch")
+            .field("epoch", &self.epoch)
+            .field("samples", &self.order.len())
+            .field("emitted", &self.emitted)
+            .finish()
+    }
+}
+
+impl Epoch {
+    pub(crate) fn start(shared: Arc<Shared>, epoch: u64) -> Epoch {
+        let (order, limit) = shared.rank_order(epoch);
+        let (task_tx, task_rx) = channel::<Task>();
+        let (done_tx, done_rx) = channel::<Done>();
+        let task_rx = Arc::new(Mutex::new(task_rx));
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = (0..shared.cfg.workers.min(order.len()).max(1))
+            .map(|i| {
+                let (shared, rx, tx, stop) = (
+                    shared.clone(),
+                    task_rx.clone(),
+                    done_tx.clone(),
+                    stop.clone(),
+                );
+                std::thread::Builder::new()
+                    .name(format!("vidloader-worker-{i}"))
+                    .spawn(move || worker(shared, epoch, rx, tx, stop))
+                    .expect("spawning a loader worker thread")
+            })
+            .collect();
+        let progress = shared.cfg.progress.then(|| {
+            let total = limit.unwrap_or_else(|| order.len().div_ceil(shared.cfg.batch_size));
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} batches {msg} ({elapsed})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(epoch.to_string());
+            bar
+        });
+        Epoch {
+            batch: shared.cfg.batch_size,
+            shared,
+            epoch,
+            order,
+            limit,
+            dispatched: 0,
+            raw: VecDeque::new(),
+            task_tx: Some(task_tx),
+            done_rx,
+            arrived: HashMap::new(),
+            processed: 0,
+            current: Vec::new(),
+            emitted: 0,
+            stop,
+            workers,
+            finished: false,
+            started: None,
+            stats: EpochStats::default(),
+            progress,
+        }
+    }
+
+    /// Samples in this rank's plan for the epoch (before any are skipped).
+    pub fn planned_samples(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Dispatches raw batches until `prefetch` of them are ahead of the position being processed.
+    fn top_up(&mut self) -> Result<()> {
+        let b = self.batch;
+        while self.dispatched < self.order.len()
+            && self.dispatched / b < self.processed / b + self.shared.cfg.prefetch
+        {
+            let dims = self.shared.batch_dims(b);
+            let tensor = Tensor::f_empty(
+                dims.as_slice(),
+                (self.shared.cfg.dtype, self.shared.cfg.device),
+            )?;
+            let end = (self.dispatched + b).min(self.order.len());
+            for pos in self.dispatched..end {
+                let task = Task {
+                    pos,
+                    dataset_index: self.order[pos],
+                    slot: tensor.f_select(0, (pos % b) as i64)?,
+                };
+                if let Some(tx) = &self.task_tx {
+                    tx.send(task)
+                        .map_err(|_| Error::Worker("the decode workers stopped".into()))?;
+                }
+            }
+            self.dispatched = end;
+            self.raw.push_back(tensor);
+        }
+        Ok(())
+    }
+
+    /// The outcome of position `pos`, waiting for it.
+    fn outcome(&mut self, pos: usize) -> Outcome {
+        loop {
+            if let Some(o) = self.arrived.remove(&pos) {
+                return o;
+            }
+            match self.done_rx.recv() {
+                Ok(d) => {
+                    self.arrived.insert(d.pos, d.outcome);
+                }
+                Err(_) => {
+                    return Outcome::Failed(Error::Worker("the decode workers stopped".into()))
+                }
+            }
+        }
+    }
+
+    fn skip(&mut self, idx: usize, reason: String) {
+        let s = self.shared.skipped(idx, reason);
+        if self.shared.cfg.warnings {
+            let line = format!(
+                "vidloader: warning: skipping {}: {}",
+                s.path.display(),
+                s.reason
+            );
+            match &self.progress {
+                Some(p) => p.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+        }
+        self.stats.skipped.push(s);
+    }
+
+    /// Hands out the batch being filled (all of it, or its first `current.len()` slots at the end).
+    fn emit(&mut self) -> Result<Batch> {
+        let tensor = self
+            .raw
+            .pop_front()
+            .ok_or_else(|| Error::Worker("no batch tensor".into()))?;
+        let samples = std::mem::take(&mut self.current);
+        let n = samples.len() as i64;
+        let mut frames = if n < self.batch as i64 {
+            tensor.f_narrow(0, 0, n)?
+        } else {
+            tensor
+        };
+        if matches!(self.shared.cfg.layout, Layout::Bchw | Layout::Bhwc) {
+            frames = frames.f_squeeze_dim(1)?;
+        }
+        let labels: Vec<i64> = samples.iter().map(|s| s.label).collect();
+        let labels = Tensor::f_from_slice(&labels)?.f_to_device(self.shared.cfg.device)?;
+        let t = self.shared.sampler.frames_per_sample() as u64;
+        self.stats.batches += 1;
+        self.stats.samples += n as u64;
+        self.stats.frames += n as u64 * t;
+        if let Some(start) = self.started {
+            self.stats.seconds = start.elapsed().as_secs_f64();
+        }
+        if let Some(p) = &self.progress {
+            p.inc(1);
+            p.set_message(format!(
+                "{:.0} frames/s",
+                self.stats.frames as f64 / self.stats.seconds.max(1e-9)
+            ));
+        }
+        let batch = Batch {
+            frames,
+            labels,
+            samples,
+            epoch: self.epoch,
+            index: self.emitted,
+        };
+        self.emitted += 1;
+        Ok(batch)
+    }
+
+    fn next_batch(&mut self) -> Result<Option<Batch>> {
+        let b = self.batch;
+        loop {
+            if self.limit.is_some_and(|l| self.emitted >= l) {
+                return Ok(None);
+            }
+            if self.current.len() == b {
+                return self.emit().map(Some);
+            }
+            if self.processed == self.order.len() {
+                if !self.current.is_empty() && !self.shared.cfg.drop_last {
+                    return self.emit().map(Some);
+                }
+                return Ok(None);
+            }
+            self.top_up()?;
+            let pos = self.processed;
+            let idx = self.order[pos];
+            let outcome = self.outcome(pos);
+            self.processed += 1;
+            match outcome {
+                Outcome::Done { info, decoded } => {
+                    let q = self.emitted * b + self.current.len();
+                    if q != pos {
+                        // Move the sample up into the hole a skipped one left.
+                        let front = self.emitted;
+                        let src = self.raw[pos / b - front].f_select(0, (pos % b) as i64)?;
+                        let mut dst = self.raw[q / b - front].f_select(0, (q % b) as i64)?;
+                        dst.f_copy_(&src)?;
+                    }
+                    self.stats.decoded += decoded;
+                    self.current.push(info);
+                }
+                Outcome::Skipped(reason) => self.skip(idx, reason),
+                Outcome::Failed(e) => match self.shared.cfg.on_error {
+                    ErrorPolicy::Skip => self.skip(idx, e.to_string()),
+                    ErrorPolicy::Fail => return Err(e),
+                },
+            }
+        }
+    }
+
+    /// Stops the workers and adds this epoch to the loader's totals (once).
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.stop.store(true, Ordering::Relaxed);
+        self.task_tx = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        self.raw.clear();
+        if let Some(p) = self.progress.take() {
+            let secs = self.stats.seconds.max(1e-9);
+            p.finish_with_message(format!(
+                "{:.0} frames/s delivered, {:.0} decoded, decoder pool hit rate {:.2}{}",
+                self.stats.frames as f64 / secs,
+                self.stats.decoded as f64 / secs,
+                self.shared.pool.stats().hit_rate(),
+                match self.stats.skipped.len() {
+                    0 => String::new(),
+                    n => format!(", {n} skipped"),
+                }
+            ));
+        }
+        if let Ok(mut t) = self.shared.totals.lock() {
+            t.epochs += 1;
+            t.batches += self.stats.batches;
+            t.samples += self.stats.samples;
+            t.frames += self.stats.frames;
+            t.frames_decoded += self.stats.decoded;
+            t.seconds += self.stats.seconds;
+            t.skipped.append(&mut self.stats.skipped);
+        }
+    }
+}
+
+impl Iterator for Epoch {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.finished {
+            return None;
+        }
+        self.started.get_or_insert_with(Instant::now);
+        match self.next_batch() {
+            Ok(Some(b)) => Some(Ok(b)),
+            Ok(None) => {
+                self.finish();
+                None
+            }
+            Err(e) => {
+                self.finish();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl Drop for Epoch {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The batches of several epochs in a row ([`super::DataLoader::iter`]).
+pub struct Epochs {
+    shared: Arc<Shared>,
+    next_epoch: u64,
+    epochs: u64,
+    current: Option<Epoch>,
+}
+
+impl std::fmt::Debug for Epochs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Epochs")
+            .field("next_epoch", &self.next_epoch)
+            .field("epochs", &self.epochs)
+            .finish()
+    }
+}
+
+impl Epochs {
+    pub(crate) fn new(shared: Arc<Shared>, epochs: u64) -> Self {
+        Epochs {
+            shared,
+            next_epoch: 0,
+            epochs,
+            current: None,
+        }
+    }
+}
+
+impl Iterator for Epochs {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        loop {
+            if let Some(e) = self.current.as_mut() {
+                match e.next() {
+                    Some(Err(err)) => {
+                        self.next_epoch = self.epochs;
+                        self.current = None;
+                        return Some(Err(err));
+                    }
+                    Some(ok) => return Some(ok),
+                    None => self.current = None,
+                }
+            }
+            if self.next_epoch >= self.epochs {
+                return None;
+            }
+            self.current = Some(Epoch::start(self.shared.clone(), self.next_epoch));
+            self.next_epoch += 1;
+        }
+    }
+}
+
+/// A worker: takes tasks until the queue closes or the epoch stops, decoding each into its slot.
+fn worker(
+    shared: Arc<Shared>,
+    epoch: u64,
+    tasks: Arc<Mutex<Receiver<Task>>>,
+    done: Sender<Done>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut decoder: Option<(SimpleDecoder, std::path::PathBuf)> = None;
+    loop {
+        let task = match tasks.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => break,
+        };
+        let Ok(mut task) = task else { break };
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let pos = task.pos;
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            run_task(&shared, epoch, &mut decoder, &mut task)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            Outcome::Failed(Error::Worker(format!(
+                "decoding sample {pos} failed: {what}"
+            )))
+        });
+        if matches!(outcome, Outcome::Failed(_)) {
+            // Start the next sample with a fresh decoder state.
+            decoder = None;
+        }
+        if done.send(Done { pos, outcome }).is_err() {
+            break;
+        }
+    }
+}
+
+/// Plans and decodes one sample into its slot.
+fn run_task(
+    shared: &Shared,
+    epoch: u64,
+    decoder: &mut Option<(SimpleDecoder, std::path::PathBuf)>,
+    task: &mut Task,
+) -> Outcome {
+    let info = match shared.plan_sample(epoch, task.dataset_index) {
+        Ok(Planned::Sample(info)) => info,
+        Ok(Planned::Skip(reason)) => return Outcome::Skipped(reason),
+        Err(e) => return Outcome::Failed(e),
+    };
+    let result = (|| -> Result<u64> {
+        let dec = match decoder.take() {
+            Some((d, p)) if p == info.path => decoder.insert((d, p)),
+            Some((mut d, _)) => {
+                d.reconfigure(&info.path)?;
+                decoder.insert((d, info.path.clone()))
+            }
+            None => decoder.insert((
+                SimpleDecoder::open_with_pool(
+                    &info.path,
+                    shared.decoder_options(),
+                    shared.pool.clone(),
+                )?,
+                info.path.clone(),
+            )),
+        };
+        let transform = FrameTransform {
+            crop: info.crop,
+            normalize: shared.cfg.normalize,
+        };
+        dec.0
+            .decode_frames_into(&info.frames, &mut task.slot, &transform)?;
+        Ok(frames_to_decode(
+            dec.0.scanned_stream_metadata(),
+            &info.frames,
+        ))
+    })();
+    match result {
+        Ok(decoded) => Outcome::Done { info, decoded },
+        Err(e) => Outcome::Failed(e),
+    }
+}

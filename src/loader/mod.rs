@@ -1,0 +1,756 @@
+//! `DataLoader`: batches of clips from a [`VideoDataset`], decoded by a pool of workers straight into batch
+//! tensors on the CPU or a GPU.
+//!
+//! ```no_run
+//! use vidloader::loader::DataLoader;
+//! use vidloader::sampler::ClipSampler;
+//! use vidloader::VideoDataset;
+//!
+//! # fn main() -> vidloader::Result<()> {
+//! let loader = DataLoader::builder(VideoDataset::open("clips/")?)
+//!     .sampler(ClipSampler::random(1, 16).stride(2))
+//!     .batch_size(8)
+//!     .shuffle(true)
+//!     .seed(7)
+//!     .resize(112, 112)
+//!     .normalize([0.45; 3], [0.225; 3])
+//!     .dtype(tch::Kind::Float)
+//!     .build()?;
+//! for batch in loader.epoch(0) {
+//!     let batch = batch?; // frames [8, 16, 3, 112, 112], labels [8]
+//!     println!("{:?} {:?}", batch.frames.size(), batch.samples[0].frames);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Each epoch has a plan (see [`DataLoader::plan`]): the data set order (shuffled with the seed and epoch), this
+//! rank's share of it, and per video the frames its sampler picks with a generator seeded from (seed, epoch,
+//! video). Workers take samples in plan order, each with its own [`SimpleDecoder`] drawing on one shared
+//! [`DecoderPool`], and decode all frames of a sample with one request, so clips that share a GOP decode it once;
+//! frames go straight into their slot of a batch tensor that torch allocated once per batch. Batches come out in
+//! plan order whatever the number of workers.
+
+mod epoch;
+mod plan;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tch::{Device, Kind};
+
+use crate::backend::Backend;
+use crate::color::ColorType;
+use crate::dataset::VideoDataset;
+use crate::error::{Error, Result};
+use crate::pool::{DecoderPool, PoolStats};
+use crate::sampler::{Sampler, UniformSampler};
+use crate::simple::DecoderOptions;
+use crate::transform::Normalize;
+
+pub use epoch::{Epoch, Epochs};
+pub use plan::{Plan, SampleInfo, SkippedSample};
+
+/// What happens when a sample cannot be read (missing or corrupt file, decode error).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorPolicy {
+    /// The epoch iterator returns the error (and then ends).
+    #[default]
+    Fail,
+    /// The sample is dropped with a warning, recorded in the summary, and the batch is filled from the next ones.
+    Skip,
+}
+
+/// How frames are sized for the batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resize {
+    /// The videos' own size (every video must have the size of the data set's first one).
+    #[default]
+    None,
+    /// The whole picture resized (bilinear) to `width x height`, aspect ratio not kept.
+    Fixed {
+        /// Output width.
+        width: u32,
+        /// Output height.
+        height: u32,
+    },
+    /// The shorter side scaled to `shorter`, then a `width x height` crop: centred, or at a random position
+    /// drawn per sample (the same for every frame of the sample). Done as one crop of the source resized into the
+    /// slot.
+    ShorterSideCrop {
+        /// Length of the shorter side after scaling.
+        shorter: u32,
+        /// Crop width.
+        width: u32,
+        /// Crop height.
+        height: u32,
+        /// Random position instead of the centre.
+        random: bool,
+    },
+}
+
+/// Dimension order of the frames tensor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Layout {
+    /// `[B, T, C, H, W]`.
+    #[default]
+    Btchw,
+    /// `[B, C, H, W]`: one frame per sample (the sampler must give `T = 1`).
+    Bchw,
+    /// `[B, T, H, W, C]` (channels last).
+    Bthwc,
+    /// `[B, H, W, C]`: one frame per sample, channels last.
+    Bhwc,
+}
+
+impl Layout {
+    fn color(self) -> ColorType {
+        match self {
+            Layout::Btchw | Layout::Bchw => ColorType::Rgbp,
+            Layout::Bthwc | Layout::Bhwc => ColorType::Rgb,
+        }
+    }
+    fn has_time(self) -> bool {
+        matches!(self, Layout::Btchw | Layout::Bthwc)
+    }
+}
+
+/// One batch.
+#[derive(Debug)]
+pub struct Batch {
+    /// The frames, `[B, T, 3, H, W]` by default (see [`Layout`]), of the loader's dtype and on its device.
+    pub frames: tch::Tensor,
+    /// Labels, int64 `[B]`, on the loader's device.
+    pub labels: tch::Tensor,
+    /// Where each sample came from (file, label, frame indices, times, crop), in batch order.
+    pub samples: Vec<SampleInfo>,
+    /// The epoch.
+    pub epoch: u64,
+    /// Position of the batch in the epoch.
+    pub index: usize,
+}
+
+impl Batch {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether the batch has no sample (never for a delivered batch).
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// The frames with the clips of each sample split out: `[B, clips, frames_per_clip, ...]` (a view, no copy).
+    /// Only for layouts with a time dimension.
+    pub fn clips(&self, frames_per_clip: usize) -> Result<tch::Tensor> {
+        let size = self.frames.size();
+        if size.len() != 5 || frames_per_clip == 0 || size[1] % frames_per_clip as i64 != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "frames {size:?} cannot be split into clips of {frames_per_clip}"
+            )));
+        }
+        let mut dims = vec![
+            size[0],
+            size[1] / frames_per_clip as i64,
+            frames_per_clip as i64,
+        ];
+        dims.extend_from_slice(&size[2..]);
+        Ok(self.frames.f_view(dims.as_slice())?)
+    }
+}
+
+/// Throughput and pool counters of the epochs run so far.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LoaderSummary {
+    /// Epochs finished or stopped.
+    pub epochs: u64,
+    /// Batches delivered.
+    pub batches: u64,
+    /// Samples delivered.
+    pub samples: u64,
+    /// Frames delivered (samples x frames per sample).
+    pub frames: u64,
+    /// Frames the decoders had to decode for them, from the index model (keyframe to last wanted frame of each
+    /// GOP group): `frames / frames_decoded` is how much of the decoding reached a batch.
+    pub frames_decoded: u64,
+    /// Seconds from the first request of an epoch to its last batch, summed over epochs.
+    pub seconds: f64,
+    /// The shared decoder pool's counters.
+    pub pool: PoolStats,
+    /// Samples that were skipped, and why.
+    pub skipped: Vec<SkippedSample>,
+}
+
+impl LoaderSummary {
+    /// Frames delivered per second.
+    pub fn fps(&self) -> f64 {
+        self.frames as f64 / self.seconds.max(1e-9)
+    }
+    /// Frames decoded per second (index model).
+    pub fn decoded_fps(&self) -> f64 {
+        self.frames_decoded as f64 / self.seconds.max(1e-9)
+    }
+    /// Batches per second.
+    pub fn batches_per_s(&self) -> f64 {
+        self.batches as f64 / self.seconds.max(1e-9)
+    }
+}
+
+impl std::fmt::Display for LoaderSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} batches, {} frames in {:.2} s: {:.0} frames/s delivered, {:.0} decoded (ratio {:.2}), {:.1} batches/s, decoder pool hit rate {:.2}",
+            self.batches,
+            self.frames,
+            self.seconds,
+            self.fps(),
+            self.decoded_fps(),
+            self.frames as f64 / (self.frames_decoded.max(1)) as f64,
+            self.batches_per_s(),
+            self.pool.hit_rate()
+        )?;
+        if !self.skipped.is_empty() {
+            write!(f, ", {} samples skipped", self.skipped.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// Settings of a loader (see the builder's methods).
+#[derive(Clone, Debug)]
+struct Config {
+    batch_size: usize,
+    shuffle: bool,
+    seed: u64,
+    epochs: u64,
+    drop_last: bool,
+    workers: usize,
+    decode_threads: usize,
+    prefetch: usize,
+    device: Device,
+    backend: Option<Backend>,
+    layout: Layout,
+    resize: Resize,
+    normalize: Option<Normalize>,
+    dtype: Kind,
+    rank: usize,
+    world_size: usize,
+    on_error: ErrorPolicy,
+    progress: bool,
+    warnings: bool,
+}
+
+/// What the loader, its epochs and their workers share.
+pub(crate) struct Shared {
+    dataset: VideoDataset,
+    sampler: Arc<dyn Sampler>,
+    cfg: Config,
+    pool: Arc<DecoderPool>,
+    /// Output width and height.
+    out_size: (u32, u32),
+    totals: Mutex<LoaderSummary>,
+}
+
+impl Shared {
+    /// The decoder backend for the loader's device; the one place that maps devices to backends.
+    fn backend(&self) -> Backend {
+        self.cfg.backend.unwrap_or(match self.cfg.device {
+            Device::Cuda(n) => Backend::Nvdec(n),
+            _ => Backend::Cpu,
+        })
+    }
+
+    fn decoder_options(&self) -> DecoderOptions {
+        DecoderOptions::default()
+            .backend(self.backend())
+            .color(self.cfg.layout.color())
+            .threads(self.cfg.decode_threads)
+            .decoder_cache_size(self.pool_capacity())
+    }
+
+    fn pool_capacity(&self) -> usize {
+        self.cfg.workers.max(4)
+    }
+
+    /// Dimensions of a full batch.
+    fn batch_dims(&self, batch: usize) -> Vec<i64> {
+        let (w, h) = (i64::from(self.out_size.0), i64::from(self.out_size.1));
+        let t = self.sampler.frames_per_sample() as i64;
+        match self.cfg.layout {
+            Layout::Btchw | Layout::Bchw => vec![batch as i64, t, 3, h, w],
+            Layout::Bthwc | Layout::Bhwc => vec![batch as i64, t, h, w, 3],
+        }
+    }
+}
+
+/// Batches of clips from a [`VideoDataset`]; see the module documentation.
+pub struct DataLoader {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for DataLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataLoader")
+            .field("videos", &self.shared.dataset.len())
+            .field("sampler", &self.shared.sampler)
+            .field("config", &self.shared.cfg)
+            .finish()
+    }
+}
+
+/// Builds a [`DataLoader`]; every setting has a default.
+pub struct DataLoaderBuilder {
+    dataset: VideoDataset,
+    sampler: Arc<dyn Sampler>,
+    cfg: Config,
+    pool: Option<Arc<DecoderPool>>,
+}
+
+impl std::fmt::Debug for DataLoaderBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataLoaderBuilder")
+            .field("config", &self.cfg)
+            .finish()
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Rank, world size and local rank from the variables torchrun sets (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`); `None`
+/// when `WORLD_SIZE` is not set.
+pub fn dist_from_env() -> Result<Option<(usize, usize, usize)>> {
+    let var = |k: &str| -> Result<Option<usize>> {
+        match std::env::var(k) {
+            Ok(v) => v.trim().parse::<usize>().map(Some).map_err(|_| {
+                Error::InvalidArgument(format!("environment variable {k}={v:?} is not a number"))
+            }),
+            Err(_) => Ok(None),
+        }
+    };
+    let Some(world) = var("WORLD_SIZE")? else {
+        return Ok(None);
+    };
+    let rank = var("RANK")?.unwrap_or(0);
+    let local = var("LOCAL_RANK")?.unwrap_or(0);
+    Ok(Some((rank, world, local)))
+}
+
+impl DataLoaderBuilder {
+    /// The sampler (default: `UniformSampler::new(8)`).
+    pub fn sampler(mut self, sampler: impl Sampler + 'static) -> Self {
+        self.sampler = Arc::new(sampler);
+        self
+    }
+    /// A shared sampler.
+    pub fn sampler_arc(mut self, sampler: Arc<dyn Sampler>) -> Self {
+        self.sampler = sampler;
+        self
+    }
+    /// Samples per batch (default 8).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.cfg.batch_size = n;
+        self
+    }
+    /// Shuffles the data set every epoch, from the seed and the epoch (default off).
+    pub fn shuffle(mut self, on: bool) -> Self {
+        self.cfg.shuffle = on;
+        self
+    }
+    /// Seed of the shuffle, the random samplers and random crops (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.cfg.seed = seed;
+        self
+    }
+    /// Epochs that [`DataLoader::iter`] runs (default 1).
+    pub fn epochs(mut self, n: u64) -> Self {
+        self.cfg.epochs = n;
+        self
+    }
+    /// Drops the last, incomplete batch; with several ranks every rank then delivers the same number of batches
+    /// (default off).
+    pub fn drop_last(mut self, on: bool) -> Self {
+        self.cfg.drop_last = on;
+        self
+    }
+    /// Decode workers: threads each with its own decoder (CPU) or NVDEC session (default: one per core).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.cfg.workers = n;
+        self
+    }
+    /// CPU decoding threads per worker (default: cores / workers, at least 1).
+    pub fn decode_threads(mut self, n: usize) -> Self {
+        self.cfg.decode_threads = n;
+        self
+    }
+    /// Batches decoded ahead of the consumer (default 2).
+    pub fn prefetch(mut self, depth: usize) -> Self {
+        self.cfg.prefetch = depth;
+        self
+    }
+    /// Where batches live: the CPU (decoded with libavcodec) or `Device::Cuda(n)` (decoded with NVDEC on GPU `n`).
+    pub fn device(mut self, device: Device) -> Self {
+        self.cfg.device = device;
+        self
+    }
+    /// Overrides the decoder backend the device implies (e.g. CPU decoding into a CUDA batch).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.cfg.backend = Some(backend);
+        self
+    }
+    /// Dimension order of the frames tensor (default `[B, T, C, H, W]`).
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.cfg.layout = layout;
+        self
+    }
+    /// Resizes whole frames to `width x height`.
+    pub fn resize(mut self, width: u32, height: u32) -> Self {
+        self.cfg.resize = Resize::Fixed { width, height };
+        self
+    }
+    /// Any [`Resize`] mode (shorter side then centre or random crop).
+    pub fn resize_mode(mut self, resize: Resize) -> Self {
+        self.cfg.resize = resize;
+        self
+    }
+    /// `(x / 255 - mean) / std` per channel (needs a float dtype).
+    pub fn normalize(mut self, mean: [f32; 3], std: [f32; 3]) -> Self {
+        self.cfg.normalize = Some(Normalize::new(mean, std));
+        self
+    }
+    /// Element type: `Kind::Uint8` (default), `Half`, `BFloat16` or `Float`. Float outputs without
+    /// normalisation hold 0..=255.
+    pub fn dtype(mut self, kind: Kind) -> Self {
+        self.cfg.dtype = kind;
+        self
+    }
+    /// This process's rank and the number of ranks: each rank reads its own disjoint share of every epoch.
+    pub fn shard(mut self, rank: usize, world_size: usize) -> Self {
+        self.cfg.rank = rank;
+        self.cfg.world_size = world_size;
+        self
+    }
+    /// Rank and world size from `RANK` / `WORLD_SIZE` as torchrun sets them (unchanged when unset); with a CUDA
+    /// device, the GPU is `LOCAL_RANK`.
+    pub fn shard_from_env(mut self) -> Result<Self> {
+        if let Some((rank, world, local)) = dist_from_env()? {
+            self.cfg.rank = rank;
+            self.cfg.world_size = world;
+            if let Device::Cuda(_) = self.cfg.device {
+                self.cfg.device = Device::Cuda(local);
+            }
+        }
+        Ok(self)
+    }
+    /// What a sample error does (default [`ErrorPolicy::Fail`]).
+    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
+        self.cfg.on_error = policy;
+        self
+    }
+    /// A progress bar on stderr with live frames/s, ending each epoch on a summary (delivered and decoded
+    /// frames/s, decoder pool hit rate); shown only when stderr is a terminal (default off).
+    pub fn progress(mut self, on: bool) -> Self {
+        self.cfg.progress = on;
+        self
+    }
+    /// Whether skipped samples are reported on stderr as they happen (default on; they are always in the
+    /// summary).
+    pub fn warnings(mut self, on: bool) -> Self {
+        self.cfg.warnings = on;
+        self
+    }
+    /// Shares an existing decoder pool (default: a new one sized for the workers).
+    pub fn pool(mut self, pool: Arc<DecoderPool>) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Checks the settings and makes the loader. Without a resize, reads the metadata of the first video that
+    /// opens to fix the batch's frame size.
+    pub fn build(self) -> Result<DataLoader> {
+        let DataLoaderBuilder {
+            dataset,
+            sampler,
+            mut cfg,
+            pool,
+        } = self;
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        if dataset.is_empty() {
+            return bad("the data set has no videos".into());
+        }
+        if cfg.batch_size == 0 || cfg.workers == 0 || cfg.prefetch == 0 {
+            return bad("batch_size, workers and prefetch must be at least 1".into());
+        }
+        if cfg.world_size == 0 || cfg.rank >= cfg.world_size {
+            return bad(format!(
+                "rank {} of world size {}",
+                cfg.rank, cfg.world_size
+            ));
+        }
+        let t = sampler.frames_per_sample();
+        if t == 0 {
+            return bad("the sampler gives no frames".into());
+        }
+        if !cfg.layout.has_time() && t != 1 {
+            return bad(format!(
+                "layout {:?} holds one frame per sample; the sampler gives {t}",
+                cfg.layout
+            ));
+        }
+        if !matches!(
+            cfg.dtype,
+            Kind::Uint8 | Kind::Half | Kind::BFloat16 | Kind::Float
+        ) {
+            return bad(format!(
+                "dtype {:?} (use Uint8, Half, BFloat16 or Float)",
+                cfg.dtype
+            ));
+        }
+        if cfg.normalize.is_some() && cfg.dtype == Kind::Uint8 {
+            return bad("normalize needs a float dtype (Half, BFloat16 or Float)".into());
+        }
+        if let Some(n) = cfg.normalize {
+            if n.std.iter().any(|&s| s == 0.0 || !s.is_finite()) {
+                return bad(format!("normalisation std {:?}", n.std));
+            }
+        }
+        if let Device::Cuda(n) = cfg.device {
+            let count = if tch::Cuda::is_available() {
+                tch::Cuda::device_count() as usize
+            } else {
+                0
+            };
+            if n >= count {
+                return Err(Error::GpuUnavailable(format!(
+                    "device cuda:{n} requested, torch sees {count} CUDA devices"
+                )));
+            }
+        }
+        if cfg.decode_threads == 0 {
+            cfg.decode_threads = (cores() / cfg.workers).max(1);
+        }
+        let out_size = match cfg.resize {
+            Resize::Fixed { width, height } | Resize::ShorterSideCrop { width, height, .. }
+                if width == 0 || height == 0 =>
+            {
+                return bad(format!("output size {width}x{height}"));
+            }
+            Resize::ShorterSideCrop { shorter: 0, .. } => {
+                return bad("shorter side 0".into());
+            }
+            Resize::Fixed { width, height } | Resize::ShorterSideCrop { width, height, .. } => {
+                (width, height)
+            }
+            Resize::None => {
+                let mut first_err = None;
+                let mut size = None;
+                for i in 0..dataset.len() {
+                    match dataset.meta(i) {
+                        Ok(m) => {
+                            size = Some((m.width, m.height));
+                            break;
+                        }
+                        Err(e) if cfg.on_error == ErrorPolicy::Skip => {
+                            first_err.get_or_insert(e);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                match (size, first_err) {
+                    (Some(s), _) => s,
+                    (None, Some(e)) => return Err(e),
+                    (None, None) => return bad("no video opens".into()),
+                }
+            }
+        };
+        let shared = Shared {
+            pool: pool.unwrap_or_else(|| DecoderPool::new(cfg.workers.max(4))),
+            dataset,
+            sampler,
+            cfg,
+            out_size,
+            totals: Mutex::new(LoaderSummary::default()),
+        };
+        Ok(DataLoader {
+            shared: Arc::new(shared),
+        })
+    }
+}
+
+impl DataLoader {
+    /// A builder over `dataset`.
+    pub fn builder(dataset: VideoDataset) -> DataLoaderBuilder {
+        let workers = cores().min(8);
+        DataLoaderBuilder {
+            dataset,
+            sampler: Arc::new(UniformSampler::new(8)),
+            cfg: Config {
+                batch_size: 8,
+                shuffle: false,
+                seed: 0,
+                epochs: 1,
+                drop_last: false,
+                workers,
+                decode_threads: 0,
+                prefetch: 2,
+                device: Device::Cpu,
+                backend: None,
+                layout: Layout::default(),
+                resize: Resize::None,
+                normalize: None,
+                dtype: Kind::Uint8,
+                rank: 0,
+                world_size: 1,
+                on_error: ErrorPolicy::Fail,
+                progress: false,
+                warnings: true,
+            },
+            pool: None,
+        }
+    }
+
+    /// The batches of epoch `epoch` on this rank, decoded in the background; dropping the iterator stops the
+    /// workers.
+    pub fn epoch(&self, epoch: u64) -> Epoch {
+        Epoch::start(self.shared.clone(), epoch)
+    }
+
+    /// The batches of every epoch (`0..epochs`), one after the other.
+    pub fn iter(&self) -> Epochs {
+        Epochs::new(self.shared.clone(), self.shared.cfg.epochs)
+    }
+
+    /// What epoch `epoch` delivers on this rank (videos, frames, crops, in batch order), without decoding. With
+    /// [`ErrorPolicy::Fail`] a video whose metadata cannot be read is an error; with `Skip` it is listed among
+    /// the skipped ones. The loader delivers exactly these batches unless decoding itself fails.
+    pub fn plan(&self, epoch: u64) -> Result<Plan> {
+        let s = &self.shared;
+        let (order, limit) = s.rank_order(epoch);
+        let b = s.cfg.batch_size;
+        let mut samples = Vec::new();
+        let mut skipped = Vec::new();
+        for &idx in &order {
+            if limit.is_some_and(|l| samples.len() >= l * b) {
+                break;
+            }
+            match s.plan_sample(epoch, idx) {
+                Ok(plan::Planned::Sample(info)) => samples.push(info),
+                Ok(plan::Planned::Skip(reason)) => skipped.push(s.skipped(idx, reason)),
+                Err(e) if s.cfg.on_error == ErrorPolicy::Skip => {
+                    skipped.push(s.skipped(idx, e.to_string()))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut batches: Vec<Vec<SampleInfo>> = Vec::new();
+        let mut it = samples.into_iter().peekable();
+        while it.peek().is_some() {
+            let batch: Vec<SampleInfo> = it.by_ref().take(b).collect();
+            if batch.len() < b && s.cfg.drop_last {
+                break;
+            }
+            batches.push(batch);
+        }
+        Ok(Plan {
+            epoch,
+            rank: s.cfg.rank,
+            world_size: s.cfg.world_size,
+            seed: s.cfg.seed,
+            batch_size: b,
+            batches,
+            skipped,
+        })
+    }
+
+    /// Batches per epoch on this rank when no sample is skipped.
+    pub fn num_batches(&self) -> usize {
+        let s = &self.shared;
+        let n = s.dataset.len();
+        let (w, b) = (s.cfg.world_size, s.cfg.batch_size);
+        if s.cfg.drop_last {
+            plan::full_batches_per_rank(n, w, b)
+        } else {
+            let mine = n / w + usize::from(s.cfg.rank < n % w);
+            mine.div_ceil(b)
+        }
+    }
+
+    /// Dimensions of a full batch's frames tensor.
+    pub fn batch_shape(&self) -> Vec<i64> {
+        let dims = self.shared.batch_dims(self.shared.cfg.batch_size);
+        match self.shared.cfg.layout {
+            Layout::Btchw | Layout::Bthwc => dims,
+            Layout::Bchw | Layout::Bhwc => {
+                let mut d = dims;
+                d.remove(1);
+                d
+            }
+        }
+    }
+
+    /// The data set.
+    pub fn dataset(&self) -> &VideoDataset {
+        &self.shared.dataset
+    }
+
+    /// The sampler.
+    pub fn sampler(&self) -> &Arc<dyn Sampler> {
+        &self.shared.sampler
+    }
+
+    /// The device batches are delivered on.
+    pub fn device(&self) -> Device {
+        self.shared.cfg.device
+    }
+
+    /// The decoder backend the workers use.
+    pub fn backend(&self) -> Backend {
+        self.shared.backend()
+    }
+
+    /// Decode workers.
+    pub fn workers(&self) -> usize {
+        self.shared.cfg.workers
+    }
+
+    /// This rank and the number of ranks.
+    pub fn shard_info(&self) -> (usize, usize) {
+        (self.shared.cfg.rank, self.shared.cfg.world_size)
+    }
+
+    /// The shared decoder pool.
+    pub fn pool(&self) -> &Arc<DecoderPool> {
+        &self.shared.pool
+    }
+
+    /// Throughput, pool counters and skipped samples of the epochs run so far.
+    pub fn summary(&self) -> LoaderSummary {
+        let mut s = self
+            .shared
+            .totals
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        s.pool = self.shared.pool.stats();
+        s
+    }
+}
+
+impl Shared {
+    fn skipped(&self, idx: usize, reason: String) -> SkippedSample {
+        SkippedSample {
+            dataset_index: idx,
+            path: self
+                .dataset
+                .entry(idx)
+                .map(|e| e.path.clone())
+                .unwrap_or_else(|_| PathBuf::new()),
+            reason,
+        }
+    }
+}

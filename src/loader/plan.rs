@@ -1,0 +1,271 @@
+//! The plan of an epoch: which videos a rank reads, in which order, and which frames and crop each sample takes.
+//! Everything here is a pure function of (data set, sampler, settings, seed, epoch, rank, world size) and the
+//! videos' metadata; nothing is decoded.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rand_chacha::rand_core::SeedableRng;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::index::FrameIndex;
+use crate::sampler::{below, SampleRng, Sampled, TimeRange, VideoView};
+use crate::transform::CropRect;
+
+use super::{Resize, Shared};
+
+/// One sample of a batch: where its frames come from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SampleInfo {
+    /// Position of the video in the data set.
+    pub dataset_index: usize,
+    /// The video file.
+    pub path: PathBuf,
+    /// Its label.
+    pub label: i64,
+    /// Frame indices, in the order of the batch's `T` dimension.
+    pub frames: Vec<usize>,
+    /// Presentation time of each frame in seconds.
+    pub times: Vec<f64>,
+    /// The rectangle of the picture that was resized into the slot (`None`: the whole picture).
+    #[serde(serialize_with = "ser_crop")]
+    pub crop: Option<CropRect>,
+}
+
+fn ser_crop<S: serde::Serializer>(
+    c: &Option<CropRect>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match c {
+        None => s.serialize_none(),
+        Some(c) => [c.left, c.top, c.width, c.height].serialize(s),
+    }
+}
+
+/// A video that gave no sample, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedSample {
+    /// Position of the video in the data set.
+    pub dataset_index: usize,
+    /// The video file.
+    pub path: PathBuf,
+    /// Why (too short under the skip policy, or the error that [`super::ErrorPolicy::Skip`] skipped).
+    pub reason: String,
+}
+
+/// The batches an epoch will deliver on one rank, computed without decoding anything.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// The epoch.
+    pub epoch: u64,
+    /// This rank.
+    pub rank: usize,
+    /// Number of ranks.
+    pub world_size: usize,
+    /// The seed.
+    pub seed: u64,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Batches in delivery order, each a list of samples in slot order.
+    pub batches: Vec<Vec<SampleInfo>>,
+    /// Videos that give no sample this epoch (decode errors, which only decoding finds, are not among them).
+    pub skipped: Vec<SkippedSample>,
+}
+
+/// SplitMix64's finaliser: a well-mixed 64-bit value from any input.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A ChaCha8 generator for `(seed, epoch, item, purpose)`, seeded through SplitMix64 (fully specified here, so the
+/// same on every platform and version).
+pub(crate) fn rng_for(seed: u64, epoch: u64, item: u64, purpose: u64) -> SampleRng {
+    let mut state = mix(mix(mix(mix(seed) ^ epoch) ^ item) ^ purpose);
+    let mut key = [0u8; 32];
+    for chunk in key.chunks_mut(8) {
+        state = mix(state);
+        chunk.copy_from_slice(&state.to_le_bytes());
+    }
+    SampleRng::from_seed(key)
+}
+
+/// Purposes of the per-item generators.
+const SHUFFLE: u64 = 0;
+const FRAMES: u64 = 1;
+const CROP: u64 = 2;
+
+/// Indices `0..n` in epoch order: shuffled (Fisher-Yates with the `(seed, epoch)` generator) or as they are.
+pub(crate) fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if shuffle {
+        let mut rng = rng_for(seed, epoch, u64::MAX, SHUFFLE);
+        for i in (1..n).rev() {
+            let j = below(&mut rng, i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+    }
+    order
+}
+
+/// Rank `rank`'s share of `order`: every `world`-th entry starting at `rank` (ranks are disjoint and together
+/// hold every entry).
+pub(crate) fn shard(order: &[usize], rank: usize, world: usize) -> Vec<usize> {
+    order.iter().skip(rank).step_by(world).copied().collect()
+}
+
+/// Batches per rank when `drop_last` is on: the same on every rank, so that collective operations stay in step.
+pub(crate) fn full_batches_per_rank(n: usize, world: usize, batch: usize) -> usize {
+    n / (world * batch)
+}
+
+/// The outcome of planning one sample.
+pub(crate) enum Planned {
+    Sample(SampleInfo),
+    Skip(String),
+}
+
+impl Shared {
+    /// The frames (and crop) of video `idx` in `epoch`.
+    pub(crate) fn plan_sample(&self, epoch: u64, idx: usize) -> Result<Planned> {
+        let entry = self.dataset.entry(idx)?;
+        let meta = self.dataset.meta(idx)?;
+        let view = VideoView {
+            path: &entry.path,
+            index: &meta.index,
+            range: TimeRange::new(entry.start, entry.end),
+        };
+        let mut rng = rng_for(self.cfg.seed, epoch, idx as u64, FRAMES);
+        let frames = match self.sampler.sample(&view, &mut rng)? {
+            Sampled::Frames(f) => f,
+            Sampled::Skip(reason) => return Ok(Planned::Skip(reason)),
+        };
+        let t = self.sampler.frames_per_sample();
+        if frames.len() != t {
+            return Err(Error::InvalidArgument(format!(
+                "{}: the sampler gave {} frames, it promised {t}",
+                entry.path.display(),
+                frames.len()
+            )));
+        }
+        for &f in &frames {
+            meta.index.check(f as i64)?;
+        }
+        let crop = self.crop_for(epoch, idx, meta.width, meta.height)?;
+        Ok(Planned::Sample(SampleInfo {
+            dataset_index: idx,
+            path: entry.path.clone(),
+            label: entry.label,
+            times: frames.iter().map(|&f| meta.index.time_of(f)).collect(),
+            frames,
+            crop,
+        }))
+    }
+
+    /// The source rectangle resized into the slot, for a `w x h` video.
+    fn crop_for(&self, epoch: u64, idx: usize, w: u32, h: u32) -> Result<Option<CropRect>> {
+        match self.cfg.resize {
+            Resize::None => {
+                let (ow, oh) = (self.out_size.0, self.out_size.1);
+                if (w, h) != (ow, oh) {
+                    return Err(Error::InvalidArgument(format!(
+                        "{}: {w}x{h} frames do not fit a {ow}x{oh} batch; set a resize",
+                        self.dataset.entry(idx)?.path.display()
+                    )));
+                }
+                Ok(None)
+            }
+            Resize::Fixed { .. } => Ok(None),
+            Resize::ShorterSideCrop {
+                shorter,
+                width,
+                height,
+                random,
+            } => {
+                // Output pixels per source pixel, then the source rectangle that becomes the width x height crop.
+                let scale = f64::from(shorter) / f64::from(w.min(h).max(1));
+                let cw = ((f64::from(width) / scale).round() as u32).clamp(1, w);
+                let ch = ((f64::from(height) / scale).round() as u32).clamp(1, h);
+                let (left, top) = if random {
+                    let mut rng = rng_for(self.cfg.seed, epoch, idx as u64, CROP);
+                    (
+                        below(&mut rng, u64::from(w - cw) + 1) as u32,
+                        below(&mut rng, u64::from(h - ch) + 1) as u32,
+                    )
+                } else {
+                    ((w - cw) / 2, (h - ch) / 2)
+                };
+                // Even origins keep 4:2:0 chroma aligned (NVDEC needs it); the rectangle stays inside the picture.
+                Ok(Some(CropRect {
+                    left: left & !1,
+                    top: top & !1,
+                    width: cw,
+                    height: ch,
+                }))
+            }
+        }
+    }
+
+    /// This rank's videos for `epoch`, in order, and the batch limit (`drop_last`).
+    pub(crate) fn rank_order(&self, epoch: u64) -> (Vec<usize>, Option<usize>) {
+        let n = self.dataset.len();
+        let order = epoch_order(n, self.cfg.shuffle, self.cfg.seed, epoch);
+        let mine = shard(&order, self.cfg.rank, self.cfg.world_size);
+        let limit = self
+            .cfg
+            .drop_last
+            .then(|| full_batches_per_rank(n, self.cfg.world_size, self.cfg.batch_size));
+        (mine, limit)
+    }
+}
+
+/// Frames a decoder must decode to deliver `frames` of `index`: per keyframe group, every picture from the
+/// keyframe to the last wanted frame in decode order (overlapping groups counted once). A model of the decoder's
+/// work computed from the index; decoders that drop unneeded non-reference pictures decode fewer.
+pub(crate) fn frames_to_decode(index: &FrameIndex, frames: &[usize]) -> u64 {
+    let mut spans: BTreeMap<usize, usize> = BTreeMap::new();
+    for &f in frames {
+        let (start, at) = (index.start_packet_of(f), index.packet_of(f));
+        let e = spans.entry(start).or_insert(at);
+        *e = (*e).max(at);
+    }
+    let packets = index.packets();
+    let mut total = 0u64;
+    let mut covered_to = 0usize; // packets before this are counted
+    for (start, end) in spans {
+        let from = start.max(covered_to);
+        if from <= end {
+            total += packets[from..=end]
+                .iter()
+                .filter(|p| p.frame.is_some())
+                .count() as u64;
+            covered_to = end + 1;
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_disjoint_and_complete() {
+        let order = epoch_order(10, true, 3, 1);
+        let mut all: Vec<usize> = (0..3).flat_map(|r| shard(&order, r, 3)).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert_eq!(full_batches_per_rank(10, 3, 2), 1);
+    }
+
+    #[test]
+    fn shuffle_depends_on_seed_and_epoch_only() {
+        assert_eq!(epoch_order(50, true, 1, 2), epoch_order(50, true, 1, 2));
+        assert_ne!(epoch_order(50, true, 1, 2), epoch_order(50, true, 1, 3));
+        assert_ne!(epoch_order(50, true, 1, 2), epoch_order(50, true, 2, 2));
+        assert_eq!(epoch_order(5, false, 1, 2), vec![0, 1, 2, 3, 4]);
+    }
+}
