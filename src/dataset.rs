@@ -204,8 +204,8 @@ impl VideoDataset {
     /// The videos listed in a manifest: CSV (`.csv`) or JSON lines (`.jsonl`, `.ndjson`, `.json`). Relative paths
     /// are relative to the manifest's directory.
     ///
-    /// CSV: one video per line, `path,label[,start,end]`; a first line starting with `path` is a header that may
-    /// name the columns in any order (`path`, `label`, `start`, `end`). Fields may be double-quoted. Blank lines
+    /// CSV: one video per line, `path,label[,start,end]`; a first line with a field `path` is a header that
+    /// names the columns, in any order (`path`, `label`, `start`, `end`; others are ignored). Fields may be double-quoted. Blank lines
     /// and lines starting with `#` are ignored. When every label is an integer the labels are ids, otherwise they
     /// are class names. JSON lines: one object per line, `{"path": ..., "label": 3 or "cat", "start": 1.5,
     /// "end": 4.0}`, only `path` required.
@@ -583,7 +583,7 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<Row>, String> {
         }
         let at = |e: String| format!("line {}: {e}", n + 1);
         let fields = csv_fields(line).map_err(at)?;
-        if std::mem::take(&mut first) && fields[0].eq_ignore_ascii_case("path") {
+        if std::mem::take(&mut first) && fields.iter().any(|f| f.eq_ignore_ascii_case("path")) {
             let find = |name: &str| fields.iter().position(|f| f.eq_ignore_ascii_case(name));
             cols = [find("path"), find("label"), find("start"), find("end")];
             continue;

@@ -1,4 +1,5 @@
-//! The command-line contract: `info --json`, `extract`, the demo, and one-line errors on bad input.
+//! The command-line contract: `info --json`, `extract`, the demo (the DataLoader on a generated data set), and
+//! one-line errors on bad input.
 
 mod common;
 
@@ -134,7 +135,8 @@ fn demo_makes_a_dataset_and_prints_batches_and_speed() {
         String::from_utf8_lossy(&out.stderr)
     );
     let s = String::from_utf8(out.stdout).unwrap();
-    assert!(s.contains("batch: [4, 3, 128, 128]"), "{s}");
+    assert!(s.contains("batch: [8, 4, 3, 128, 128]"), "{s}");
+    assert!(s.contains("decoder pool hit rate"), "{s}");
     assert!(s.contains("frames/s"), "{s}");
     assert_eq!(
         std::fs::read_to_string(dir.join("labels.csv"))
