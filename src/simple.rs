@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tch::{Device, Tensor};
 
 use crate::backend::cpu::CpuDecoder;
-use crate::backend::nvdec::{check_support, NvdecDecoder};
+use crate::backend::nvdec::{bit_exact, check_support, NvdecDecoder};
 use crate::backend::{Backend, DecoderKey, FrameDecoder, FrameSink};
 use crate::batch::{FrameBatch, FrameShape};
 use crate::color::ColorType;
@@ -346,7 +346,7 @@ impl std::fmt::Debug for SimpleDecoder {
 }
 
 /// The backend that `requested` resolves to for `demuxer`'s stream. `Auto` takes NVDEC on GPU 0 when it can
-/// decode the stream and says once per process (on stderr) why it uses the CPU when not.
+/// decode the stream bit-exactly and says once per process (on stderr) why it uses the CPU when there is no GPU.
 fn resolve_backend(requested: Backend, demuxer: &Demuxer) -> Result<Backend> {
     match requested {
         Backend::Cpu => Ok(Backend::Cpu),
@@ -355,7 +355,8 @@ fn resolve_backend(requested: Backend, demuxer: &Demuxer) -> Result<Backend> {
             Ok(Backend::Nvdec(gpu))
         }
         Backend::Auto => match check_support(0, demuxer) {
-            Ok(()) => Ok(Backend::Nvdec(0)),
+            Ok(()) if bit_exact(demuxer) => Ok(Backend::Nvdec(0)),
+            Ok(()) => Ok(Backend::Cpu),
             Err(why) => {
                 static SAID: std::sync::Once = std::sync::Once::new();
                 if matches!(why, Error::GpuUnavailable(_)) {
