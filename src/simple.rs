@@ -802,9 +802,9 @@ impl SimpleDecoder {
         let mut lanes = std::mem::take(&mut self.lanes);
         let result = {
             let req = self.request(&slots);
-            // Contiguous runs of groups per lane, so each lane decodes forward through its part of the file.
-            let per_lane = groups.len().div_ceil(n_lanes);
-            let chunks: Vec<&[(usize, Vec<usize>)]> = groups.chunks(per_lane).collect();
+            // Contiguous runs of groups per lane (sizes differing by at most one), so each lane decodes forward
+            // through its part of the file.
+            let chunks = split_even(&groups, n_lanes);
             if chunks.len() <= 1 {
                 let mut out = Output::Device {
                     batch: batch.shallow_clone(),
@@ -880,6 +880,20 @@ impl Drop for SimpleDecoder {
     }
 }
 
+/// `items` cut into `n` contiguous runs whose lengths differ by at most one (fewer when there are fewer items).
+fn split_even<T>(items: &[T], n: usize) -> Vec<&[T]> {
+    let n = n.clamp(1, items.len().max(1));
+    let (base, extra) = (items.len() / n, items.len() % n);
+    let mut out = Vec::with_capacity(n);
+    let mut at = 0;
+    for k in 0..n {
+        let len = base + usize::from(k < extra);
+        out.push(&items[at..at + len]);
+        at += len;
+    }
+    out
+}
+
 /// The presentation index of the frame with time stamp `pts`.
 fn frame_at_pts(index: &FrameIndex, pts: i64) -> Option<usize> {
     let (mut lo, mut hi) = (0, index.len());
@@ -932,4 +946,19 @@ fn next_packet(
     }
     pos.read_pos += 1;
     Ok(Some(packet))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_even;
+
+    #[test]
+    fn groups_are_spread_evenly_over_lanes() {
+        let g: Vec<usize> = (0..10).collect();
+        let lens: Vec<usize> = split_even(&g, 8).iter().map(|c| c.len()).collect();
+        assert_eq!(lens, vec![2, 2, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(split_even(&g, 20).len(), 10);
+        assert_eq!(split_even(&g[..0], 3).len(), 1);
+        assert_eq!(split_even(&g, 3).concat(), g);
+    }
 }
