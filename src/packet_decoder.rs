@@ -8,7 +8,9 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::backend::nvdec::check_support;
+use std::collections::VecDeque;
+
+use crate::backend::nvdec::{check_support, reliable_timestamps};
 use crate::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
 use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream, RgbLayout};
 use crate::demux::{Demuxer, Packet};
@@ -76,6 +78,9 @@ pub struct PacketDecoder {
     codec: NvCodec,
     matrix: ColorMatrix,
     range: ColorRange,
+    /// Packet time stamps in packet order, for codecs whose parser does not return them (VP8/VP9/AV1: no
+    /// reordering, so the n-th shown picture has the n-th packet's time stamp).
+    pending_pts: Option<VecDeque<i64>>,
 }
 
 impl std::fmt::Debug for PacketDecoder {
@@ -124,12 +129,16 @@ impl PacketDecoder {
             codec,
             matrix: info.color_matrix,
             range: info.color_range,
+            pending_pts: (!reliable_timestamps(codec)).then(VecDeque::new),
             opts,
         })
     }
 
     /// Feeds one packet and returns the frames that became ready (zero or more).
     pub fn decode(&mut self, packet: &Packet) -> Result<Vec<DecodedFrame>> {
+        if let (Some(q), Some(pts)) = (self.pending_pts.as_mut(), packet.pts().or(packet.dts())) {
+            q.push_back(pts);
+        }
         match packet.pts().or(packet.dts()) {
             Some(pts) => self.session.decode(packet.data(), pts, true)?,
             None => self.session.decode_untimed(packet.data(), true)?,
@@ -146,6 +155,9 @@ impl PacketDecoder {
 
     /// Drops everything inside the decoder without output (after a seek); continue with a keyframe.
     pub fn reset(&mut self) -> Result<()> {
+        if let Some(q) = self.pending_pts.as_mut() {
+            q.clear();
+        }
         self.session.reset()
     }
 
@@ -162,6 +174,9 @@ impl PacketDecoder {
             )));
         }
         self.session.start_stream(cfg.sequence_header)?;
+        if let Some(q) = self.pending_pts.as_mut() {
+            q.clear();
+        }
         let info = demuxer.info();
         self.matrix = info.color_matrix;
         self.range = info.color_range;
@@ -239,9 +254,13 @@ impl PacketDecoder {
             }
         }
         mapped.unmap()?;
+        let pts = match self.pending_pts.as_mut() {
+            Some(q) => q.pop_front().unwrap_or(f.timestamp),
+            None => f.timestamp,
+        };
         Ok(DecodedFrame {
             frame,
-            pts: f.timestamp,
+            pts,
             key_frame: f.key_frame,
             width: w,
             height: h,

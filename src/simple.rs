@@ -123,6 +123,9 @@ struct Position {
     decoding_from: Option<usize>,
     /// Presentation index of the last frame the decoder gave out.
     last_out: Option<usize>,
+    /// Presentation index of the keyframe decoding restarted from: frames that come out without a time stamp
+    /// are counted from here.
+    count_from: Option<usize>,
     /// The end of the stream was signalled to the decoder.
     eof_sent: bool,
 }
@@ -214,7 +217,11 @@ impl Lane {
             while let Some(ts) = self.decoder.receive()? {
                 let frame = match ts {
                     Some(pts) => frame_at_pts(req.index, pts),
-                    None => Some(self.pos.last_out.map_or(0, |l| l + 1)),
+                    None => Some(
+                        self.pos
+                            .last_out
+                            .map_or(self.pos.count_from.unwrap_or(0), |l| l + 1),
+                    ),
                 };
                 let Some(f) = frame else { continue };
                 self.pos.last_out = Some(f);
@@ -275,6 +282,7 @@ impl Lane {
         }
         self.decoder.flush();
         self.pos.decoding_from = Some(start);
+        self.pos.count_from = frame_at_pts(index, index.packets()[start].pts);
         self.pos.last_out = None;
         self.pos.eof_sent = false;
         Ok(())

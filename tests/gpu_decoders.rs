@@ -22,13 +22,7 @@ const NV: Backend = Backend::Nvdec(0);
 
 /// Streams NVDEC may legitimately refuse (the H100 has no H.264 4:4:4 profile decode on every driver, and MPEG-4
 /// part 2 support varies); every other fixture must decode.
-/// VP9 is refused until show_existing_frame pictures are handled (see `backend::nvdec`).
-const MAY_BE_UNSUPPORTED: &[&str] = &[
-    "h264_444.mkv",
-    "mpeg4.avi",
-    "mpeg4_b.mp4",
-    "vp9_odd_321x241.webm",
-];
+const MAY_BE_UNSUPPORTED: &[&str] = &["h264_444.mkv", "mpeg4.avi", "mpeg4_b.mp4"];
 
 /// One GPU test at a time, so that the memory test measures only itself.
 static GPU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -57,15 +57,6 @@ pub(crate) fn check_support(gpu: usize, demuxer: &Demuxer) -> Result<()> {
         )));
     }
     let (codec, chroma) = stream_codec(demuxer)?;
-    if codec == NvCodec::Vp9 {
-        // On the H100 (driver 580) NVDEC's parser hands out the pictures of a libvpx stream with hidden alt-ref
-        // frames shown later (show_existing_frame) one position off, with shifted time stamps; until that is
-        // handled here, VP9 is decoded on the CPU so that frame i stays the i-th displayed frame.
-        return Err(Error::Unsupported(
-            "VP9 on NVDEC is not frame-exact yet (show_existing_frame pictures); use the CPU"
-                .into(),
-        ));
-    }
     let info = demuxer.info();
     static CACHE: CapsCache = LazyLock::new(|| Mutex::new(HashMap::new()));
     let key = (gpu, codec, chroma, info.bit_depth);
@@ -115,6 +106,14 @@ pub(crate) fn bit_exact(demuxer: &Demuxer) -> bool {
     )
 }
 
+/// Whether NVDEC's parser returns each picture's own time stamp. For VP8/VP9/AV1 it does not: on the H100
+/// (driver 580) a libvpx VP9 stream with hidden alt-ref frames came back with one time stamp repeated and a later
+/// one missing, while the pictures themselves were in the right order. Those codecs have no reordering (one shown
+/// picture per packet, in packet order), so callers count pictures instead.
+pub(crate) fn reliable_timestamps(codec: NvCodec) -> bool {
+    !matches!(codec, NvCodec::Vp8 | NvCodec::Vp9 | NvCodec::Av1)
+}
+
 /// The out-of-band sequence header NVDEC's parser needs for `demuxer`'s stream: Annex-B parameter sets for
 /// H.264/HEVC (the demuxer is in Annex-B mode), the container's extradata for MPEG-1/2/4 and VC-1, nothing for
 /// VP8/VP9/AV1/JPEG (their headers are in-band).
@@ -140,6 +139,8 @@ pub(crate) struct NvdecDecoder {
     session: NvdecSession,
     stream: GpuStream,
     codec: NvCodec,
+    /// See [`reliable_timestamps`].
+    timestamps: bool,
     current: Option<DisplayedFrame>,
     matrix: ColorMatrix,
     range: ColorRange,
@@ -171,6 +172,7 @@ impl NvdecDecoder {
             session,
             stream,
             codec,
+            timestamps: reliable_timestamps(codec),
             current: None,
             matrix,
             range,
@@ -223,7 +225,11 @@ impl FrameDecoder for NvdecDecoder {
 
     fn receive(&mut self) -> Result<Option<Option<i64>>> {
         self.current = self.session.next_frame();
-        Ok(self.current.as_ref().map(|f| Some(f.timestamp)))
+        let timestamps = self.timestamps;
+        Ok(self
+            .current
+            .as_ref()
+            .map(|f| timestamps.then_some(f.timestamp)))
     }
 
     fn write_current(&mut self, color: ColorType, sink: FrameSink<'_>) -> Result<()> {
