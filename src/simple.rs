@@ -21,7 +21,7 @@ use crate::demux::{Demuxer, Packet, StreamInfo};
 use crate::error::{Error, Result};
 use crate::ffi::tensor::host_bytes_mut;
 use crate::index::{index_for, FrameIndex};
-use crate::nal::{self, NalCodec};
+use crate::nal::{self, NalCodec, NalFraming};
 use crate::pool::DecoderPool;
 use crate::source::Source;
 use crate::transform::{self, FrameTransform};
@@ -190,8 +190,8 @@ struct Request<'a> {
     color: ColorType,
     /// Frame -> the slots that want it (the first is decoded into).
     slots: &'a Slots,
-    /// Drop packets of non-reference H.264/HEVC pictures that no slot wants (Annex-B input only).
-    skip_codec: Option<NalCodec>,
+    /// Drop packets of non-reference H.264/HEVC pictures that no slot wants.
+    skip_codec: Option<(NalCodec, NalFraming)>,
 }
 
 impl Lane {
@@ -249,11 +249,11 @@ impl Lane {
                     // A non-reference picture before the last wanted frame that nobody wants is never decoded
                     // (frames after it are read ahead only by a few packets and kept, so a later request that
                     // continues from here still finds them).
-                    let droppable = req.skip_codec.is_some_and(|c| {
+                    let droppable = req.skip_codec.is_some_and(|(c, framing)| {
                         p.pts()
                             .and_then(|t| frame_at_pts(req.index, t))
                             .is_some_and(|f| f < last_frame && !req.slots.contains_key(&f))
-                            && nal::is_disposable(c, p.data())
+                            && nal::is_disposable(c, framing, p.data())
                     });
                     if !droppable {
                         self.decoder.send_packet(&p)?;
@@ -336,6 +336,8 @@ pub struct SimpleDecoder {
     shape: FrameShape,
     key: DecoderKey,
     backend: Backend,
+    /// How to recognise droppable packets of this stream.
+    skip: Option<(NalCodec, NalFraming)>,
     /// Lane 0 always exists; more are opened on demand for parallel NVDEC decoding.
     lanes: Vec<Lane>,
     /// Lanes beyond the first whose demuxer belongs to an earlier stream (their decoder has the current key).
@@ -460,13 +462,19 @@ fn open_lane_demuxer(source: &Source, backend: Backend) -> Result<Demuxer> {
     Ok(demuxer)
 }
 
-/// The NAL syntax to look into for dropping unneeded non-reference pictures, when the backend reads Annex-B.
-fn skip_codec(backend: Backend, info: &StreamInfo) -> Option<NalCodec> {
-    match (backend, info.codec.as_str()) {
-        (Backend::Nvdec(_), "h264") => Some(NalCodec::H264),
-        (Backend::Nvdec(_), "hevc") => Some(NalCodec::Hevc),
-        _ => None,
-    }
+/// The NAL syntax to look into for dropping unneeded non-reference pictures (H.264 and HEVC; Annex-B on NVDEC,
+/// the container's framing on the CPU).
+fn skip_codec(backend: Backend, demuxer: &Demuxer) -> Option<(NalCodec, NalFraming)> {
+    let codec = match demuxer.info().codec.as_str() {
+        "h264" => NalCodec::H264,
+        "hevc" => NalCodec::Hevc,
+        _ => return None,
+    };
+    let framing = match backend {
+        Backend::Nvdec(_) => NalFraming::AnnexB,
+        Backend::Cpu | Backend::Auto => NalFraming::from_extradata(codec, &demuxer.extradata()),
+    };
+    Some((codec, framing))
 }
 
 impl SimpleDecoder {
@@ -491,6 +499,7 @@ impl SimpleDecoder {
             pool,
             source,
             info: s.demuxer.info().clone(),
+            skip: skip_codec(s.backend, &s.demuxer),
             index: s.index,
             shape: s.shape,
             key,
@@ -512,6 +521,7 @@ impl SimpleDecoder {
         let source = source.into();
         let s = open_stream(&source, &self.opts)?;
         let key = decoder_key(s.backend, s.demuxer.info(), &self.opts);
+        self.skip = skip_codec(s.backend, &s.demuxer);
         let mut lanes = std::mem::take(&mut self.lanes).into_iter();
         let main = lanes.next();
         let mut parked: Vec<Box<dyn FrameDecoder>> = lanes.map(|l| l.decoder).collect();
@@ -753,7 +763,7 @@ impl SimpleDecoder {
             index: &self.index,
             color: self.opts.color,
             slots,
-            skip_codec: skip_codec(self.backend, &self.info),
+            skip_codec: self.skip,
         }
     }
 
