@@ -30,7 +30,7 @@ pub use error::{Error, Result};
 pub use index::FrameIndex;
 pub use packet_decoder::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
 pub use pool::{DecoderPool, PoolStats};
-pub use simple::{DecoderOptions, SimpleDecoder};
+pub use simple::{DecodeWork, DecoderOptions, SimpleDecoder};
 pub use source::Source;
 pub use threaded::{ThreadedDecoder, ThreadedOptions};
 pub use transform::{CropRect, FrameTransform, Normalize};

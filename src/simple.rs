@@ -135,6 +135,28 @@ struct Lane {
     demuxer: Demuxer,
     decoder: Box<dyn FrameDecoder>,
     pos: Position,
+    /// Work done since the decoder last collected it.
+    work: DecodeWork,
+}
+
+/// How much decoding the requests took: packets sent to the decoder, packets dropped before it (non-reference
+/// pictures nobody wanted), frames written into batch slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeWork {
+    /// Packets (pictures) sent to the decoder.
+    pub packets_decoded: u64,
+    /// Packets of unneeded non-reference pictures that never reached the decoder.
+    pub packets_dropped: u64,
+    /// Frames converted into batch slots (duplicates copied, not counted).
+    pub frames_written: u64,
+}
+
+impl DecodeWork {
+    fn add(&mut self, o: DecodeWork) {
+        self.packets_decoded += o.packets_decoded;
+        self.packets_dropped += o.packets_dropped;
+        self.frames_written += o.frames_written;
+    }
 }
 
 /// The batch being written: host bytes (CPU decoding) or a CUDA tensor (NVDEC).
@@ -227,6 +249,7 @@ impl Lane {
                 self.pos.last_out = Some(f);
                 if frames.binary_search(&f).is_ok() {
                     out.write(self.decoder.as_mut(), req.color, req.slots[&f][0])?;
+                    self.work.frames_written += 1;
                     remaining -= 1;
                     if remaining == 0 {
                         return Ok(());
@@ -255,8 +278,11 @@ impl Lane {
                             .is_some_and(|f| f < last_frame && !req.slots.contains_key(&f))
                             && nal::is_disposable(c, framing, p.data())
                     });
-                    if !droppable {
+                    if droppable {
+                        self.work.packets_dropped += 1;
+                    } else {
                         self.decoder.send_packet(&p)?;
+                        self.work.packets_decoded += 1;
                     }
                 }
                 None => {
@@ -342,6 +368,8 @@ pub struct SimpleDecoder {
     lanes: Vec<Lane>,
     /// Lanes beyond the first whose demuxer belongs to an earlier stream (their decoder has the current key).
     stale: Vec<Box<dyn FrameDecoder>>,
+    /// Work collected from the lanes.
+    work: DecodeWork,
     cursor: usize,
 }
 
@@ -508,8 +536,10 @@ impl SimpleDecoder {
                 demuxer: s.demuxer,
                 decoder,
                 pos: Position::default(),
+                work: DecodeWork::default(),
             }],
             stale: Vec::new(),
+            work: DecodeWork::default(),
             cursor: 0,
         })
     }
@@ -522,6 +552,7 @@ impl SimpleDecoder {
         let s = open_stream(&source, &self.opts)?;
         let key = decoder_key(s.backend, s.demuxer.info(), &self.opts);
         self.skip = skip_codec(s.backend, &s.demuxer);
+        self.collect_work();
         let mut lanes = std::mem::take(&mut self.lanes).into_iter();
         let main = lanes.next();
         let mut parked: Vec<Box<dyn FrameDecoder>> = lanes.map(|l| l.decoder).collect();
@@ -546,6 +577,7 @@ impl SimpleDecoder {
             demuxer: s.demuxer,
             decoder,
             pos: Position::default(),
+            work: DecodeWork::default(),
         }];
         self.source = source;
         self.info = self.lanes[0].demuxer.info().clone();
@@ -599,6 +631,23 @@ impl SimpleDecoder {
     /// Tensor dimensions of a batch of `n` frames of this video.
     pub fn batch_dims(&self, n: usize) -> Vec<i64> {
         self.shape.dims(n)
+    }
+
+    /// The decoding work of this decoder's life so far (across files): with `frames_written` it says how many
+    /// pictures had to be decoded per frame delivered.
+    pub fn decode_work(&self) -> DecodeWork {
+        let mut w = self.work;
+        for l in &self.lanes {
+            w.add(l.work);
+        }
+        w
+    }
+
+    /// Moves the lanes' counters into the decoder's total.
+    fn collect_work(&mut self) {
+        for l in &mut self.lanes {
+            self.work.add(std::mem::take(&mut l.work));
+        }
     }
 
     /// The pool this decoder takes decoders from and returns them to.
@@ -879,6 +928,7 @@ impl SimpleDecoder {
                 demuxer,
                 decoder,
                 pos: Position::default(),
+                work: DecodeWork::default(),
             });
         }
         Ok(())
