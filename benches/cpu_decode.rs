@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench cpu_decode` makes `target/bench/h264_1080p_gop30.mp4` (300 frames of testsrc2, libx264,
 //! GOP 30, 2 B-frames) if missing, then times, best of `REPEATS`:
-//!   - `ffmpeg -threads N -i FILE -f null -` (decode only, the reference),
+//!   - `ffmpeg -threads N -i FILE -f null -` (decode only, the reference for NATIVE) and the same with
+//!     `-pix_fmt rgb24` (decode plus conversion, the reference for RGB/RGBP),
 //!   - SimpleDecoder reading the whole file in batches of 16, NATIVE and RGBP,
 //!   - ThreadedDecoder doing the same with background prefetch,
 //!
@@ -20,13 +21,25 @@ use vidloader::{
 const REPEATS: usize = 3;
 const BATCH: usize = 16;
 
-fn bench_file() -> PathBuf {
+/// Whether the ffmpeg CLI runs here.
+fn ffmpeg_available() -> bool {
+    Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The file to time: `VIDLOADER_BENCH_FILE`, or one made with the ffmpeg CLI (`None` when there is neither).
+fn bench_file() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("VIDLOADER_BENCH_FILE") {
-        return PathBuf::from(p);
+        return Some(PathBuf::from(p));
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("h264_1080p_gop30.mp4");
+    if !path.exists() && !ffmpeg_available() {
+        return None;
+    }
     if !path.exists() {
         let ok = Command::new("ffmpeg")
             .args([
@@ -50,7 +63,22 @@ fn bench_file() -> PathBuf {
             .success();
         assert!(ok, "ffmpeg failed to make {}", path.display());
     }
-    path
+    Some(path)
+}
+
+/// Best time of `ffmpeg -threads N -i FILE [-pix_fmt FMT] -f null -` (decode, and convert when FMT is given).
+fn ffmpeg_seconds(path: &Path, threads: usize, pix_fmt: Option<&str>) -> f64 {
+    best_of(|| {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-loglevel", "error", "-threads", &threads.to_string(), "-i"])
+            .arg(path);
+        if let Some(f) = pix_fmt {
+            cmd.args(["-pix_fmt", f]);
+        }
+        assert!(cmd.args(["-f", "null", "-"]).status().unwrap().success());
+        0
+    })
+    .1
 }
 
 fn best_of(mut f: impl FnMut() -> usize) -> (usize, f64) {
@@ -65,7 +93,10 @@ fn best_of(mut f: impl FnMut() -> usize) -> (usize, f64) {
 }
 
 fn main() {
-    let path = bench_file();
+    let Some(path) = bench_file() else {
+        println!("skipped: no benchmark file (set VIDLOADER_BENCH_FILE, or install the ffmpeg CLI to make one)");
+        return;
+    };
     let threads: usize = std::env::var("VIDLOADER_BENCH_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -77,38 +108,51 @@ fn main() {
     let n_frames = SimpleDecoder::open(&path, DecoderOptions::default().backend(Backend::Cpu))
         .unwrap()
         .len();
-
-    let (_, ffmpeg_s) = best_of(|| {
-        let ok = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-threads", &threads.to_string(), "-i"])
-            .arg(&path)
-            .args(["-f", "null", "-"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        n_frames
+    // The peers: plain decoding for NATIVE, decoding plus swscale to packed RGB for RGB/RGBP.
+    let peers = ffmpeg_available().then(|| {
+        (
+            n_frames as f64 / ffmpeg_seconds(&path, threads, None),
+            n_frames as f64 / ffmpeg_seconds(&path, threads, Some("rgb24")),
+        )
     });
-    let ffmpeg_fps = n_frames as f64 / ffmpeg_s;
     println!(
         "file: {} ({n_frames} frames), threads: {threads}, best of {REPEATS}",
         path.display()
     );
     println!("{:<38} {:>10} {:>8}", "decoder", "frames/s", "ratio");
-    println!(
-        "{:<38} {:>10.1} {:>8.3}",
-        format!("ffmpeg -threads {threads} -f null"),
-        ffmpeg_fps,
-        1.0
-    );
+    match peers {
+        Some((plain, rgb)) => {
+            println!(
+                "{:<38} {plain:>10.1} {:>8.3}",
+                format!("ffmpeg -threads {threads} -f null"),
+                1.0
+            );
+            println!(
+                "{:<38} {rgb:>10.1} {:>8.3}",
+                format!("ffmpeg -threads {threads} -pix_fmt rgb24"),
+                1.0
+            );
+        }
+        None => println!("(no ffmpeg CLI here: frames/s only, no ratios)"),
+    }
 
-    let report = |name: String, frames: usize, secs: f64| {
+    let report = |name: String, color: ColorType, frames: usize, secs: f64| {
         assert_eq!(
             frames, n_frames,
             "{name} read {frames} of {n_frames} frames"
         );
         let fps = frames as f64 / secs;
-        println!("{name:<38} {fps:>10.1} {:>8.3}", fps / ffmpeg_fps);
+        match peers {
+            Some((plain, rgb)) => {
+                let peer = if color == ColorType::Native {
+                    plain
+                } else {
+                    rgb
+                };
+                println!("{name:<38} {fps:>10.1} {:>8.3}", fps / peer);
+            }
+            None => println!("{name:<38} {fps:>10.1} {:>8}", "-"),
+        }
     };
     for color in [ColorType::Native, ColorType::Rgbp] {
         let opts = DecoderOptions::default()
@@ -121,6 +165,7 @@ fn main() {
         });
         report(
             format!("SimpleDecoder {color:?} batch {BATCH}"),
+            color,
             frames,
             secs,
         );
@@ -136,6 +181,7 @@ fn main() {
         });
         report(
             format!("ThreadedDecoder {color:?} batch {BATCH}"),
+            color,
             frames,
             secs,
         );

@@ -8,7 +8,7 @@
 //!    this machine on these files;
 //! 2. the loader: one warm-up epoch, then the best of `REPEATS` epochs (16 evenly spaced frames or 4 clips of 8,
 //!    resized to 224x224, normalised, f16, as a training job would ask): frames delivered per second, and the
-//!    frames the decoders had to decode for them (keyframe to last wanted frame of each GOP group, from the index);
+//!    pictures the decoders decoded for them per second (counted by the decoders);
 //! 3. the ceiling: plain decode rate x delivered / decoded, and the loader's share of it.
 //!
 //! Environment: `VIDLOADER_BENCH_SCENARIOS` (comma-separated names, default all), `VIDLOADER_BENCH_WORKERS`
@@ -222,7 +222,7 @@ fn main() {
         "{cores} cores; loader and plain decode: {workers} workers x {threads} decoder threads, {device:?}; best of {REPEATS} epochs after a warm-up"
     );
     println!(
-        "loader output: [B, T, 3, 224, 224] f16, normalised; decoded = keyframe to last wanted frame per GOP group (from the index)"
+        "loader output: [B, T, 3, 224, 224] f16, normalised; decoded = pictures the decoders decoded (their own count)"
     );
     let mut rows = Vec::new();
     if let Ok(ds) = std::env::var("VIDLOADER_BENCH_DATASET") {

@@ -10,26 +10,68 @@ pub(crate) enum NalCodec {
     Hevc,
 }
 
-/// The first byte of each NAL unit of an Annex-B byte stream (after each `00 00 01` start code).
-fn nal_headers(data: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i + 3 < data.len() {
-            if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-                i += 3;
-                return Some(data[i]);
-            }
-            i += 1;
+/// How NAL units are delimited in a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NalFraming {
+    /// `00 00 01` start codes (Annex-B: MPEG-TS, raw streams, and what NVDEC is fed).
+    AnnexB,
+    /// Each unit preceded by its big-endian length in this many bytes (MP4/Matroska `avcC` / `hvcC`).
+    LengthPrefixed(usize),
+}
+
+impl NalFraming {
+    /// The framing of packets whose codec extradata is `extradata`: length-prefixed when it is an `avcC` /
+    /// `hvcC` record (first byte 1; the length size is in byte 4 or 21), Annex-B otherwise.
+    pub(crate) fn from_extradata(codec: NalCodec, extradata: &[u8]) -> NalFraming {
+        let at = match codec {
+            NalCodec::H264 => 4,
+            NalCodec::Hevc => 21,
+        };
+        match (extradata.first(), extradata.get(at)) {
+            (Some(1), Some(b)) => NalFraming::LengthPrefixed(usize::from(b & 3) + 1),
+            _ => NalFraming::AnnexB,
         }
-        None
+    }
+}
+
+/// The first byte of each NAL unit of a packet; `Err` for a unit whose length runs past the packet.
+fn nal_headers(framing: NalFraming, data: &[u8]) -> impl Iterator<Item = Result<u8, ()>> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || match framing {
+        NalFraming::AnnexB => {
+            while i + 3 < data.len() {
+                if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+                    i += 3;
+                    return Some(Ok(data[i]));
+                }
+                i += 1;
+            }
+            None
+        }
+        NalFraming::LengthPrefixed(n) => {
+            if i + n >= data.len() {
+                return None;
+            }
+            let len = data[i..i + n]
+                .iter()
+                .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+            let header = data[i + n];
+            i = i.saturating_add(n).saturating_add(len);
+            Some(if len == 0 || i > data.len() {
+                Err(())
+            } else {
+                Ok(header)
+            })
+        }
     })
 }
 
 /// Whether the packet's picture is a non-reference picture: it has at least one slice NAL unit and every slice is
 /// marked non-reference. Anything unrecognised counts as a reference (never dropped).
-pub(crate) fn is_disposable(codec: NalCodec, data: &[u8]) -> bool {
+pub(crate) fn is_disposable(codec: NalCodec, framing: NalFraming, data: &[u8]) -> bool {
     let mut slices = 0;
-    for h in nal_headers(data) {
+    for h in nal_headers(framing, data) {
+        let Ok(h) = h else { return false };
         match codec {
             NalCodec::H264 => {
                 let kind = h & 0x1f;
@@ -64,25 +106,73 @@ mod tests {
         let nonref = [
             0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0xce, 0, 0, 1, 0x01, 0x9a,
         ];
-        assert!(is_disposable(NalCodec::H264, &nonref));
+        assert!(is_disposable(NalCodec::H264, NalFraming::AnnexB, &nonref));
         // A reference B/P slice (nal_ref_idc 2, type 1) and an IDR (type 5).
-        assert!(!is_disposable(NalCodec::H264, &[0, 0, 1, 0x41, 0x9a]));
-        assert!(!is_disposable(NalCodec::H264, &[0, 0, 1, 0x65, 0x88]));
+        assert!(!is_disposable(
+            NalCodec::H264,
+            NalFraming::AnnexB,
+            &[0, 0, 1, 0x41, 0x9a]
+        ));
+        assert!(!is_disposable(
+            NalCodec::H264,
+            NalFraming::AnnexB,
+            &[0, 0, 1, 0x65, 0x88]
+        ));
         // No slice at all: keep.
-        assert!(!is_disposable(NalCodec::H264, &[0, 0, 1, 0x06, 0x05]));
+        assert!(!is_disposable(
+            NalCodec::H264,
+            NalFraming::AnnexB,
+            &[0, 0, 1, 0x06, 0x05]
+        ));
     }
 
     #[test]
     fn hevc_sub_layer_non_reference_types() {
         // TRAIL_N (type 0): header bytes 0x00 0x01.
-        assert!(is_disposable(NalCodec::Hevc, &[0, 0, 1, 0x00, 0x01, 0xaf]));
+        assert!(is_disposable(
+            NalCodec::Hevc,
+            NalFraming::AnnexB,
+            &[0, 0, 1, 0x00, 0x01, 0xaf]
+        ));
         // TRAIL_R (type 1) and IDR_W_RADL (type 19).
-        assert!(!is_disposable(NalCodec::Hevc, &[0, 0, 1, 0x02, 0x01, 0xaf]));
-        assert!(!is_disposable(NalCodec::Hevc, &[0, 0, 1, 0x26, 0x01, 0xaf]));
+        assert!(!is_disposable(
+            NalCodec::Hevc,
+            NalFraming::AnnexB,
+            &[0, 0, 1, 0x02, 0x01, 0xaf]
+        ));
+        assert!(!is_disposable(
+            NalCodec::Hevc,
+            NalFraming::AnnexB,
+            &[0, 0, 1, 0x26, 0x01, 0xaf]
+        ));
         // RASL_N (type 8) after a prefix SEI (type 39).
         assert!(is_disposable(
             NalCodec::Hevc,
+            NalFraming::AnnexB,
             &[0, 0, 1, 0x4e, 0x01, 5, 0, 0, 1, 0x10, 0x01, 0xaf]
         ));
+    }
+
+    #[test]
+    fn length_prefixed_packets() {
+        // avcC with 4-byte lengths: a 2-byte SEI, then a non-reference slice.
+        let avcc = [1u8, 0x64, 0, 0x1f, 0xff, 0xe1];
+        let framing = NalFraming::from_extradata(NalCodec::H264, &avcc);
+        assert_eq!(framing, NalFraming::LengthPrefixed(4));
+        let pkt = [0, 0, 0, 2, 0x06, 0x05, 0, 0, 0, 3, 0x01, 0x9a, 0x00];
+        assert!(is_disposable(NalCodec::H264, framing, &pkt));
+        let pkt = [0, 0, 0, 3, 0x41, 0x9a, 0x00];
+        assert!(!is_disposable(NalCodec::H264, framing, &pkt));
+        // Truncated or garbage input never panics and is kept.
+        assert!(!is_disposable(NalCodec::H264, framing, &[0, 0, 0, 9, 0x01]));
+        assert!(!is_disposable(
+            NalCodec::Hevc,
+            NalFraming::LengthPrefixed(2),
+            &[0xff]
+        ));
+        assert_eq!(
+            NalFraming::from_extradata(NalCodec::Hevc, &[]),
+            NalFraming::AnnexB
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tch::{Device, Tensor};
 
 use crate::backend::cpu::CpuDecoder;
-use crate::backend::nvdec::{check_support, NvdecDecoder};
+use crate::backend::nvdec::{bit_exact, check_support, NvdecDecoder};
 use crate::backend::{Backend, DecoderKey, FrameDecoder, FrameSink};
 use crate::batch::{FrameBatch, FrameShape};
 use crate::color::ColorType;
@@ -21,7 +21,7 @@ use crate::demux::{Demuxer, Packet, StreamInfo};
 use crate::error::{Error, Result};
 use crate::ffi::tensor::host_bytes_mut;
 use crate::index::{index_for, FrameIndex};
-use crate::nal::{self, NalCodec};
+use crate::nal::{self, NalCodec, NalFraming};
 use crate::pool::DecoderPool;
 use crate::source::Source;
 use crate::transform::{self, FrameTransform};
@@ -123,6 +123,9 @@ struct Position {
     decoding_from: Option<usize>,
     /// Presentation index of the last frame the decoder gave out.
     last_out: Option<usize>,
+    /// Presentation index of the keyframe decoding restarted from: frames that come out without a time stamp
+    /// are counted from here.
+    count_from: Option<usize>,
     /// The end of the stream was signalled to the decoder.
     eof_sent: bool,
 }
@@ -132,6 +135,28 @@ struct Lane {
     demuxer: Demuxer,
     decoder: Box<dyn FrameDecoder>,
     pos: Position,
+    /// Work done since the decoder last collected it.
+    work: DecodeWork,
+}
+
+/// How much decoding the requests took: packets sent to the decoder, packets dropped before it (non-reference
+/// pictures nobody wanted), frames written into batch slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeWork {
+    /// Packets (pictures) sent to the decoder.
+    pub packets_decoded: u64,
+    /// Packets of unneeded non-reference pictures that never reached the decoder.
+    pub packets_dropped: u64,
+    /// Frames converted into batch slots (duplicates copied, not counted).
+    pub frames_written: u64,
+}
+
+impl DecodeWork {
+    fn add(&mut self, o: DecodeWork) {
+        self.packets_decoded += o.packets_decoded;
+        self.packets_dropped += o.packets_dropped;
+        self.frames_written += o.frames_written;
+    }
 }
 
 /// The batch being written: host bytes (CPU decoding) or a CUDA tensor (NVDEC).
@@ -187,8 +212,8 @@ struct Request<'a> {
     color: ColorType,
     /// Frame -> the slots that want it (the first is decoded into).
     slots: &'a Slots,
-    /// Drop packets of non-reference H.264/HEVC pictures that no slot wants (Annex-B input only).
-    skip_codec: Option<NalCodec>,
+    /// Drop packets of non-reference H.264/HEVC pictures that no slot wants.
+    skip_codec: Option<(NalCodec, NalFraming)>,
 }
 
 impl Lane {
@@ -214,12 +239,17 @@ impl Lane {
             while let Some(ts) = self.decoder.receive()? {
                 let frame = match ts {
                     Some(pts) => frame_at_pts(req.index, pts),
-                    None => Some(self.pos.last_out.map_or(0, |l| l + 1)),
+                    None => Some(
+                        self.pos
+                            .last_out
+                            .map_or(self.pos.count_from.unwrap_or(0), |l| l + 1),
+                    ),
                 };
                 let Some(f) = frame else { continue };
                 self.pos.last_out = Some(f);
                 if frames.binary_search(&f).is_ok() {
                     out.write(self.decoder.as_mut(), req.color, req.slots[&f][0])?;
+                    self.work.frames_written += 1;
                     remaining -= 1;
                     if remaining == 0 {
                         return Ok(());
@@ -242,14 +272,17 @@ impl Lane {
                     // A non-reference picture before the last wanted frame that nobody wants is never decoded
                     // (frames after it are read ahead only by a few packets and kept, so a later request that
                     // continues from here still finds them).
-                    let droppable = req.skip_codec.is_some_and(|c| {
+                    let droppable = req.skip_codec.is_some_and(|(c, framing)| {
                         p.pts()
                             .and_then(|t| frame_at_pts(req.index, t))
                             .is_some_and(|f| f < last_frame && !req.slots.contains_key(&f))
-                            && nal::is_disposable(c, p.data())
+                            && nal::is_disposable(c, framing, p.data())
                     });
-                    if !droppable {
+                    if droppable {
+                        self.work.packets_dropped += 1;
+                    } else {
                         self.decoder.send_packet(&p)?;
+                        self.work.packets_decoded += 1;
                     }
                 }
                 None => {
@@ -275,6 +308,7 @@ impl Lane {
         }
         self.decoder.flush();
         self.pos.decoding_from = Some(start);
+        self.pos.count_from = frame_at_pts(index, index.packets()[start].pts);
         self.pos.last_out = None;
         self.pos.eof_sent = false;
         Ok(())
@@ -328,10 +362,14 @@ pub struct SimpleDecoder {
     shape: FrameShape,
     key: DecoderKey,
     backend: Backend,
+    /// How to recognise droppable packets of this stream.
+    skip: Option<(NalCodec, NalFraming)>,
     /// Lane 0 always exists; more are opened on demand for parallel NVDEC decoding.
     lanes: Vec<Lane>,
     /// Lanes beyond the first whose demuxer belongs to an earlier stream (their decoder has the current key).
     stale: Vec<Box<dyn FrameDecoder>>,
+    /// Work collected from the lanes.
+    work: DecodeWork,
     cursor: usize,
 }
 
@@ -346,7 +384,7 @@ impl std::fmt::Debug for SimpleDecoder {
 }
 
 /// The backend that `requested` resolves to for `demuxer`'s stream. `Auto` takes NVDEC on GPU 0 when it can
-/// decode the stream and says once per process (on stderr) why it uses the CPU when not.
+/// decode the stream bit-exactly and says once per process (on stderr) why it uses the CPU when there is no GPU.
 fn resolve_backend(requested: Backend, demuxer: &Demuxer) -> Result<Backend> {
     match requested {
         Backend::Cpu => Ok(Backend::Cpu),
@@ -355,7 +393,8 @@ fn resolve_backend(requested: Backend, demuxer: &Demuxer) -> Result<Backend> {
             Ok(Backend::Nvdec(gpu))
         }
         Backend::Auto => match check_support(0, demuxer) {
-            Ok(()) => Ok(Backend::Nvdec(0)),
+            Ok(()) if bit_exact(demuxer) => Ok(Backend::Nvdec(0)),
+            Ok(()) => Ok(Backend::Cpu),
             Err(why) => {
                 static SAID: std::sync::Once = std::sync::Once::new();
                 if matches!(why, Error::GpuUnavailable(_)) {
@@ -451,13 +490,19 @@ fn open_lane_demuxer(source: &Source, backend: Backend) -> Result<Demuxer> {
     Ok(demuxer)
 }
 
-/// The NAL syntax to look into for dropping unneeded non-reference pictures, when the backend reads Annex-B.
-fn skip_codec(backend: Backend, info: &StreamInfo) -> Option<NalCodec> {
-    match (backend, info.codec.as_str()) {
-        (Backend::Nvdec(_), "h264") => Some(NalCodec::H264),
-        (Backend::Nvdec(_), "hevc") => Some(NalCodec::Hevc),
-        _ => None,
-    }
+/// The NAL syntax to look into for dropping unneeded non-reference pictures (H.264 and HEVC; Annex-B on NVDEC,
+/// the container's framing on the CPU).
+fn skip_codec(backend: Backend, demuxer: &Demuxer) -> Option<(NalCodec, NalFraming)> {
+    let codec = match demuxer.info().codec.as_str() {
+        "h264" => NalCodec::H264,
+        "hevc" => NalCodec::Hevc,
+        _ => return None,
+    };
+    let framing = match backend {
+        Backend::Nvdec(_) => NalFraming::AnnexB,
+        Backend::Cpu | Backend::Auto => NalFraming::from_extradata(codec, &demuxer.extradata()),
+    };
+    Some((codec, framing))
 }
 
 impl SimpleDecoder {
@@ -482,6 +527,7 @@ impl SimpleDecoder {
             pool,
             source,
             info: s.demuxer.info().clone(),
+            skip: skip_codec(s.backend, &s.demuxer),
             index: s.index,
             shape: s.shape,
             key,
@@ -490,8 +536,10 @@ impl SimpleDecoder {
                 demuxer: s.demuxer,
                 decoder,
                 pos: Position::default(),
+                work: DecodeWork::default(),
             }],
             stale: Vec::new(),
+            work: DecodeWork::default(),
             cursor: 0,
         })
     }
@@ -503,6 +551,8 @@ impl SimpleDecoder {
         let source = source.into();
         let s = open_stream(&source, &self.opts)?;
         let key = decoder_key(s.backend, s.demuxer.info(), &self.opts);
+        self.skip = skip_codec(s.backend, &s.demuxer);
+        self.collect_work();
         let mut lanes = std::mem::take(&mut self.lanes).into_iter();
         let main = lanes.next();
         let mut parked: Vec<Box<dyn FrameDecoder>> = lanes.map(|l| l.decoder).collect();
@@ -527,6 +577,7 @@ impl SimpleDecoder {
             demuxer: s.demuxer,
             decoder,
             pos: Position::default(),
+            work: DecodeWork::default(),
         }];
         self.source = source;
         self.info = self.lanes[0].demuxer.info().clone();
@@ -580,6 +631,23 @@ impl SimpleDecoder {
     /// Tensor dimensions of a batch of `n` frames of this video.
     pub fn batch_dims(&self, n: usize) -> Vec<i64> {
         self.shape.dims(n)
+    }
+
+    /// The decoding work of this decoder's life so far (across files): with `frames_written` it says how many
+    /// pictures had to be decoded per frame delivered.
+    pub fn decode_work(&self) -> DecodeWork {
+        let mut w = self.work;
+        for l in &self.lanes {
+            w.add(l.work);
+        }
+        w
+    }
+
+    /// Moves the lanes' counters into the decoder's total.
+    fn collect_work(&mut self) {
+        for l in &mut self.lanes {
+            self.work.add(std::mem::take(&mut l.work));
+        }
     }
 
     /// The pool this decoder takes decoders from and returns them to.
@@ -744,7 +812,7 @@ impl SimpleDecoder {
             index: &self.index,
             color: self.opts.color,
             slots,
-            skip_codec: skip_codec(self.backend, &self.info),
+            skip_codec: self.skip,
         }
     }
 
@@ -801,9 +869,9 @@ impl SimpleDecoder {
         let mut lanes = std::mem::take(&mut self.lanes);
         let result = {
             let req = self.request(&slots);
-            // Contiguous runs of groups per lane, so each lane decodes forward through its part of the file.
-            let per_lane = groups.len().div_ceil(n_lanes);
-            let chunks: Vec<&[(usize, Vec<usize>)]> = groups.chunks(per_lane).collect();
+            // Contiguous runs of groups per lane (sizes differing by at most one), so each lane decodes forward
+            // through its part of the file.
+            let chunks = split_even(&groups, n_lanes);
             if chunks.len() <= 1 {
                 let mut out = Output::Device {
                     batch: batch.shallow_clone(),
@@ -860,6 +928,7 @@ impl SimpleDecoder {
                 demuxer,
                 decoder,
                 pos: Position::default(),
+                work: DecodeWork::default(),
             });
         }
         Ok(())
@@ -877,6 +946,20 @@ impl Drop for SimpleDecoder {
             self.pool.put(self.key.clone(), d);
         }
     }
+}
+
+/// `items` cut into `n` contiguous runs whose lengths differ by at most one (fewer when there are fewer items).
+fn split_even<T>(items: &[T], n: usize) -> Vec<&[T]> {
+    let n = n.clamp(1, items.len().max(1));
+    let (base, extra) = (items.len() / n, items.len() % n);
+    let mut out = Vec::with_capacity(n);
+    let mut at = 0;
+    for k in 0..n {
+        let len = base + usize::from(k < extra);
+        out.push(&items[at..at + len]);
+        at += len;
+    }
+    out
 }
 
 /// The presentation index of the frame with time stamp `pts`.
@@ -931,4 +1014,19 @@ fn next_packet(
     }
     pos.read_pos += 1;
     Ok(Some(packet))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_even;
+
+    #[test]
+    fn groups_are_spread_evenly_over_lanes() {
+        let g: Vec<usize> = (0..10).collect();
+        let lens: Vec<usize> = split_even(&g, 8).iter().map(|c| c.len()).collect();
+        assert_eq!(lens, vec![2, 2, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(split_even(&g, 20).len(), 10);
+        assert_eq!(split_even(&g[..0], 3).len(), 1);
+        assert_eq!(split_even(&g, 3).concat(), g);
+    }
 }

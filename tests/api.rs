@@ -235,3 +235,29 @@ fn batches_are_tensors_in_the_requested_layout_and_export_to_dlpack() {
         .unwrap();
     assert_eq!(whole.validate().unwrap().shape(), &[1, 3, 362, 642]);
 }
+
+/// Sparse requests decode less: packets of non-reference B-pictures nobody asked for never reach the decoder,
+/// and the frames still equal a full decode.
+#[test]
+fn unneeded_non_reference_pictures_are_not_decoded() {
+    let path = fixture("h264_b3_gop30.mp4");
+    let opts = DecoderOptions::default()
+        .backend(Backend::Cpu)
+        .color(ColorType::Native);
+    let mut sparse = SimpleDecoder::open(&path, opts.clone()).unwrap();
+    let wanted: Vec<i64> = (0..8).map(|i| i * 74 / 7).collect();
+    let a = sparse.get_batch_frames_by_index(&wanted).unwrap();
+    let work = sparse.decode_work();
+    assert_eq!(work.frames_written, 8);
+    assert!(work.packets_dropped > 0, "{work:?}");
+    assert!(
+        work.packets_decoded + work.packets_dropped <= 75 + 8,
+        "{work:?}"
+    );
+    let mut full = SimpleDecoder::open(&path, opts).unwrap();
+    let all = full.get_batch_frames(75).unwrap();
+    assert_eq!(full.decode_work().packets_dropped, 0);
+    for (k, &i) in wanted.iter().enumerate() {
+        assert!(tensor_bytes(&a.frames.get(k as i64)) == tensor_bytes(&all.frames.get(i)));
+    }
+}

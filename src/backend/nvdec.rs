@@ -96,10 +96,28 @@ pub(crate) fn check_support(gpu: usize, demuxer: &Demuxer) -> Result<()> {
     Ok(())
 }
 
+/// Whether NVDEC's output equals libavcodec's bit for bit for this codec. MPEG-1/2, MPEG-4 part 2 and VC-1 let
+/// decoders differ in their inverse DCT, so `Backend::Auto` keeps those on the CPU (explicit
+/// `Backend::Nvdec` still decodes them, within a fraction of a level).
+pub(crate) fn bit_exact(demuxer: &Demuxer) -> bool {
+    !matches!(
+        NvCodec::from_ffmpeg(demuxer.parameters().id()),
+        Some(NvCodec::Mpeg1 | NvCodec::Mpeg2 | NvCodec::Mpeg4 | NvCodec::Vc1)
+    )
+}
+
+/// Whether NVDEC's parser returns each picture's own time stamp. For VP8/VP9/AV1 it does not: on the H100
+/// (driver 580) a libvpx VP9 stream with hidden alt-ref frames came back with one time stamp repeated and a later
+/// one missing, while the pictures themselves were in the right order. Those codecs have no reordering (one shown
+/// picture per packet, in packet order), so callers count pictures instead.
+pub(crate) fn reliable_timestamps(codec: NvCodec) -> bool {
+    !matches!(codec, NvCodec::Vp8 | NvCodec::Vp9 | NvCodec::Av1)
+}
+
 /// The out-of-band sequence header NVDEC's parser needs for `demuxer`'s stream: Annex-B parameter sets for
 /// H.264/HEVC (the demuxer is in Annex-B mode), the container's extradata for MPEG-1/2/4 and VC-1, nothing for
 /// VP8/VP9/AV1/JPEG (their headers are in-band).
-fn sequence_header(codec: NvCodec, demuxer: &Demuxer) -> Option<Vec<u8>> {
+pub(crate) fn sequence_header(codec: NvCodec, demuxer: &Demuxer) -> Option<Vec<u8>> {
     match codec {
         NvCodec::H264
         | NvCodec::Hevc
@@ -121,6 +139,8 @@ pub(crate) struct NvdecDecoder {
     session: NvdecSession,
     stream: GpuStream,
     codec: NvCodec,
+    /// See [`reliable_timestamps`].
+    timestamps: bool,
     current: Option<DisplayedFrame>,
     matrix: ColorMatrix,
     range: ColorRange,
@@ -152,6 +172,7 @@ impl NvdecDecoder {
             session,
             stream,
             codec,
+            timestamps: reliable_timestamps(codec),
             current: None,
             matrix,
             range,
@@ -204,7 +225,11 @@ impl FrameDecoder for NvdecDecoder {
 
     fn receive(&mut self) -> Result<Option<Option<i64>>> {
         self.current = self.session.next_frame();
-        Ok(self.current.as_ref().map(|f| Some(f.timestamp)))
+        let timestamps = self.timestamps;
+        Ok(self
+            .current
+            .as_ref()
+            .map(|f| timestamps.then_some(f.timestamp)))
     }
 
     fn write_current(&mut self, color: ColorType, sink: FrameSink<'_>) -> Result<()> {

@@ -19,7 +19,10 @@ pub fn run(path: &Path, indices: &[i64], color: &str, out: &Path, backend: Backe
         .map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
     let info = dec.stream_metadata();
     for (slot, &index) in batch.indices.iter().enumerate() {
-        let frame = batch.frame(slot)?.contiguous();
+        let frame = batch
+            .frame(slot)?
+            .f_to_device(tch::Device::Cpu)?
+            .contiguous();
         let mut bytes = vec![0u8; frame.numel()];
         frame.f_copy_data_u8(&mut bytes, frame.numel())?;
         let (file, header) = match color {

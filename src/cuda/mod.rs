@@ -195,6 +195,12 @@ impl GpuContext {
         }
     }
 
+    /// Free and total device memory in bytes (`cuMemGetInfo`), for watching memory use.
+    pub fn memory_info(&self) -> Result<(usize, usize)> {
+        self.bind()?;
+        cu::mem_get_info().map_err(|e| cuda_err("cuMemGetInfo", e))
+    }
+
     /// Allocates `bytes` of device memory (uninitialised).
     pub fn alloc(self: &Arc<Self>, bytes: usize) -> Result<DeviceBuffer> {
         self.bind()?;

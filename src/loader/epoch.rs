@@ -16,11 +16,11 @@ use std::time::Instant;
 
 use tch::Tensor;
 
-use super::plan::{frames_to_decode, Planned};
+use super::plan::Planned;
 use super::{Batch, ErrorPolicy, Layout, Shared};
 use crate::error::{Error, Result};
 use crate::loader::plan::{SampleInfo, SkippedSample};
-use crate::simple::SimpleDecoder;
+use crate::simple::{DecodeWork, SimpleDecoder};
 use crate::transform::FrameTransform;
 
 /// A sample for a worker: plan position, video, and the slot its frames go into.
@@ -32,7 +32,7 @@ struct Task {
 
 /// What became of a task.
 enum Outcome {
-    Done { info: SampleInfo, decoded: u64 },
+    Done { info: SampleInfo, work: DecodeWork },
     Skipped(String),
     Failed(Error),
 }
@@ -75,6 +75,7 @@ struct EpochStats {
     samples: u64,
     frames: u64,
     decoded: u64,
+    dropped: u64,
     seconds: f64,
     skipped: Vec<SkippedSample>,
 }
@@ -277,7 +278,7 @@ impl Epoch {
             let outcome = self.outcome(pos);
             self.processed += 1;
             match outcome {
-                Outcome::Done { info, decoded } => {
+                Outcome::Done { info, work } => {
                     let q = self.emitted * b + self.current.len();
                     if q != pos {
                         // Move the sample up into the hole a skipped one left.
@@ -286,7 +287,8 @@ impl Epoch {
                         let mut dst = self.raw[q / b - front].f_select(0, (q % b) as i64)?;
                         dst.f_copy_(&src)?;
                     }
-                    self.stats.decoded += decoded;
+                    self.stats.decoded += work.packets_decoded;
+                    self.stats.dropped += work.packets_dropped;
                     self.current.push(info);
                 }
                 Outcome::Skipped(reason) => self.skip(idx, reason),
@@ -329,6 +331,7 @@ impl Epoch {
             t.samples += self.stats.samples;
             t.frames += self.stats.frames;
             t.frames_decoded += self.stats.decoded;
+            t.packets_dropped += self.stats.dropped;
             t.seconds += self.stats.seconds;
             t.skipped.append(&mut self.stats.skipped);
         }
@@ -470,7 +473,7 @@ fn run_task(
         Ok(Planned::Skip(reason)) => return Outcome::Skipped(reason),
         Err(e) => return Outcome::Failed(e),
     };
-    let result = (|| -> Result<u64> {
+    let result = (|| -> Result<DecodeWork> {
         let dec = match decoder.take() {
             Some((d, p)) if p == info.path => decoder.insert((d, p)),
             Some((mut d, _)) => {
@@ -490,15 +493,18 @@ fn run_task(
             crop: info.crop,
             normalize: shared.cfg.normalize,
         };
+        let before = dec.0.decode_work();
         dec.0
             .decode_frames_into(&info.frames, &mut task.slot, &transform)?;
-        Ok(frames_to_decode(
-            dec.0.scanned_stream_metadata(),
-            &info.frames,
-        ))
+        let after = dec.0.decode_work();
+        Ok(DecodeWork {
+            packets_decoded: after.packets_decoded - before.packets_decoded,
+            packets_dropped: after.packets_dropped - before.packets_dropped,
+            frames_written: after.frames_written - before.frames_written,
+        })
     })();
     match result {
-        Ok(decoded) => Outcome::Done { info, decoded },
+        Ok(work) => Outcome::Done { info, work },
         Err(e) => Outcome::Failed(e),
     }
 }

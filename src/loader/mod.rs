@@ -173,9 +173,11 @@ pub struct LoaderSummary {
     pub samples: u64,
     /// Frames delivered (samples x frames per sample).
     pub frames: u64,
-    /// Frames the decoders had to decode for them, from the index model (keyframe to last wanted frame of each
-    /// GOP group): `frames / frames_decoded` is how much of the decoding reached a batch.
+    /// Pictures the decoders decoded for them (counted by the decoders): `frames / frames_decoded` is how much
+    /// of the decoding reached a batch.
     pub frames_decoded: u64,
+    /// Packets of non-reference pictures no sample needed, dropped before they reached the decoder.
+    pub packets_dropped: u64,
     /// Seconds from the first request of an epoch to its last batch, summed over epochs.
     pub seconds: f64,
     /// The shared decoder pool's counters.

@@ -2,14 +2,12 @@
 //! Everything here is a pure function of (data set, sampler, settings, seed, epoch, rank, world size) and the
 //! videos' metadata; nothing is decoded.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use rand_chacha::rand_core::SeedableRng;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::index::FrameIndex;
 use crate::sampler::{below, SampleRng, Sampled, TimeRange, VideoView};
 use crate::transform::CropRect;
 
@@ -220,32 +218,6 @@ impl Shared {
             .then(|| full_batches_per_rank(n, self.cfg.world_size, self.cfg.batch_size));
         (mine, limit)
     }
-}
-
-/// Frames a decoder must decode to deliver `frames` of `index`: per keyframe group, every picture from the
-/// keyframe to the last wanted frame in decode order (overlapping groups counted once). A model of the decoder's
-/// work computed from the index; decoders that drop unneeded non-reference pictures decode fewer.
-pub(crate) fn frames_to_decode(index: &FrameIndex, frames: &[usize]) -> u64 {
-    let mut spans: BTreeMap<usize, usize> = BTreeMap::new();
-    for &f in frames {
-        let (start, at) = (index.start_packet_of(f), index.packet_of(f));
-        let e = spans.entry(start).or_insert(at);
-        *e = (*e).max(at);
-    }
-    let packets = index.packets();
-    let mut total = 0u64;
-    let mut covered_to = 0usize; // packets before this are counted
-    for (start, end) in spans {
-        let from = start.max(covered_to);
-        if from <= end {
-            total += packets[from..=end]
-                .iter()
-                .filter(|p| p.frame.is_some())
-                .count() as u64;
-            covered_to = end + 1;
-        }
-    }
-    total
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+pub mod exact;
+
 /// A fixture: a video file and how to make it.
 pub struct Fixture {
     /// File name inside the fixture directory.
@@ -123,9 +125,9 @@ pub fn reference_frames(path: &Path, pix_fmt: &str, frame_bytes: usize) -> Vec<V
     bytes.chunks(frame_bytes).map(|c| c.to_vec()).collect()
 }
 
-/// Copies a uint8 tensor's bytes out.
+/// Copies a uint8 tensor's bytes out (from any device).
 pub fn tensor_bytes(t: &tch::Tensor) -> Vec<u8> {
-    let t = t.contiguous();
+    let t = t.to_device(tch::Device::Cpu).contiguous();
     let mut v = vec![0u8; t.numel()];
     t.copy_data_u8(&mut v, t.numel());
     v

@@ -1,0 +1,343 @@
+//! The decoders on NVDEC, on a GPU: every fixture bit-exact against the ffmpeg CLI (native planes) and within one
+//! level of the reference conversion (RGB), parallel sessions and host output equal to one session, fused
+//! crop/resize/normalize equal to the CPU path within a stated tolerance, decoder reuse across files through the
+//! pool, the threaded decoder, memory that stays flat over 1,000 batches, and the CLI with `--gpu`.
+//!
+//! Where there is no NVDEC GPU (or torch has no CUDA) every test prints "skipped: ..." and passes.
+
+mod common;
+
+use std::process::Command;
+
+use common::exact::check_fixture;
+use common::*;
+use tch::{Device, Kind, Tensor};
+use vidloader::cuda::GpuContext;
+use vidloader::{
+    Backend, ColorType, CropRect, DecoderOptions, DecoderPool, FrameTransform, Normalize,
+    SimpleDecoder, ThreadedDecoder, ThreadedOptions,
+};
+
+const NV: Backend = Backend::Nvdec(0);
+
+/// Streams NVDEC may legitimately refuse (the H100 has no H.264 4:4:4 profile decode on every driver, and MPEG-4
+/// part 2 support varies); every other fixture must decode.
+const MAY_BE_UNSUPPORTED: &[&str] = &["h264_444.mkv", "mpeg4.avi", "mpeg4_b.mp4"];
+
+/// One GPU test at a time, so that the memory test measures only itself.
+static GPU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The GPU lock when there is an NVDEC GPU that torch can use, else `None` (and the test is skipped).
+fn gpu() -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !vidloader::nvdec::is_available() {
+        eprintln!(
+            "skipped: no NVDEC ({})",
+            vidloader::nvdec::unavailable_reason().unwrap_or_default()
+        );
+        return None;
+    }
+    if !tch::Cuda::is_available() {
+        eprintln!("skipped: torch sees no CUDA device");
+        return None;
+    }
+    Some(GPU_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn check_on_nvdec(name: &str) {
+    let Some(_gpu) = gpu() else { return };
+    if !check_fixture(name, NV) {
+        assert!(
+            MAY_BE_UNSUPPORTED.contains(&name),
+            "{name}: NVDEC must decode this stream"
+        );
+    }
+}
+
+macro_rules! nvdec_fixture_tests {
+    ($($test:ident => $name:expr),* $(,)?) => { $( #[test] fn $test() { check_on_nvdec($name); } )* };
+}
+
+nvdec_fixture_tests! {
+    nvdec_h264_without_b_frames_gop30 => "h264_nob_gop30.mp4",
+    nvdec_h264_with_b_frames_gop30 => "h264_b3_gop30.mp4",
+    nvdec_h264_gop1_mkv => "h264_gop1.mkv",
+    nvdec_h264_gop250 => "h264_gop250.mp4",
+    nvdec_h264_open_gop => "h264_opengop.mkv",
+    nvdec_h264_odd_size_ntsc_rate => "h264_odd_642x362.mp4",
+    nvdec_h264_in_avi => "h264_b_in.avi",
+    nvdec_h264_full_range_bt709 => "h264_full_bt709.mp4",
+    nvdec_h264_yuv444 => "h264_444.mkv",
+    nvdec_h264_mpegts => "h264_ts.ts",
+    nvdec_h264_variable_frame_rate => "h264_vfr.mp4",
+    nvdec_hevc_8bit_b_frames => "hevc8_b.mp4",
+    nvdec_hevc_10bit_bt2020 => "hevc10.mkv",
+    nvdec_vp9_odd_size_webm => "vp9_odd_321x241.webm",
+    nvdec_mpeg4_part2_avi => "mpeg4.avi",
+    nvdec_mpeg4_part2_b_frames_mp4 => "mpeg4_b.mp4",
+}
+
+/// Native reference frames of a 4:2:0 8-bit fixture.
+fn reference_420(name: &str) -> (std::path::PathBuf, Vec<Vec<u8>>, usize) {
+    let path = fixture(name);
+    let dec = SimpleDecoder::open(&path, DecoderOptions::default().backend(Backend::Cpu)).unwrap();
+    let info = dec.stream_metadata();
+    let fb = planar_frame_bytes(info.width as usize, info.height as usize, 1, 1, 1);
+    let reference = reference_frames(&path, &info.pixel_format, fb);
+    (path, reference, fb)
+}
+
+fn assert_frames(name: &str, batch: &vidloader::FrameBatch, reference: &[Vec<u8>], fb: usize) {
+    let bytes = tensor_bytes(&batch.frames);
+    for (k, &i) in batch.indices.iter().enumerate() {
+        assert!(
+            bytes[k * fb..(k + 1) * fb] == reference[i][..],
+            "{name}: frame {i} (slot {k}) differs from ffmpeg"
+        );
+    }
+}
+
+#[test]
+fn auto_picks_nvdec_and_frames_stay_on_the_gpu() {
+    let Some(_gpu) = gpu() else { return };
+    let path = fixture("h264_b3_gop30.mp4");
+    let mut dec = SimpleDecoder::open(&path, DecoderOptions::default()).unwrap();
+    assert_eq!(dec.backend(), NV);
+    let batch = dec.get_batch_frames(4).unwrap();
+    assert_eq!(batch.frames.device(), Device::Cuda(0));
+    assert_eq!(batch.frames.size(), vec![4, 3, 240, 320]);
+}
+
+#[test]
+fn parallel_sessions_and_host_output_equal_one_session() {
+    let Some(_gpu) = gpu() else { return };
+    for name in ["h264_b3_gop30.mp4", "hevc8_b.mp4", "h264_opengop.mkv"] {
+        let (path, reference, fb) = reference_420(name);
+        let n = reference.len() as i64;
+        let mut wanted: Vec<i64> = (0..n).rev().step_by(3).collect();
+        wanted.extend([0, n / 2, n - 1, n / 2, 1]);
+        for (sessions, device_memory) in [(1, true), (8, true), (3, false), (0, true)] {
+            let opts = DecoderOptions::default()
+                .backend(NV)
+                .color(ColorType::Native)
+                .sessions(sessions)
+                .use_device_memory(device_memory);
+            let mut dec = SimpleDecoder::open(&path, opts).unwrap();
+            let batch = dec.get_batch_frames_by_index(&wanted).unwrap();
+            let want_device = if device_memory {
+                Device::Cuda(0)
+            } else {
+                Device::Cpu
+            };
+            assert_eq!(batch.frames.device(), want_device);
+            assert_frames(name, &batch, &reference, fb);
+            // The same decoder again, in another order: lanes continue or restart correctly.
+            let again: Vec<i64> = wanted.iter().rev().copied().collect();
+            let batch = dec.get_batch_frames_by_index(&again).unwrap();
+            assert_frames(name, &batch, &reference, fb);
+        }
+    }
+}
+
+#[test]
+fn fused_crop_resize_normalize_matches_the_cpu_path() {
+    let Some(_gpu) = gpu() else { return };
+    let path = fixture("h264_b3_gop30.mp4");
+    let indices = [0usize, 17, 44, 17, 74];
+    let transform = FrameTransform {
+        crop: Some(CropRect::centered(320, 240, 1, 1)),
+        normalize: Some(Normalize::imagenet()),
+    };
+    for kind in [Kind::Float, Kind::Half, Kind::BFloat16] {
+        let mut outs = Vec::new();
+        for (backend, device) in [(Backend::Cpu, Device::Cpu), (NV, Device::Cuda(0))] {
+            let mut dec =
+                SimpleDecoder::open(&path, DecoderOptions::default().backend(backend)).unwrap();
+            let mut out = Tensor::zeros([5, 3, 112, 112], (kind, device));
+            dec.decode_frames_into(&indices, &mut out, &transform)
+                .unwrap();
+            outs.push(out.to_device(Device::Cpu).to_kind(Kind::Float));
+        }
+        // Tolerance: the kernel interpolates unrounded RGB and CPU decoding interpolates 8-bit RGB, so one level
+        // (1/255) over the smallest std (0.224), plus the output type's rounding.
+        let diff = (&outs[0] - &outs[1]).abs().max().double_value(&[]);
+        let tol = match kind {
+            Kind::Float => 0.025,
+            Kind::Half => 0.03,
+            _ => 0.05,
+        };
+        assert!(diff <= tol, "{kind:?}: GPU and CPU differ by {diff}");
+    }
+    // uint8 interleaved output at another size, into a host tensor (decoded on the GPU, copied at the end).
+    let mut outs = Vec::new();
+    for backend in [Backend::Cpu, NV] {
+        let mut dec = SimpleDecoder::open(
+            &path,
+            DecoderOptions::default()
+                .backend(backend)
+                .color(ColorType::Rgb),
+        )
+        .unwrap();
+        let mut out = Tensor::zeros([5, 90, 160, 3], (Kind::Uint8, Device::Cpu));
+        dec.decode_frames_into(&indices, &mut out, &FrameTransform::identity())
+            .unwrap();
+        outs.push(out);
+    }
+    let d = max_abs_diff(&tensor_bytes(&outs[0]), &tensor_bytes(&outs[1]));
+    assert!(d <= 2, "u8 resize: GPU and CPU differ by {d} levels");
+}
+
+#[test]
+fn pool_reconfigures_one_session_across_files() {
+    let Some(_gpu) = gpu() else { return };
+    let files = ["h264_nob_gop30.mp4", "h264_odd_642x362.mp4", "h264_ts.ts"];
+    let refs: Vec<_> = files.iter().map(|f| reference_420(f)).collect();
+    let pool = DecoderPool::new(2);
+    let opts = DecoderOptions::default()
+        .backend(NV)
+        .color(ColorType::Native)
+        .sessions(1)
+        .max_size(1920, 1080);
+    let mut dec = SimpleDecoder::open_with_pool(&refs[0].0, opts, pool.clone()).unwrap();
+    for round in 0..3 {
+        for (k, (path, reference, fb)) in refs.iter().enumerate() {
+            if round > 0 || k > 0 {
+                dec.reconfigure(path).unwrap();
+            }
+            let n = reference.len() as i64;
+            let batch = dec.get_batch_frames_by_index(&[n - 1, 0, n / 2]).unwrap();
+            assert_frames(files[k], &batch, reference, *fb);
+        }
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.misses, 1, "one session made, then reused: {stats:?}");
+    assert!(stats.hits >= 8, "{stats:?}");
+}
+
+#[test]
+fn threaded_decoder_runs_end_to_end() {
+    let Some(_gpu) = gpu() else { return };
+    let (path, reference, fb) = reference_420("h264_b3_gop30.mp4");
+    let opts = ThreadedOptions {
+        buffer_size: 16,
+        batch_size: 8,
+        decoder: DecoderOptions::default()
+            .backend(NV)
+            .color(ColorType::Native),
+    };
+    let mut dec = ThreadedDecoder::open(&path, opts, 0).unwrap();
+    let mut seen = 0;
+    loop {
+        let batch = dec.get_batch_frames(5).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        assert_eq!(batch.frames.device(), Device::Cuda(0));
+        assert_eq!(batch.indices[0], seen);
+        assert_frames("threaded", &batch, &reference, fb);
+        seen += batch.len();
+    }
+    assert_eq!(seen, reference.len());
+}
+
+/// GPU memory in use (device-wide), in MiB.
+fn used_mib(ctx: &GpuContext) -> i64 {
+    let (free, total) = ctx.memory_info().unwrap();
+    ((total - free) >> 20) as i64
+}
+
+/// 1,000 batches of 4 random frames (restarts, seeks, parallel lanes): device memory after the first 100 and
+/// after all of them must be the same within 8 MiB.
+#[test]
+fn gpu_memory_stays_flat_over_1000_batches() {
+    let Some(_gpu) = gpu() else { return };
+    let ctx = GpuContext::shared(0).unwrap();
+    let path = fixture("h264_nob_gop30.mp4");
+    for sessions in [1, 0] {
+        let mut dec = SimpleDecoder::open(
+            &path,
+            DecoderOptions::default().backend(NV).sessions(sessions),
+        )
+        .unwrap();
+        let n = dec.len() as i64;
+        let mut used = Vec::new();
+        let mut x: u64 = 7;
+        for b in 0..1000 {
+            let idx: Vec<i64> = (0..4)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((x >> 33) % n as u64) as i64
+                })
+                .collect();
+            let batch = dec.get_batch_frames_by_index(&idx).unwrap();
+            assert_eq!(batch.len(), 4);
+            drop(batch);
+            if b % 100 == 99 {
+                used.push(used_mib(&ctx));
+            }
+        }
+        eprintln!("sessions {sessions}: GPU memory in use every 100 batches (MiB): {used:?}");
+        let growth = used[9] - used[0];
+        assert!(
+            growth < 8,
+            "sessions {sessions}: GPU memory grew by {growth} MiB between batch 100 and 1000"
+        );
+    }
+}
+
+fn vidloader_bin() -> std::path::PathBuf {
+    std::env::var_os("VIDLOADER_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_vidloader").into())
+}
+
+#[test]
+fn cli_extract_and_info_take_gpu() {
+    let Some(_gpu) = gpu() else { return };
+    let path = fixture("h264_b3_gop30.mp4");
+    let scratch = fixture_dir().join("scratch").join("gpu_cli");
+    let _ = std::fs::remove_dir_all(&scratch);
+    for color in ["native", "rgb"] {
+        let mut dirs = Vec::new();
+        for gpu in [None, Some("0")] {
+            let dir = scratch.join(format!("{color}-{}", gpu.unwrap_or("cpu")));
+            let mut cmd = Command::new(vidloader_bin());
+            cmd.arg("extract")
+                .arg(&path)
+                .args(["--indices", "40,3,40,74", "--color", color, "--out"])
+                .arg(&dir);
+            if let Some(g) = gpu {
+                cmd.args(["--gpu", g]);
+            }
+            run(&mut cmd);
+            dirs.push(dir);
+        }
+        for i in [3, 40, 74] {
+            let ext = if color == "native" { "yuv" } else { "ppm" };
+            let a = std::fs::read(dirs[0].join(format!("{i}.{ext}"))).unwrap();
+            let b = std::fs::read(dirs[1].join(format!("{i}.{ext}"))).unwrap();
+            assert_eq!(a.len(), b.len());
+            let d = max_abs_diff(&a, &b);
+            let tol = if color == "native" { 0 } else { 1 };
+            assert!(
+                d <= tol,
+                "extract {color} frame {i}: --gpu differs from the CPU by {d}"
+            );
+        }
+    }
+    let out = Command::new(vidloader_bin())
+        .arg("info")
+        .arg(&path)
+        .args(["--json", "--gpu", "0"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["num_frames"], 75);
+    assert_eq!(v["backend"]["Nvdec"], 0);
+}
