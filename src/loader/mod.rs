@@ -232,6 +232,7 @@ struct Config {
     drop_last: bool,
     workers: usize,
     decode_threads: usize,
+    max_decode_size: (u32, u32),
     prefetch: usize,
     device: Device,
     backend: Option<Backend>,
@@ -271,6 +272,7 @@ impl Shared {
             .backend(self.backend())
             .color(self.cfg.layout.color())
             .threads(self.cfg.decode_threads)
+            .max_size(self.cfg.max_decode_size.0, self.cfg.max_decode_size.1)
             .decoder_cache_size(self.pool_capacity())
     }
 
@@ -388,6 +390,13 @@ impl DataLoaderBuilder {
     /// CPU decoding threads per worker (default: cores / workers, at least 1).
     pub fn decode_threads(mut self, n: usize) -> Self {
         self.cfg.decode_threads = n;
+        self
+    }
+    /// The largest video size a decoder is set up for (default: each video's own). With a data set of mixed
+    /// sizes, a limit that covers them lets one decoder (one NVDEC session) serve every video of a codec instead
+    /// of one per size.
+    pub fn max_decode_size(mut self, width: u32, height: u32) -> Self {
+        self.cfg.max_decode_size = (width, height);
         self
     }
     /// Batches decoded ahead of the consumer (default 2).
@@ -599,6 +608,7 @@ impl DataLoader {
                 drop_last: false,
                 workers,
                 decode_threads: 0,
+                max_decode_size: (0, 0),
                 prefetch: 2,
                 device: Device::Cpu,
                 backend: None,
