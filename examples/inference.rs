@@ -43,7 +43,7 @@ fn main() -> vidloader::Result<()> {
             "model: random weights (run the train example first for meaningful predictions)"
         ),
     }
-    let clip = (model::FRAMES * model::STRIDE) as usize;
+    let clip = model::FRAMES * model::STRIDE;
     let opts = ThreadedOptions {
         buffer_size: 2 * clip,
         batch_size: clip,
