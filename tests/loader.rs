@@ -931,3 +931,37 @@ fn bench_command_reports_rates_and_hit_rate() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("vidloader: error: "));
 }
+
+#[test]
+fn videos_the_gpu_decoder_cannot_take_are_decoded_on_the_cpu() {
+    // MPEG-4 part 2: NVDEC is not used for it where there is a GPU, and there is no NVDEC where there is none;
+    // either way the samples go to the CPU decoder, which writes the same frames.
+    let files = [fixture("mpeg4.avi"), fixture("mpeg4_b.mp4")];
+    let ds = || VideoDataset::from_list(files.iter().map(|f| (f.clone(), 0))).with_cache_dir(None);
+    let loader = DataLoader::builder(ds())
+        .backend(Backend::Nvdec(0))
+        .sampler(UniformSampler::new(3))
+        .batch_size(2)
+        .warnings(false)
+        .build()
+        .unwrap();
+    let b = collect(&loader, 0).remove(0);
+    for (i, s) in b.samples.iter().enumerate() {
+        assert!(tensor_bytes(&b.frames.get(i as i64)) == tensor_bytes(&direct(s)));
+    }
+    assert_eq!(loader.summary().cpu_fallbacks, 2);
+    let strict = DataLoader::builder(ds())
+        .backend(Backend::Nvdec(0))
+        .cpu_fallback(false)
+        .sampler(UniformSampler::new(3))
+        .build()
+        .unwrap();
+    let err = strict.epoch(0).next().unwrap().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            vidloader::Error::Unsupported(_) | vidloader::Error::GpuUnavailable(_)
+        ),
+        "{err}"
+    );
+}

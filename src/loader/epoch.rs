@@ -18,9 +18,10 @@ use tch::Tensor;
 
 use super::plan::Planned;
 use super::{Batch, ErrorPolicy, Layout, Shared};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::loader::plan::{SampleInfo, SkippedSample};
-use crate::simple::{DecodeWork, SimpleDecoder};
+use crate::simple::{DecodeWork, DecoderOptions, SimpleDecoder};
 use crate::transform::FrameTransform;
 
 /// A sample for a worker: plan position, video, and the slot its frames go into.
@@ -32,7 +33,11 @@ struct Task {
 
 /// What became of a task.
 enum Outcome {
-    Done { info: SampleInfo, work: DecodeWork },
+    Done {
+        info: SampleInfo,
+        work: DecodeWork,
+        fallback: bool,
+    },
     Skipped(String),
     Failed(Error),
 }
@@ -76,6 +81,7 @@ struct EpochStats {
     frames: u64,
     decoded: u64,
     dropped: u64,
+    cpu_fallbacks: u64,
     seconds: f64,
     skipped: Vec<SkippedSample>,
 }
@@ -278,7 +284,11 @@ impl Epoch {
             let outcome = self.outcome(pos);
             self.processed += 1;
             match outcome {
-                Outcome::Done { info, work } => {
+                Outcome::Done {
+                    info,
+                    work,
+                    fallback,
+                } => {
                     let q = self.emitted * b + self.current.len();
                     if q != pos {
                         // Move the sample up into the hole a skipped one left.
@@ -289,6 +299,7 @@ impl Epoch {
                     }
                     self.stats.decoded += work.packets_decoded;
                     self.stats.dropped += work.packets_dropped;
+                    self.stats.cpu_fallbacks += u64::from(fallback);
                     self.current.push(info);
                 }
                 Outcome::Skipped(reason) => self.skip(idx, reason),
@@ -332,6 +343,7 @@ impl Epoch {
             t.frames += self.stats.frames;
             t.frames_decoded += self.stats.decoded;
             t.packets_dropped += self.stats.dropped;
+            t.cpu_fallbacks += self.stats.cpu_fallbacks;
             t.seconds += self.stats.seconds;
             t.skipped.append(&mut self.stats.skipped);
         }
@@ -419,6 +431,18 @@ impl Iterator for Epochs {
     }
 }
 
+/// A decoder and the file it is on.
+type OpenDecoder = Option<(SimpleDecoder, std::path::PathBuf)>;
+
+/// A worker's decoders: the loader's backend, and a CPU one for videos that backend cannot decode.
+#[derive(Default)]
+struct WorkerDecoders {
+    main: OpenDecoder,
+    cpu: OpenDecoder,
+    /// The main backend is unavailable altogether (no NVDEC): go straight to the CPU.
+    main_unavailable: bool,
+}
+
 /// A worker: takes tasks until the queue closes or the epoch stops, decoding each into its slot.
 fn worker(
     shared: Arc<Shared>,
@@ -427,7 +451,7 @@ fn worker(
     done: Sender<Done>,
     stop: Arc<AtomicBool>,
 ) {
-    let mut decoder: Option<(SimpleDecoder, std::path::PathBuf)> = None;
+    let mut decoders = WorkerDecoders::default();
     loop {
         let task = match tasks.lock() {
             Ok(rx) => rx.recv(),
@@ -439,7 +463,7 @@ fn worker(
         }
         let pos = task.pos;
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            run_task(&shared, epoch, &mut decoder, &mut task)
+            run_task(&shared, epoch, &mut decoders, &mut task)
         }))
         .unwrap_or_else(|panic| {
             let what = panic
@@ -452,8 +476,9 @@ fn worker(
             )))
         });
         if matches!(outcome, Outcome::Failed(_)) {
-            // Start the next sample with a fresh decoder state.
-            decoder = None;
+            // Start the next sample with fresh decoder state.
+            decoders.main = None;
+            decoders.cpu = None;
         }
         if done.send(Done { pos, outcome }).is_err() {
             break;
@@ -461,11 +486,45 @@ fn worker(
     }
 }
 
-/// Plans and decodes one sample into its slot.
+/// Decodes `info`'s frames into `slot` with the decoder in `open` (pointed at the file, or opened with `opts`).
+fn decode_sample(
+    open: &mut OpenDecoder,
+    opts: &DecoderOptions,
+    shared: &Shared,
+    info: &SampleInfo,
+    slot: &mut Tensor,
+) -> Result<DecodeWork> {
+    let dec = match open.take() {
+        Some((d, p)) if p == info.path => open.insert((d, p)),
+        Some((mut d, _)) => {
+            d.reconfigure(&info.path)?;
+            open.insert((d, info.path.clone()))
+        }
+        None => open.insert((
+            SimpleDecoder::open_with_pool(&info.path, opts.clone(), shared.pool.clone())?,
+            info.path.clone(),
+        )),
+    };
+    let transform = FrameTransform {
+        crop: info.crop,
+        normalize: shared.cfg.normalize,
+    };
+    let before = dec.0.decode_work();
+    dec.0.decode_frames_into(&info.frames, slot, &transform)?;
+    let after = dec.0.decode_work();
+    Ok(DecodeWork {
+        packets_decoded: after.packets_decoded - before.packets_decoded,
+        packets_dropped: after.packets_dropped - before.packets_dropped,
+        frames_written: after.frames_written - before.frames_written,
+    })
+}
+
+/// Plans and decodes one sample into its slot; on NVDEC, a video it cannot decode (or no NVDEC at all) goes to
+/// the CPU decoder when the loader allows it.
 fn run_task(
     shared: &Shared,
     epoch: u64,
-    decoder: &mut Option<(SimpleDecoder, std::path::PathBuf)>,
+    decoders: &mut WorkerDecoders,
     task: &mut Task,
 ) -> Outcome {
     let info = match shared.plan_sample(epoch, task.dataset_index) {
@@ -473,38 +532,45 @@ fn run_task(
         Ok(Planned::Skip(reason)) => return Outcome::Skipped(reason),
         Err(e) => return Outcome::Failed(e),
     };
-    let result = (|| -> Result<DecodeWork> {
-        let dec = match decoder.take() {
-            Some((d, p)) if p == info.path => decoder.insert((d, p)),
-            Some((mut d, _)) => {
-                d.reconfigure(&info.path)?;
-                decoder.insert((d, info.path.clone()))
-            }
-            None => decoder.insert((
-                SimpleDecoder::open_with_pool(
-                    &info.path,
-                    shared.decoder_options(),
-                    shared.pool.clone(),
-                )?,
-                info.path.clone(),
-            )),
-        };
-        let transform = FrameTransform {
-            crop: info.crop,
-            normalize: shared.cfg.normalize,
-        };
-        let before = dec.0.decode_work();
-        dec.0
-            .decode_frames_into(&info.frames, &mut task.slot, &transform)?;
-        let after = dec.0.decode_work();
-        Ok(DecodeWork {
-            packets_decoded: after.packets_decoded - before.packets_decoded,
-            packets_dropped: after.packets_dropped - before.packets_dropped,
-            frames_written: after.frames_written - before.frames_written,
-        })
-    })();
+    let opts = shared.decoder_options();
+    let fallback_ok = shared.cfg.cpu_fallback && opts.backend != Backend::Cpu;
+    let main = if decoders.main_unavailable && fallback_ok {
+        None
+    } else {
+        Some(decode_sample(
+            &mut decoders.main,
+            &opts,
+            shared,
+            &info,
+            &mut task.slot,
+        ))
+    };
+    let (result, fallback) = match main {
+        Some(Err(e @ (Error::Unsupported(_) | Error::GpuUnavailable(_)))) if fallback_ok => {
+            decoders.main = None;
+            decoders.main_unavailable |= matches!(e, Error::GpuUnavailable(_));
+            shared.note_fallback(&info.path, &e);
+            let cpu = opts.backend(Backend::Cpu);
+            (
+                decode_sample(&mut decoders.cpu, &cpu, shared, &info, &mut task.slot),
+                true,
+            )
+        }
+        Some(r) => (r, false),
+        None => {
+            let cpu = opts.backend(Backend::Cpu);
+            (
+                decode_sample(&mut decoders.cpu, &cpu, shared, &info, &mut task.slot),
+                true,
+            )
+        }
+    };
     match result {
-        Ok(work) => Outcome::Done { info, work },
+        Ok(work) => Outcome::Done {
+            info,
+            work,
+            fallback,
+        },
         Err(e) => Outcome::Failed(e),
     }
 }

@@ -178,6 +178,8 @@ pub struct LoaderSummary {
     pub frames_decoded: u64,
     /// Packets of non-reference pictures no sample needed, dropped before they reached the decoder.
     pub packets_dropped: u64,
+    /// Samples decoded on the CPU because the loader's GPU decoder could not decode their video.
+    pub cpu_fallbacks: u64,
     /// Seconds from the first request of an epoch to its last batch, summed over epochs.
     pub seconds: f64,
     /// The shared decoder pool's counters.
@@ -245,6 +247,7 @@ struct Config {
     on_error: ErrorPolicy,
     progress: bool,
     warnings: bool,
+    cpu_fallback: bool,
 }
 
 /// What the loader, its epochs and their workers share.
@@ -256,6 +259,8 @@ pub(crate) struct Shared {
     /// Output width and height.
     out_size: (u32, u32),
     totals: Mutex<LoaderSummary>,
+    /// The first CPU fallback was reported.
+    fallback_said: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -475,6 +480,13 @@ impl DataLoaderBuilder {
         self.cfg.warnings = on;
         self
     }
+    /// Whether a video the GPU decoder cannot decode (a codec NVDEC lacks, or no NVDEC at all) is decoded on the
+    /// CPU and copied into the batch, instead of being a sample error (default on; said once on stderr and
+    /// counted in [`LoaderSummary::cpu_fallbacks`]).
+    pub fn cpu_fallback(mut self, on: bool) -> Self {
+        self.cfg.cpu_fallback = on;
+        self
+    }
     /// Shares an existing decoder pool (default: a new one sized for the workers).
     pub fn pool(mut self, pool: Arc<DecoderPool>) -> Self {
         self.pool = Some(pool);
@@ -586,6 +598,7 @@ impl DataLoaderBuilder {
             cfg,
             out_size,
             totals: Mutex::new(LoaderSummary::default()),
+            fallback_said: std::sync::atomic::AtomicBool::new(false),
         };
         Ok(DataLoader {
             shared: Arc::new(shared),
@@ -621,6 +634,7 @@ impl DataLoader {
                 on_error: ErrorPolicy::Fail,
                 progress: false,
                 warnings: true,
+                cpu_fallback: true,
             },
             pool: None,
         }
@@ -754,6 +768,20 @@ impl DataLoader {
 }
 
 impl Shared {
+    /// Says once per loader that videos go to the CPU decoder, and why.
+    fn note_fallback(&self, path: &std::path::Path, why: &Error) {
+        if self.cfg.warnings
+            && !self
+                .fallback_said
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            eprintln!(
+                "vidloader: warning: decoding {} (and others like it) on the CPU: {why}",
+                path.display()
+            );
+        }
+    }
+
     fn skipped(&self, idx: usize, reason: String) -> SkippedSample {
         SkippedSample {
             dataset_index: idx,
