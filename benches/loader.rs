@@ -1,7 +1,8 @@
 //! DataLoader throughput against the decode-bound ceiling, measured in the same run on the same files.
 //!
-//! `cargo bench --bench loader` makes (once, with libavcodec) the moving-squares data sets below in
-//! `target/bench/loader-*`, then per scenario:
+//! `cargo bench --bench loader` makes (once, with the ffmpeg CLI, as `datasets/make_bench_datasets.sh` does:
+//! testsrc2 with a different hue per clip, libx264 High, 2 B-frames) the data sets below in `target/bench/loader-*`,
+//! then per scenario:
 //!
 //! 1. plain decode: every frame of every file, decoded in order (NATIVE planes, no conversion) by the same number
 //!    of worker threads and decoder threads as the loader, through one shared decoder pool: the decode rate of
@@ -23,7 +24,6 @@ use std::time::Instant;
 use tch::{Device, Kind};
 use vidloader::loader::LoaderSummary;
 use vidloader::sampler::{parse_sampler, ShortVideoPolicy, TimeRange};
-use vidloader::synth::{write_dataset, SynthSpec};
 use vidloader::{
     Backend, ColorType, DataLoader, DecoderOptions, DecoderPool, SimpleDecoder, VideoDataset,
 };
@@ -33,47 +33,95 @@ const REPEATS: u64 = 3;
 struct Scenario {
     name: &'static str,
     what: &'static str,
-    spec: SynthSpec,
-    per_class: usize,
+    size: &'static str,
+    seconds: u32,
+    gop: u32,
+    clips: usize,
     sampler: &'static str,
     batch: usize,
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let spec = |width, height, frames, gop| SynthSpec {
-        width,
-        height,
-        frames,
-        fps: 30,
-        gop,
-        b_frames: 2,
-    };
     vec![
         Scenario {
             name: "short-360p",
-            what: "640x360, 2 s (60 frames, one GOP)",
-            spec: spec(640, 360, 60, 60),
-            per_class: 8,
+            what: "640x360, 2 s at 30 fps (60 frames, one GOP)",
+            size: "640x360",
+            seconds: 2,
+            gop: 60,
+            clips: 32,
             sampler: "uniform:16",
             batch: 8,
         },
         Scenario {
             name: "long-360p",
-            what: "640x360, 10 s (300 frames, GOP 30)",
-            spec: spec(640, 360, 300, 30),
-            per_class: 2,
+            what: "640x360, 10 s at 30 fps (300 frames, GOP 30)",
+            size: "640x360",
+            seconds: 10,
+            gop: 30,
+            clips: 8,
             sampler: "random-clips:4:8:2",
             batch: 4,
         },
         Scenario {
             name: "short-1080p",
-            what: "1920x1080, 2 s (60 frames, one GOP)",
-            spec: spec(1920, 1080, 60, 60),
-            per_class: 2,
+            what: "1920x1080, 2 s at 30 fps (60 frames, one GOP)",
+            size: "1920x1080",
+            seconds: 2,
+            gop: 60,
+            clips: 8,
             sampler: "uniform:16",
             batch: 8,
         },
     ]
+}
+
+/// Makes the clips of `sc` in `dir` with the ffmpeg CLI (those that exist are kept) and a `labels.csv`.
+fn make_set(dir: &Path, sc: &Scenario) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let mut manifest = String::from("path,label\n");
+    for i in 0..sc.clips {
+        let name = format!("clip_{i:04}.mp4");
+        let path = dir.join(&name);
+        if !path.exists() {
+            let tmp = dir.join(format!("tmp_{name}"));
+            let gop = sc.gop.to_string();
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-nostdin", "-y", "-loglevel", "error", "-f", "lavfi", "-i"])
+                .arg(format!("testsrc2=size={}:rate=30", sc.size))
+                .args(["-t", &sc.seconds.to_string(), "-vf"])
+                .arg(format!("hue=h={}", i * 37 % 360))
+                .args([
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-profile:v",
+                    "high",
+                    "-bf",
+                    "2",
+                ])
+                .args([
+                    "-g",
+                    &gop,
+                    "-keyint_min",
+                    &gop,
+                    "-sc_threshold",
+                    "0",
+                    "-pix_fmt",
+                    "yuv420p",
+                ])
+                .arg(&tmp)
+                .status()
+                .map_err(|e| format!("the ffmpeg CLI is needed to make the data sets ({e})"))?;
+            if !status.success() {
+                return Err(format!("ffmpeg failed to make {}", path.display()));
+            }
+            std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+        }
+        manifest.push_str(&format!("{name},{}\n", i % 4));
+    }
+    std::fs::write(dir.join("labels.csv"), manifest).map_err(|e| e.to_string())
 }
 
 fn env_usize(k: &str) -> Option<usize> {
@@ -251,14 +299,14 @@ fn main() {
                 .join("target/bench")
                 .join(format!("loader-{}", sc.name));
             let t = Instant::now();
-            if let Err(e) = write_dataset(&dir, &sc.spec, sc.per_class) {
+            if let Err(e) = make_set(&dir, &sc) {
                 println!("skipped {}: cannot make the data set: {e}", sc.name);
                 continue;
             }
             println!(
                 "{}: {} videos of {} in {} ({:.1} s to make or check)",
                 sc.name,
-                4 * sc.per_class,
+                sc.clips,
                 sc.what,
                 dir.display(),
                 t.elapsed().as_secs_f64()
