@@ -549,6 +549,8 @@ fn csv_fields(line: &str) -> std::result::Result<Vec<String>, String> {
                 });
                 was_quoted = false;
             }
+            // Spaces between a closing quote and the comma are not part of the field.
+            (false, c) if was_quoted && c.is_whitespace() => {}
             (false, c) => cur.push(c),
         }
     }

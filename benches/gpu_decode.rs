@@ -1,0 +1,737 @@
+//! NVDEC throughput, scenario for scenario against PyNvVideoCodec (`benches/pynvc_bench.py` and
+//! `benches/pynvc_loader.py` run the same scenarios on the same files and print the same JSON lines;
+//! `benches/compare.py` puts them side by side; `scripts/gpu-bench-remote.sh` runs everything on a GPU machine).
+//!
+//! Files come from `datasets/make-gpu-bench.sh`, in `$VIDLOADER_BENCH_DATA` (default `.benchdata`). Scenarios
+//! (each thread has its own decoder; threads start together after an untimed warm-up;
+//! fps = all threads' frames / wall time):
+//!   - `seq100_b5`, `seq100_b100`: SimpleDecoder RGBP on the GPU, the first 100 frames, in batches of 5 (as
+//!     PyNvVideoCodec's `frame_sampling_benchmark.py`) or in one batch; GOP 30 and GOP 250 files, 1 and 7 threads.
+//!   - `uniform30`: frames `i * len / 30`; `random30`: 30 distinct frames drawn with splitmix64 (seed 7), in draw
+//!     order (same numbers in the Python script).
+//!   - `clips_new`, `clips_reused`, `clips_reused_batch`: 210 two-second clips (the distinct clips of the data
+//!     folder, linked under 210 names, fresh names per scenario so no per-path cache helps), 7 threads, NATIVE
+//!     (NV12) output: a new decoder per clip vs one decoder reconfigured from clip to clip, every frame fetched
+//!     one by one (as `cached_decoder_benchmark.py`) or all 60 in one call.
+//!   - `nv12_x4`: the low-level session (`NvdecSession` fed by an Annex-B `Demuxer`), every frame mapped and copied
+//!     out as NV12 into a device buffer (what PyNvVideoCodec's `Decode` does), the whole file 4 times per thread;
+//!     H.264 and HEVC, 1, 7 and 14 threads.
+//!   - `loader`: W workers, one SimpleDecoder each reconfigured from clip to clip, 16 evenly spaced frames per
+//!     clip written resized to 224x224, normalised, fp16, into `[8, 16, 3, 224, 224]` CUDA batches of 8 clips.
+//!
+//! `uniform30`, `random30` and `loader` also report `decoded`: the pictures the decoders decoded to deliver them.
+//!
+//! Prints one JSON line per result (`{"impl":"vidloader","scenario":..,"file":..,"threads":..,"frames":..,
+//! "seconds":..,"fps":..}`) and a readable line. Without NVDEC, CUDA-enabled torch or the data folder it prints
+//! `skipped: ...` and exits 0.
+//!
+//! Environment: `VIDLOADER_BENCH_DATA`; `VIDLOADER_BENCH_ONLY` (comma-separated scenario prefixes, also taken
+//! from the command line); `VIDLOADER_BENCH_CLIPS` (210); `VIDLOADER_BENCH_PASSES` (4);
+//! `VIDLOADER_BENCH_BUDGET_S` (after this many seconds the clip and loader loops stop early, marking their line
+//! `"truncated"`, and the scenarios left are skipped; 0 = no limit);
+//! `VIDLOADER_BENCH_SESSIONS` (`DecoderOptions::sessions`, 0 = automatic); `VIDLOADER_BENCH_DISPLAY_DELAY`
+//! (display delay of the low-level session, default 4 as PyNvVideoCodec's native latency);
+//! `VIDLOADER_BENCH_TMP` (where the clip names are linked, default the system temp folder);
+//! `VIDLOADER_BENCH_BACKEND=cpu` runs the SimpleDecoder scenarios with libavcodec into host tensors (a check of
+//! the harness on machines without a GPU; its lines say `"impl":"vidloader-cpu"`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tch::{Device, Kind, Tensor};
+
+use vidloader::cuda::{DstBytes, GpuContext, GpuStream};
+use vidloader::nvdec::{self, NvCodec, NvdecSession, SessionConfig};
+use vidloader::{
+    Backend, ColorType, DecoderOptions, Demuxer, FrameTransform, Normalize, SimpleDecoder,
+};
+
+type Res<T> = Result<T, String>;
+
+const SAMPLE_FILES: [&str; 2] = ["h264_1080p_gop30.mp4", "h264_1080p_gop250.mp4"];
+const NV12_FILES: [&str; 2] = ["h264_1080p_gop30.mp4", "hevc_1080p_gop30.mp4"];
+const CLIP_SETS: [&str; 2] = ["clips_1080p", "clips_360p"];
+const SAMPLE_THREADS: [usize; 2] = [1, 7];
+const NV12_THREADS: [usize; 3] = [1, 7, 14];
+const CLIP_THREADS: usize = 7;
+const LOADER_WORKERS: [usize; 3] = [1, 7, 14];
+const LOADER_FRAMES: usize = 16;
+const LOADER_BATCH: usize = 8;
+const LOADER_SIZE: i64 = 224;
+const RANDOM_SEED: u64 = 7;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// splitmix64: a tiny portable generator, implemented identically in `benches/pynvc_bench.py`.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// `count` evenly spread frames: `i * len / count` (PyNvVideoCodec's `i * duration / count` seconds).
+fn uniform_indices(len: usize, count: usize) -> Vec<i64> {
+    (0..count).map(|i| (i * len / count) as i64).collect()
+}
+
+/// `count` distinct frames in `0..len`, in draw order.
+fn random_indices(len: usize, count: usize, seed: u64) -> Vec<i64> {
+    let mut rng = SplitMix64(seed);
+    let mut out: Vec<i64> = Vec::with_capacity(count);
+    while out.len() < count.min(len) {
+        let i = (rng.next() % len as u64) as i64;
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// `count` evenly spaced frames from first to last, truncated (`numpy.linspace(0, len - 1, count, dtype=int)`).
+fn linspace_indices(len: usize, count: usize) -> Vec<usize> {
+    if count == 1 {
+        return vec![0];
+    }
+    (0..count).map(|i| i * (len - 1) / (count - 1)).collect()
+}
+
+/// Contiguous chunks, sizes differing by at most one (the `split_list` of PyNvVideoCodec's benchmark).
+fn split_list<T: Clone>(items: &[T], n: usize) -> Vec<Vec<T>> {
+    let (k, m) = (items.len() / n, items.len() % n);
+    let mut out = Vec::with_capacity(n);
+    let mut start = 0;
+    for i in 0..n {
+        let end = start + k + usize::from(i < m);
+        out.push(items[start..end].to_vec());
+        start = end;
+    }
+    out
+}
+
+/// Runs `n` threads: each prepares its state and warms up (untimed), all start together, and the wall time of the
+/// timed part is measured from the common start to the last thread's end. Returns (frames, seconds).
+fn run_threads<S>(
+    n: usize,
+    prepare: impl Fn(usize) -> Res<S> + Sync,
+    timed: impl Fn(usize, &mut S) -> Res<usize> + Sync,
+) -> Res<(usize, f64)> {
+    let barrier = Barrier::new(n + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (barrier, prepare, timed) = (&barrier, &prepare, &timed);
+                s.spawn(move || {
+                    // A panic while preparing must still reach the barrier, or the others would wait forever.
+                    let state =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(i)))
+                            .unwrap_or_else(|_| {
+                                Err("a benchmark thread panicked while preparing".into())
+                            });
+                    barrier.wait();
+                    let mut state = state?;
+                    timed(i, &mut state)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let mut frames = 0;
+        let mut first_err = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(f)) => frames += f,
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(_) => first_err = first_err.or(Some("a benchmark thread panicked".into())),
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok((frames, secs)),
+        }
+    })
+}
+
+struct Bench {
+    data: PathBuf,
+    only: Vec<String>,
+    start: Instant,
+    budget_s: f64,
+    tmp: PathBuf,
+    clips: usize,
+    passes: usize,
+    sessions: usize,
+    display_delay: u32,
+    cpu: bool,
+    /// Fields a scenario adds to its result line (e.g. pictures decoded).
+    notes: Mutex<serde_json::Map<String, Value>>,
+}
+
+impl Bench {
+    fn wanted(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| scenario.starts_with(o.as_str()))
+    }
+
+    fn note(&self, key: &str, value: Value) {
+        if let Ok(mut n) = self.notes.lock() {
+            n.insert(key.to_string(), value);
+        }
+    }
+
+    fn over_budget(&self) -> bool {
+        self.budget_s > 0.0 && self.start.elapsed().as_secs_f64() > self.budget_s
+    }
+
+    /// In a long scenario's timed loop: whether to stop taking work because the time budget ran out (the result
+    /// then covers the work done so far and says `"truncated": true`).
+    fn stop_early(&self) -> bool {
+        let stop = self.over_budget();
+        if stop {
+            self.note("truncated", json!(true));
+        }
+        stop
+    }
+
+    fn opts(&self, color: ColorType) -> DecoderOptions {
+        DecoderOptions::default()
+            .backend(if self.cpu {
+                Backend::Cpu
+            } else {
+                Backend::Nvdec(0)
+            })
+            .color(color)
+            .sessions(self.sessions)
+    }
+
+    /// Runs one scenario (unless filtered out or over budget) and prints its line.
+    fn run(
+        &self,
+        scenario: &str,
+        file: &str,
+        threads: usize,
+        extra: Value,
+        f: impl FnOnce() -> Res<(usize, f64)>,
+    ) {
+        if !self.wanted(scenario) {
+            return;
+        }
+        let imp = if self.cpu {
+            "vidloader-cpu"
+        } else {
+            "vidloader"
+        };
+        let mut line = json!({"impl": imp, "scenario": scenario, "file": file, "threads": threads});
+        if self.over_budget() {
+            line["skipped"] = json!(format!("time budget of {} s spent", self.budget_s));
+            println!("{line}");
+            return;
+        }
+        if let Ok(mut n) = self.notes.lock() {
+            n.clear();
+        }
+        match f() {
+            Ok((frames, secs)) => {
+                let fps = frames as f64 / secs.max(1e-9);
+                line["frames"] = json!(frames);
+                line["seconds"] = json!((secs * 1e4).round() / 1e4);
+                line["fps"] = json!((fps * 10.0).round() / 10.0);
+                println!(
+                    "{imp} {scenario:<20} {file:<24} threads {threads:>2}: {frames:>6} frames in {secs:>7.3} s = {fps:>8.1} fps"
+                );
+            }
+            Err(e) => {
+                line["error"] = json!(e);
+                println!("{imp} {scenario:<20} {file:<24} threads {threads:>2}: ERROR {e}");
+            }
+        }
+        if let (Value::Object(l), Value::Object(x)) = (&mut line, extra) {
+            l.extend(x);
+            if let Ok(mut n) = self.notes.lock() {
+                l.append(&mut n);
+            }
+        }
+        println!("{line}");
+    }
+
+    /// The distinct clips of `set` and `count` names for them under a fresh folder (hard links, else copies).
+    fn replicate(&self, set: &str, tag: &str, count: usize) -> Res<(Vec<PathBuf>, Vec<PathBuf>)> {
+        let mut distinct: Vec<PathBuf> = std::fs::read_dir(self.data.join(set))
+            .map_err(|e| format!("{}: {e}", self.data.join(set).display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+            .collect();
+        distinct.sort();
+        if distinct.is_empty() {
+            return Err(format!("no .mp4 in {}", self.data.join(set).display()));
+        }
+        let dir = self.tmp.join(format!("{set}-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let mut names = Vec::with_capacity(count);
+        for j in 0..count {
+            let src = &distinct[j % distinct.len()];
+            let dst = dir.join(format!("{tag}_{j:03}.mp4"));
+            if std::fs::hard_link(src, &dst).is_err() {
+                std::fs::copy(src, &dst).map_err(err)?;
+            }
+            names.push(dst);
+        }
+        Ok((distinct, names))
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // SimpleDecoder sampling
+
+    fn sampling(&self) {
+        for file in SAMPLE_FILES {
+            let path = self.data.join(file);
+            for threads in SAMPLE_THREADS {
+                for (scenario, batch) in [("seq100_b5", 5), ("seq100_b100", 100)] {
+                    self.run(scenario, file, threads, json!({"batch": batch}), || {
+                        self.sequential(&path, threads, 100, batch)
+                    });
+                }
+                self.run("uniform30", file, threads, json!({}), || {
+                    self.by_index(&path, threads, |len| uniform_indices(len, 30))
+                });
+                self.run(
+                    "random30",
+                    file,
+                    threads,
+                    json!({"seed": RANDOM_SEED}),
+                    || self.by_index(&path, threads, |len| random_indices(len, 30, RANDOM_SEED)),
+                );
+            }
+        }
+    }
+
+    fn sequential(&self, path: &Path, threads: usize, n: usize, batch: usize) -> Res<(usize, f64)> {
+        let read = |d: &mut SimpleDecoder| -> Res<usize> {
+            let mut got = 0;
+            while got < n {
+                let b = d.get_batch_frames(batch.min(n - got)).map_err(err)?;
+                if b.is_empty() {
+                    break;
+                }
+                got += b.len();
+            }
+            Ok(got)
+        };
+        run_threads(
+            threads,
+            |_| {
+                let mut d = SimpleDecoder::open(path, self.opts(ColorType::Rgbp)).map_err(err)?;
+                read(&mut d)?;
+                d.seek_to_index(0).map_err(err)?;
+                Ok(d)
+            },
+            |_, d| read(d),
+        )
+    }
+
+    fn by_index(
+        &self,
+        path: &Path,
+        threads: usize,
+        indices: impl Fn(usize) -> Vec<i64> + Sync,
+    ) -> Res<(usize, f64)> {
+        let decoded = AtomicU64::new(0);
+        let r = run_threads(
+            threads,
+            |_| {
+                let mut d = SimpleDecoder::open(path, self.opts(ColorType::Rgbp)).map_err(err)?;
+                let idx = indices(d.len());
+                d.get_batch_frames_by_index(&idx).map_err(err)?;
+                Ok((d, idx))
+            },
+            |_, (d, idx)| {
+                let before = d.decode_work().packets_decoded;
+                let n = d.get_batch_frames_by_index(idx).map_err(err)?.len();
+                decoded.fetch_add(d.decode_work().packets_decoded - before, Ordering::Relaxed);
+                Ok(n)
+            },
+        );
+        self.note("decoded", json!(decoded.load(Ordering::Relaxed)));
+        r
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Short clips: a new decoder per clip vs one reconfigured decoder
+
+    fn clips(&self) {
+        for set in CLIP_SETS {
+            for (scenario, reuse, batch) in [
+                ("clips_new", false, false),
+                ("clips_reused", true, false),
+                ("clips_reused_batch", true, true),
+            ] {
+                let access = if batch { "batch" } else { "frame" };
+                let extra = json!({"color": "native", "access": access, "clips": self.clips});
+                self.run(scenario, set, CLIP_THREADS, extra, || {
+                    let (distinct, names) = self.replicate(set, scenario, self.clips)?;
+                    let warm = split_list(&distinct, CLIP_THREADS);
+                    let chunks = split_list(&names, CLIP_THREADS);
+                    let r = run_threads(
+                        CLIP_THREADS,
+                        |i| self.decode_clips(&warm[i], reuse, batch, false).map(|_| ()),
+                        |i, _| self.decode_clips(&chunks[i], reuse, batch, true),
+                    );
+                    let _ = std::fs::remove_dir_all(names[0].parent().unwrap());
+                    r
+                });
+            }
+        }
+    }
+
+    /// Decodes every frame of every clip; the number of frames.
+    fn decode_clips(&self, clips: &[PathBuf], reuse: bool, batch: bool, timed: bool) -> Res<usize> {
+        let opts = self.opts(ColorType::Native);
+        let reused_opts = opts.clone().max_size(3840, 2160);
+        let mut dec: Option<SimpleDecoder> = None;
+        let mut frames = 0;
+        for clip in clips {
+            if timed && self.stop_early() {
+                break;
+            }
+            match dec.as_mut() {
+                Some(d) if reuse => d.reconfigure(clip.as_path()).map_err(err)?,
+                _ => {
+                    let o = if reuse {
+                        reused_opts.clone()
+                    } else {
+                        opts.clone()
+                    };
+                    dec = Some(SimpleDecoder::open(clip.as_path(), o).map_err(err)?);
+                }
+            }
+            let d = dec.as_mut().unwrap();
+            let len = d.len();
+            if batch {
+                frames += d.get_batch_frames(len).map_err(err)?.len();
+            } else {
+                for i in 0..len {
+                    frames += d.get(i as i64).map_err(err)?.len();
+                }
+            }
+        }
+        Ok(frames)
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Low-level session: whole file, NV12 copied out per frame
+
+    fn nv12(&self) {
+        for file in NV12_FILES {
+            let path = self.data.join(file);
+            for threads in NV12_THREADS {
+                let extra = json!({"passes": self.passes, "display_delay": self.display_delay});
+                self.run("nv12_x4", file, threads, extra, || {
+                    if self.cpu {
+                        return Err("the low-level session needs NVDEC".into());
+                    }
+                    run_threads(
+                        threads,
+                        |_| {
+                            let mut s = Nv12Decoder::new(&path, self.display_delay)?;
+                            s.pass(&path)?;
+                            Ok(s)
+                        },
+                        |_, s| {
+                            let mut frames = 0;
+                            for _ in 0..self.passes {
+                                frames += s.pass(&path)?;
+                            }
+                            Ok(frames)
+                        },
+                    )
+                });
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // The data-loader pattern of the hand-written PyNvVideoCodec + torch loader
+
+    fn loader(&self) {
+        for set in CLIP_SETS {
+            for workers in LOADER_WORKERS {
+                let extra = json!({"clips": self.clips, "frames_per_clip": LOADER_FRAMES,
+                                   "clips_per_batch": LOADER_BATCH, "size": LOADER_SIZE, "dtype": "fp16"});
+                self.run("loader", set, workers, extra, || {
+                    let (distinct, names) =
+                        self.replicate(set, &format!("loader{workers}"), self.clips)?;
+                    let batches: Vec<Vec<PathBuf>> = names
+                        .chunks(LOADER_BATCH)
+                        .map(<[PathBuf]>::to_vec)
+                        .collect();
+                    let warm: Vec<PathBuf> = distinct.iter().take(LOADER_BATCH).cloned().collect();
+                    let next = AtomicUsize::new(0);
+                    let decoded = AtomicU64::new(0);
+                    let r = run_threads(
+                        workers,
+                        |_| {
+                            let mut w = LoaderWorker {
+                                dec: None,
+                                opts: self.opts(ColorType::Rgbp),
+                                device: if self.cpu {
+                                    Device::Cpu
+                                } else {
+                                    Device::Cuda(0)
+                                },
+                            };
+                            w.batch(&warm)?;
+                            Ok(w)
+                        },
+                        |_, w| {
+                            let before = w.decoded();
+                            let mut frames = 0;
+                            loop {
+                                let k = next.fetch_add(1, Ordering::Relaxed);
+                                let Some(b) = batches.get(k) else {
+                                    break;
+                                };
+                                if self.stop_early() {
+                                    break;
+                                }
+                                frames += w.batch(b)?;
+                            }
+                            decoded.fetch_add(w.decoded() - before, Ordering::Relaxed);
+                            Ok(frames)
+                        },
+                    );
+                    self.note("decoded", json!(decoded.load(Ordering::Relaxed)));
+                    let _ = std::fs::remove_dir_all(names[0].parent().unwrap());
+                    r
+                });
+            }
+        }
+    }
+}
+
+struct LoaderWorker {
+    dec: Option<SimpleDecoder>,
+    opts: DecoderOptions,
+    device: Device,
+}
+
+impl LoaderWorker {
+    /// Pictures this worker's decoder has decoded so far.
+    fn decoded(&self) -> u64 {
+        self.dec
+            .as_ref()
+            .map_or(0, |d| d.decode_work().packets_decoded)
+    }
+
+    /// One batch `[clips, 16, 3, 224, 224]` fp16 on cuda:0; the number of frames delivered.
+    fn batch(&mut self, clips: &[PathBuf]) -> Res<usize> {
+        let dims = [
+            clips.len() as i64,
+            LOADER_FRAMES as i64,
+            3,
+            LOADER_SIZE,
+            LOADER_SIZE,
+        ];
+        let out = Tensor::f_empty(dims, (Kind::Half, self.device)).map_err(err)?;
+        let transform = FrameTransform {
+            crop: None,
+            normalize: Some(Normalize::imagenet()),
+        };
+        for (k, clip) in clips.iter().enumerate() {
+            match self.dec.as_mut() {
+                Some(d) => d.reconfigure(clip.as_path()).map_err(err)?,
+                None => {
+                    self.dec =
+                        Some(SimpleDecoder::open(clip.as_path(), self.opts.clone()).map_err(err)?)
+                }
+            }
+            let d = self.dec.as_mut().unwrap();
+            let idx = linspace_indices(d.len(), LOADER_FRAMES);
+            let mut slot = out.get(k as i64);
+            d.decode_frames_into(&idx, &mut slot, &transform)
+                .map_err(err)?;
+        }
+        Ok(clips.len() * LOADER_FRAMES)
+    }
+}
+
+/// A low-level NVDEC session with its stream and an NV12 output buffer, as PyNvVideoCodec's `CreateDecoder`.
+struct Nv12Decoder {
+    gpu: Arc<GpuContext>,
+    stream: GpuStream,
+    session: NvdecSession,
+    out: Option<vidloader::cuda::DeviceBuffer>,
+    first: bool,
+}
+
+impl Nv12Decoder {
+    fn new(path: &Path, display_delay: u32) -> Res<Self> {
+        let gpu = GpuContext::shared(0).map_err(err)?;
+        let stream = GpuStream::new(&gpu).map_err(err)?;
+        let dmx = Self::demuxer(path)?;
+        let info = dmx.info();
+        let codec = match info.codec.as_str() {
+            "h264" => NvCodec::H264,
+            "hevc" => NvCodec::Hevc,
+            other => {
+                return Err(format!(
+                    "{}: codec {other} not in this benchmark",
+                    path.display()
+                ))
+            }
+        };
+        let mut cfg = SessionConfig::new(codec);
+        cfg.sequence_header = Some(dmx.extradata()).filter(|e| !e.is_empty());
+        cfg.clock_rate = u32::try_from(info.time_base.1).unwrap_or(0);
+        cfg.display_delay = Some(display_delay);
+        let session = NvdecSession::new(gpu.clone(), cfg).map_err(err)?;
+        Ok(Nv12Decoder {
+            gpu,
+            stream,
+            session,
+            out: None,
+            first: true,
+        })
+    }
+
+    fn demuxer(path: &Path) -> Res<Demuxer> {
+        let mut d = Demuxer::open(path).map_err(err)?;
+        d.set_annexb(true).map_err(err)?;
+        Ok(d)
+    }
+
+    /// Decodes the whole file once (a fresh demuxer, the same session); the number of frames.
+    fn pass(&mut self, path: &Path) -> Res<usize> {
+        let mut dmx = Self::demuxer(path)?;
+        if !self.first {
+            let header = Some(dmx.extradata()).filter(|e| !e.is_empty());
+            self.session.start_stream(header).map_err(err)?;
+        }
+        self.first = false;
+        let mut frames = 0;
+        while let Some(p) = dmx.read_packet().map_err(err)? {
+            match p.pts().or(p.dts()) {
+                Some(pts) => self.session.decode(p.data(), pts, true),
+                None => self.session.decode_untimed(p.data(), true),
+            }
+            .map_err(err)?;
+            frames += self.drain()?;
+        }
+        self.session.flush().map_err(err)?;
+        frames += self.drain()?;
+        Ok(frames)
+    }
+
+    /// Maps every queued picture and copies its NV12 planes into the output buffer.
+    fn drain(&mut self) -> Res<usize> {
+        let conv = self.gpu.converter().map_err(err)?;
+        let mut n = 0;
+        while let Some(f) = self.session.next_frame() {
+            let m = self.session.map(&f, &self.stream).map_err(err)?;
+            let src = m.source().map_err(err)?;
+            let bytes = src.native_bytes();
+            if self.out.as_ref().is_none_or(|b| b.len() < bytes) {
+                self.out = Some(self.gpu.alloc(bytes).map_err(err)?);
+            }
+            let buf = self.out.as_mut().unwrap();
+            let mut dst = DstBytes::from_buffer(buf, 0, bytes).map_err(err)?;
+            conv.to_native(&src, &mut dst, &self.stream).map_err(err)?;
+            m.unmap().map_err(err)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let data = std::env::var_os("VIDLOADER_BENCH_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".benchdata"));
+    let cpu = std::env::var("VIDLOADER_BENCH_BACKEND").is_ok_and(|b| b == "cpu");
+    if !cpu && !nvdec::is_available() {
+        println!(
+            "skipped: no NVDEC ({})",
+            nvdec::unavailable_reason().unwrap_or_default()
+        );
+        return;
+    }
+    if !cpu && !tch::Cuda::is_available() {
+        println!("skipped: torch sees no CUDA device (a CPU-only libtorch?)");
+        return;
+    }
+    if !data.join(SAMPLE_FILES[0]).is_file() {
+        println!(
+            "skipped: no benchmark data in {} (make it with datasets/make-gpu-bench.sh, or set VIDLOADER_BENCH_DATA)",
+            data.display()
+        );
+        return;
+    }
+    let mut only: Vec<String> = std::env::var("VIDLOADER_BENCH_ONLY")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    only.extend(args);
+    let tmp = std::env::var_os("VIDLOADER_BENCH_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("vidloader-gpu-bench-{}", std::process::id()));
+    let bench = Bench {
+        data,
+        only,
+        start: Instant::now(),
+        budget_s: env_usize("VIDLOADER_BENCH_BUDGET_S", 0) as f64,
+        tmp,
+        clips: env_usize("VIDLOADER_BENCH_CLIPS", 210).max(1),
+        passes: env_usize("VIDLOADER_BENCH_PASSES", 4).max(1),
+        sessions: env_usize("VIDLOADER_BENCH_SESSIONS", 0),
+        display_delay: env_usize("VIDLOADER_BENCH_DISPLAY_DELAY", 4) as u32,
+        cpu,
+        notes: Mutex::new(serde_json::Map::new()),
+    };
+    let gpu = if cpu {
+        "the CPU".to_string()
+    } else {
+        GpuContext::shared(0)
+            .map(|g| g.name().to_string())
+            .unwrap_or_default()
+    };
+    println!(
+        "vidloader GPU benchmark on {gpu}: data {}, {} clips, budget {} s",
+        bench.data.display(),
+        bench.clips,
+        bench.budget_s
+    );
+    bench.sampling();
+    bench.nv12();
+    bench.clips();
+    bench.loader();
+    let _ = std::fs::remove_dir_all(&bench.tmp);
+    println!(
+        "vidloader GPU benchmark done in {:.1} s",
+        bench.start.elapsed().as_secs_f64()
+    );
+}

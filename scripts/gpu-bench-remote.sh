@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# gpu-bench-remote.sh: the side-by-side GPU benchmark, vidloader against PyNvVideoCodec, in one command on the
+# GPU machine (run from the repo root). It needs, next to the working tree:
+#   .gpu/        the bundle of `scripts/gpu.sh build` (holds the gpu_decode bench executable)
+#   .benchdata/  the files of `datasets/make-gpu-bench.sh`
+#   .whl/        the PyNvVideoCodec wheel (pip download ... PyNvVideoCodec==2.2.4; scripts/slim-wheel.py makes it
+#                smaller); torch and numpy come from the machine's Python
+#
+#     bash scripts/gpu-bench-remote.sh
+#
+# Steps: installs the wheel into /tmp/site; runs the Rust bench through scripts/gpu-remote.sh (which unpacks the
+# bundle and points the loader at libtorch); runs benches/pynvc_bench.py and benches/pynvc_loader.py; pairs the
+# results with benches/compare.py. Results go to $OUT (default target/gpu-bench): vidloader.log, pynvc.log,
+# pynvc-loader.log (the JSON lines and readable lines of each program), table.md (the comparison) and run.txt
+# (machine, versions, step times). Exit status 0 when every step ran (single scenarios may still have failed:
+# see table.md).
+#
+# Time: each program gets a share of GPU_BENCH_BUDGET_S (default 400 s; vidloader 45 %, PyNvVideoCodec
+# scenarios 35 %, hand-written loader 20 %). When its share is spent a program stops its clip and loader loops
+# early (the line says "truncated"), skips the scenarios left, and is killed if still running 45-60 s later. A
+# normal run takes about 5-6 minutes on an H100; the worst case is about GPU_BENCH_BUDGET_S + 170 s.
+#
+# Environment: GPU_BENCH_BUDGET_S; GPU_BENCH_CLIPS (clips per clip scenario, default 210); GPU_BENCH_ONLY
+# (scenario prefixes, comma-separated, for all programs); GPU_BENCH_STEPS (default "rust,pynvc,loader");
+# PYTHON (default python3); TORCH_LIB (see gpu-remote.sh).
+set -uo pipefail
+
+repo="$(pwd)"
+out="${OUT:-$repo/target/gpu-bench}"
+budget="${GPU_BENCH_BUDGET_S:-400}"
+steps="${GPU_BENCH_STEPS:-rust,pynvc,loader}"
+py="${PYTHON:-python3}"
+mkdir -p "$out"
+run_txt="$out/run.txt"
+: >"$run_txt"
+
+say() { printf '%s\n' "$*" | tee -a "$run_txt"; }
+share() { awk -v b="$budget" -v p="$1" 'BEGIN { printf "%d", b * p / 100 }'; }
+wanted() { [[ ",$steps," == *",$1,"* ]]; }
+
+export PYTHONUNBUFFERED=1
+export VIDLOADER_BENCH_DATA="$repo/.benchdata"
+export VIDLOADER_BENCH_CLIPS="${GPU_BENCH_CLIPS:-210}"
+export VIDLOADER_BENCH_ONLY="${GPU_BENCH_ONLY:-}"
+export VIDLOADER_BENCH_TMP="${TMPDIR:-/tmp}"
+
+t0=$(date +%s)
+say "=== vidloader vs PyNvVideoCodec GPU benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
+if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 |
+        sed 's/^/    gpu: /' | tee -a "$run_txt"
+fi
+[ -f .gpu/BUILD-INFO ] && sed 's/^/    build: /' .gpu/BUILD-INFO | tee -a "$run_txt"
+say "    data: $(du -shL .benchdata 2>/dev/null | cut -f1) in .benchdata; budget ${budget} s;" \
+    "clips $VIDLOADER_BENCH_CLIPS"
+[ -d .benchdata ] || say "WARNING: no .benchdata (make it with datasets/make-gpu-bench.sh and carry it)"
+
+# The wheel, into /tmp/site (no index, no dependencies: torch and numpy are the machine's).
+if wanted pynvc || wanted loader; then
+    if ls .whl/*.whl >/dev/null 2>&1 &&
+        "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+            .whl/*.whl >>"$run_txt" 2>&1; then
+        export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+        versions='import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)'
+        say "    python: $("$py" -c "$versions" 2>&1 | tail -n 1)"
+        say "    PyNvVideoCodec: $("$py" -c 'import PyNvVideoCodec as n; print(n.__version__)' 2>&1 | tail -n 1)"
+    else
+        say "WARNING: could not install .whl/*.whl into /tmp/site: the PyNvVideoCodec steps will say why they skip"
+    fi
+fi
+
+# step NAME SECONDS LOG COMMAND...: runs COMMAND under a time limit, its output into LOG (and the console).
+step() {
+    local name="$1" limit="$2" log="$3" start rc
+    shift 3
+    start=$(date +%s)
+    say "=== $name (limit ${limit} s): $*"
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    say "=== $name: exit $rc after $(($(date +%s) - start)) s"
+    return "$rc"
+}
+
+failed=0
+if wanted rust; then
+    b=$(share 45)
+    # gpu-remote.sh unpacks the bundle, sets LD_LIBRARY_PATH and runs `<gpu_decode exe> --bench`; with OUT unset
+    # it writes only to stdout (captured here).
+    step "vidloader (gpu_decode)" $((b + 60)) "$out/vidloader.log" \
+        env OUT= GPU_TESTS=none GPU_TEST_TIMEOUT=$((b + 45)) VIDLOADER_BENCH_BUDGET_S="$b" \
+        bash scripts/gpu-remote.sh gpu_decode || failed=1
+fi
+if wanted pynvc; then
+    b=$(share 35)
+    step "PyNvVideoCodec scenarios" $((b + 45)) "$out/pynvc.log" \
+        "$py" benches/pynvc_bench.py --budget "$b" || failed=1
+fi
+if wanted loader; then
+    b=$(share 20)
+    step "PyNvVideoCodec hand-written loader" $((b + 45)) "$out/pynvc-loader.log" \
+        "$py" benches/pynvc_loader.py --budget "$b" || failed=1
+fi
+
+logs=()
+for f in vidloader.log pynvc.log pynvc-loader.log; do [ -f "$out/$f" ] && logs+=("$out/$f"); done
+say "=== comparison (vidloader / PyNvVideoCodec, higher is better)"
+if [ "${#logs[@]}" -gt 0 ] && "$py" benches/compare.py "${logs[@]}" --out "$out/table.md" >/dev/null; then
+    tee -a "$run_txt" <"$out/table.md"
+else
+    say "(no results to compare)"
+    failed=1
+fi
+say "=== done in $(($(date +%s) - t0)) s; results in $out"
+exit "$failed"
