@@ -212,6 +212,11 @@ struct Request<'a> {
     color: ColorType,
     /// Frame -> the slots that want it (the first is decoded into).
     slots: &'a Slots,
+    /// Keyframe groups in the whole request (over all lanes).
+    groups: usize,
+    /// Whether a group may end with a flush. Only on NVDEC: libavcodec's H.264 decoder, drained right after the
+    /// last needed packet while unneeded B-pictures were dropped, withheld a P-picture that it had decoded.
+    flush_groups: bool,
     /// Drop packets of non-reference H.264/HEVC pictures that no slot wants.
     skip_codec: Option<(NalCodec, NalFraming)>,
 }
@@ -223,6 +228,7 @@ impl Lane {
         req: &Request<'_>,
         start: usize,
         frames: &[usize],
+        flush_after: bool,
         out: &mut Output<'_>,
     ) -> Result<()> {
         let first_frame = frames[0];
@@ -234,18 +240,16 @@ impl Lane {
         if !continuing {
             self.restart_at(req.index, start)?;
         }
+        // Once every packet the group needs has been sent, a flush hands out the pictures still queued in the
+        // decoder without decoding any beyond them (worth it when decoding will not continue from here).
+        let last_packet = frames
+            .iter()
+            .map(|&f| req.index.packet_of(f))
+            .max()
+            .unwrap_or(start);
         let mut remaining = frames.len();
         loop {
-            while let Some(ts) = self.decoder.receive()? {
-                let frame = match ts {
-                    Some(pts) => frame_at_pts(req.index, pts),
-                    None => Some(
-                        self.pos
-                            .last_out
-                            .map_or(self.pos.count_from.unwrap_or(0), |l| l + 1),
-                    ),
-                };
-                let Some(f) = frame else { continue };
+            while let Some(f) = self.next_frame(req)? {
                 self.pos.last_out = Some(f);
                 if frames.binary_search(&f).is_ok() {
                     out.write(self.decoder.as_mut(), req.color, req.slots[&f][0])?;
@@ -267,11 +271,15 @@ impl Lane {
                     reason: format!("frame {missing} could not be decoded"),
                 });
             }
+            if flush_after && self.pos.read_pos > last_packet {
+                self.decoder.send_eof()?;
+                self.pos.eof_sent = true;
+                continue;
+            }
             match next_packet(&mut self.demuxer, req.index, &mut self.pos)? {
                 Some(p) => {
                     // A non-reference picture before the last wanted frame that nobody wants is never decoded
-                    // (frames after it are read ahead only by a few packets and kept, so a later request that
-                    // continues from here still finds them).
+                    // (frames after it are kept, so a later request that continues from here still finds them).
                     let droppable = req.skip_codec.is_some_and(|(c, framing)| {
                         p.pts()
                             .and_then(|t| frame_at_pts(req.index, t))
@@ -291,6 +299,25 @@ impl Lane {
                 }
             }
         }
+    }
+
+    /// The frame index of the decoder's next picture (`None` when it needs more input or is drained); pictures
+    /// whose time stamp is not in the index are skipped.
+    fn next_frame(&mut self, req: &Request<'_>) -> Result<Option<usize>> {
+        while let Some(ts) = self.decoder.receive()? {
+            let frame = match ts {
+                Some(pts) => frame_at_pts(req.index, pts),
+                None => Some(
+                    self.pos
+                        .last_out
+                        .map_or(self.pos.count_from.unwrap_or(0), |l| l + 1),
+                ),
+            };
+            if frame.is_some() {
+                return Ok(frame);
+            }
+        }
+        Ok(None)
     }
 
     /// Positions the demuxer at keyframe packet `start` (reading forward or seeking) and resets the decoder.
@@ -345,8 +372,23 @@ impl Lane {
         groups: &[(usize, Vec<usize>)],
         out: &mut Output<'_>,
     ) -> Result<()> {
-        for (start, frames) in groups {
-            self.decode_group(req, *start, frames, out)?;
+        for (k, (start, frames)) in groups.iter().enumerate() {
+            // Flush at the end of a group when decoding will restart anyway: before a group further on, and at
+            // the end of a request of several groups (random access); a one-group request keeps the decoder
+            // running for the next one (sequential reading).
+            let flush_after = req.flush_groups
+                && match groups.get(k + 1) {
+                    Some((next, _)) => {
+                        let last = frames
+                            .iter()
+                            .map(|&f| req.index.packet_of(f))
+                            .max()
+                            .unwrap_or(*start);
+                        *next > last + CONTINUE_LIMIT
+                    }
+                    None => req.groups > 1,
+                };
+            self.decode_group(req, *start, frames, flush_after, out)?;
         }
         Ok(())
     }
@@ -390,6 +432,13 @@ fn resolve_backend(requested: Backend, demuxer: &Demuxer) -> Result<Backend> {
         Backend::Cpu => Ok(Backend::Cpu),
         Backend::Nvdec(gpu) => {
             check_support(gpu, demuxer)?;
+            if !bit_exact(demuxer) {
+                return Err(Error::Unsupported(format!(
+                    "{} on NVDEC differs from libavcodec in the inverse DCT (the standard allows it); vidloader \
+                     decodes it on the CPU so that frames stay exact (PacketDecoder still decodes it on NVDEC)",
+                    demuxer.info().codec
+                )));
+            }
             Ok(Backend::Nvdec(gpu))
         }
         Backend::Auto => match check_support(0, demuxer) {
@@ -807,9 +856,11 @@ impl SimpleDecoder {
         (slots, groups.into_iter().collect())
     }
 
-    fn request<'a>(&'a self, slots: &'a Slots) -> Request<'a> {
+    fn request<'a>(&'a self, slots: &'a Slots, groups: usize) -> Request<'a> {
         Request {
             index: &self.index,
+            groups,
+            flush_groups: matches!(self.backend, Backend::Nvdec(_)),
             color: self.opts.color,
             slots,
             skip_codec: self.skip,
@@ -831,7 +882,7 @@ impl SimpleDecoder {
         let mut lanes = std::mem::take(&mut self.lanes);
         let result = match lanes.first_mut() {
             Some(lane) => {
-                let req = self.request(&slots);
+                let req = self.request(&slots, groups.len());
                 let mut output = Output::Host {
                     bytes: &mut *out,
                     frame_bytes: fb,
@@ -868,7 +919,7 @@ impl SimpleDecoder {
         self.ensure_lanes(n_lanes)?;
         let mut lanes = std::mem::take(&mut self.lanes);
         let result = {
-            let req = self.request(&slots);
+            let req = self.request(&slots, groups.len());
             // Contiguous runs of groups per lane (sizes differing by at most one), so each lane decodes forward
             // through its part of the file.
             let chunks = split_even(&groups, n_lanes);

@@ -124,15 +124,20 @@ fn loader_frames_equal_simple_decoder_and_the_ffmpeg_cli() {
             );
         }
     }
-    // Against the ffmpeg CLI: its yuv420p planes, converted by the reference formula (BT.601 limited range).
-    let s = &batches[0].samples[0];
-    let fb = planar_frame_bytes(64, 48, 1, 1, 1);
-    let reference = reference_frames(&s.path, "yuv420p", fb);
-    let got = batches[0].frames.get(0);
-    for (t, &f) in s.frames.iter().enumerate() {
-        let want = reference_rgb(&reference[f], 64, 48, 1, 1, 8, "bt601", false);
-        let hwc = tensor_bytes(&got.get(t as i64).permute([1, 2, 0]));
-        assert!(max_abs_diff(&hwc, &want) <= 1, "frame {f}");
+    // Against the ffmpeg CLI (where it is installed; the data set is made here, so there is no bundled reference):
+    // its yuv420p planes, converted by the reference formula (BT.601 limited range).
+    if ffmpeg_cli_available() {
+        let s = &batches[0].samples[0];
+        let fb = planar_frame_bytes(64, 48, 1, 1, 1);
+        let reference = reference_frames(&s.path, "yuv420p", fb);
+        let got = batches[0].frames.get(0);
+        for (t, &f) in s.frames.iter().enumerate() {
+            let want = reference_rgb(&reference[f], 64, 48, 1, 1, 8, "bt601", false);
+            let hwc = tensor_bytes(&got.get(t as i64).permute([1, 2, 0]));
+            assert!(max_abs_diff(&hwc, &want) <= 1, "frame {f}");
+        }
+    } else {
+        eprintln!("no ffmpeg CLI here: compared with SimpleDecoder only");
     }
     let summary = loader.summary();
     assert_eq!(
@@ -755,6 +760,8 @@ fn disk_cache_is_reused_and_invalidated_when_the_file_changes() {
     let open = || VideoDataset::from_list([(video.clone(), 0)]).with_cache_dir(Some(cache.clone()));
     let a = open();
     assert_eq!(a.meta(0).unwrap().num_frames(), 10);
+    // H.264 where the FFmpeg build has libx264, MPEG-4 part 2 where it has only FFmpeg's own encoders.
+    let codec = a.meta(0).unwrap().codec.clone();
     assert_eq!((a.cache_stats().scans, a.cache_stats().disk_hits), (1, 0));
     a.meta(0).unwrap();
     assert_eq!(a.cache_stats().scans, 1, "kept in memory");
@@ -763,7 +770,7 @@ fn disk_cache_is_reused_and_invalidated_when_the_file_changes() {
     assert_eq!((b.cache_stats().scans, b.cache_stats().disk_hits), (0, 1));
     assert_eq!(
         (m.num_frames(), m.width, m.height, m.codec.as_str()),
-        (10, 64, 48, "h264")
+        (10, 64, 48, codec.as_str())
     );
     // The file changes: scanned again, and the new metadata is cached.
     write_moving_square(&video, &small_spec(14), 0, 1).unwrap();

@@ -112,7 +112,7 @@ impl FrameDecoder for CpuDecoder {
             match self.decoder.receive_frame(&mut self.frame) {
                 Ok(()) => {
                     self.has_frame = true;
-                    return Ok(Some(self.frame.timestamp().or(self.frame.pts())));
+                    return Ok(Some(self.frame.pts().or(self.frame.timestamp())));
                 }
                 Err(ff::Error::Eof) => return Ok(None),
                 Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => return Ok(None),

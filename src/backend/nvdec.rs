@@ -97,8 +97,8 @@ pub(crate) fn check_support(gpu: usize, demuxer: &Demuxer) -> Result<()> {
 }
 
 /// Whether NVDEC's output equals libavcodec's bit for bit for this codec. MPEG-1/2, MPEG-4 part 2 and VC-1 let
-/// decoders differ in their inverse DCT, so `Backend::Auto` keeps those on the CPU (explicit
-/// `Backend::Nvdec` still decodes them, within a fraction of a level).
+/// decoders differ in their inverse DCT, so the frame-exact decoders keep those on the CPU (`Backend::Auto`
+/// picks the CPU, `Backend::Nvdec` is `Unsupported`); [`crate::PacketDecoder`] still decodes them on NVDEC.
 pub(crate) fn bit_exact(demuxer: &Demuxer) -> bool {
     !matches!(
         NvCodec::from_ffmpeg(demuxer.parameters().id()),
@@ -134,6 +134,19 @@ fn stream_color(info: &StreamInfo) -> (ColorMatrix, ColorRange) {
     (info.color_matrix, info.color_range)
 }
 
+/// Pictures the parser keeps decoded ahead of the one it hands out, so that NVDEC has work queued while a picture
+/// is converted; requests that end a keyframe group flush instead of decoding these extra pictures.
+/// `VIDLOADER_NVDEC_DISPLAY_DELAY` overrides it (0..=8), for tuning.
+fn display_delay() -> u32 {
+    static DELAY: LazyLock<u32> = LazyLock::new(|| {
+        std::env::var("VIDLOADER_NVDEC_DISPLAY_DELAY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(4, |d: u32| d.min(8))
+    });
+    *DELAY
+}
+
 /// An NVDEC decode session with its own CUDA stream.
 pub(crate) struct NvdecDecoder {
     session: NvdecSession,
@@ -164,7 +177,7 @@ impl NvdecDecoder {
         cfg.max_height = max_height.max(info.height);
         cfg.sequence_header = sequence_header(codec, demuxer);
         cfg.clock_rate = u32::try_from(info.time_base.1).unwrap_or(0);
-        cfg.display_delay = Some(2);
+        cfg.display_delay = Some(display_delay());
         let stream = GpuStream::new(&ctx)?;
         let session = NvdecSession::new(ctx, cfg)?;
         let (matrix, range) = stream_color(info);

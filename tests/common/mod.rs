@@ -48,6 +48,14 @@ pub fn fixture_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures"))
 }
 
+/// Whether the ffmpeg CLI runs on this machine (the GPU machine has none: its fixtures come made).
+pub fn ffmpeg_cli_available() -> bool {
+    Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Runs `cmd` (an ffmpeg CLI call) and fails the test with its stderr if it does not succeed.
 pub fn run(cmd: &mut Command) {
     let out = cmd
