@@ -658,6 +658,14 @@ impl DataLoader {
         let s = &self.shared;
         let (order, limit) = s.rank_order(epoch);
         let b = s.cfg.batch_size;
+        // Metadata first, in parallel (a packet scan per file not cached yet); errors show in the loop below.
+        {
+            use rayon::prelude::*;
+            let wanted = limit.map_or(order.len(), |l| (l * b).min(order.len()));
+            order[..wanted].par_iter().for_each(|&i| {
+                let _ = s.dataset.meta(i);
+            });
+        }
         let mut samples = Vec::new();
         let mut skipped = Vec::new();
         for &idx in &order {
