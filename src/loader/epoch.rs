@@ -69,7 +69,7 @@ pub struct Epoch {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     finished: bool,
-    started: Option<Instant>,
+    started: Instant,
     stats: EpochStats,
     progress: Option<indicatif::ProgressBar>,
 }
@@ -130,7 +130,7 @@ impl Epoch {
             bar.set_prefix(epoch.to_string());
             bar
         });
-        Epoch {
+        let mut epoch = Epoch {
             batch: shared.cfg.batch_size,
             shared,
             epoch,
@@ -147,10 +147,13 @@ impl Epoch {
             stop,
             workers,
             finished: false,
-            started: None,
+            started: Instant::now(),
             stats: EpochStats::default(),
             progress,
-        }
+        };
+        // Decoding starts now; an error here shows again on the first `next`.
+        let _ = epoch.top_up();
+        epoch
     }
 
     /// Samples in this rank's plan for the epoch (before any are skipped).
@@ -242,9 +245,7 @@ impl Epoch {
         self.stats.batches += 1;
         self.stats.samples += n as u64;
         self.stats.frames += n as u64 * t;
-        if let Some(start) = self.started {
-            self.stats.seconds = start.elapsed().as_secs_f64();
-        }
+        self.stats.seconds = self.started.elapsed().as_secs_f64();
         if let Some(p) = &self.progress {
             p.inc(1);
             p.set_message(format!(
@@ -357,7 +358,6 @@ impl Iterator for Epoch {
         if self.finished {
             return None;
         }
-        self.started.get_or_insert_with(Instant::now);
         match self.next_batch() {
             Ok(Some(b)) => Some(Ok(b)),
             Ok(None) => {

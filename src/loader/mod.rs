@@ -180,7 +180,7 @@ pub struct LoaderSummary {
     pub packets_dropped: u64,
     /// Samples decoded on the CPU because the loader's GPU decoder could not decode their video.
     pub cpu_fallbacks: u64,
-    /// Seconds from the first request of an epoch to its last batch, summed over epochs.
+    /// Seconds from the start of an epoch (its iterator made) to its last batch, summed over epochs.
     pub seconds: f64,
     /// The shared decoder pool's counters.
     pub pool: PoolStats,
@@ -640,8 +640,8 @@ impl DataLoader {
         }
     }
 
-    /// The batches of epoch `epoch` on this rank, decoded in the background; dropping the iterator stops the
-    /// workers.
+    /// The batches of epoch `epoch` on this rank, decoded in the background from now on (`prefetch` batches
+    /// ahead); dropping the iterator stops the workers.
     pub fn epoch(&self, epoch: u64) -> Epoch {
         Epoch::start(self.shared.clone(), epoch)
     }
@@ -658,6 +658,14 @@ impl DataLoader {
         let s = &self.shared;
         let (order, limit) = s.rank_order(epoch);
         let b = s.cfg.batch_size;
+        // Metadata first, in parallel (a packet scan per file not cached yet); errors show in the loop below.
+        {
+            use rayon::prelude::*;
+            let wanted = limit.map_or(order.len(), |l| (l * b).min(order.len()));
+            order[..wanted].par_iter().for_each(|&i| {
+                let _ = s.dataset.meta(i);
+            });
+        }
         let mut samples = Vec::new();
         let mut skipped = Vec::new();
         for &idx in &order {
