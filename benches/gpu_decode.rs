@@ -475,7 +475,7 @@ impl Bench {
             for workers in LOADER_WORKERS {
                 let extra = json!({"clips": self.clips, "frames_per_clip": LOADER_FRAMES,
                                    "clips_per_batch": LOADER_BATCH, "size": LOADER_SIZE, "dtype": "fp16"});
-                self.run("loader", set, workers, extra, || {
+                self.run("loader_simple", set, workers, extra, || {
                     let (distinct, names) =
                         self.replicate(set, &format!("loader{workers}"), self.clips)?;
                     let batches: Vec<Vec<PathBuf>> = names

@@ -28,7 +28,7 @@ set -uo pipefail
 repo="$(pwd)"
 out="${OUT:-$repo/target/gpu-bench}"
 budget="${GPU_BENCH_BUDGET_S:-400}"
-steps="${GPU_BENCH_STEPS:-rust,pynvc,loader}"
+steps="${GPU_BENCH_STEPS:-rust,dataloader,pynvc,loader}"
 py="${PYTHON:-python3}"
 mkdir -p "$out"
 run_txt="$out/run.txt"
@@ -90,6 +90,45 @@ if wanted rust; then
         env OUT= GPU_TESTS=none GPU_TEST_TIMEOUT=$((b + 45)) VIDLOADER_BENCH_BUDGET_S="$b" \
         bash scripts/gpu-remote.sh gpu_decode || failed=1
 fi
+if wanted dataloader; then
+    # vidloader's DataLoader (the `vidloader bench` command) over 210 copies of the clips, with the sampling of the
+    # hand-written PyNvVideoCodec loader: 16 evenly spaced frames per clip, 224x224, ImageNet normalisation, fp16,
+    # batches of 8. Its JSON summary becomes a result line (scenario "loader", paired with PyNvVideoCodec's).
+    dl_log="$out/dataloader.log"
+    : >"$dl_log"
+    start=$(date +%s)
+    bin_dir=.gpu/bin
+    if [ ! -x "$bin_dir/vidloader" ]; then
+        bin_dir="$VIDLOADER_BENCH_TMP/vidloader-dataloader-bin"
+        rm -rf "$bin_dir" && mkdir -p "$bin_dir"
+        "$py" -c 'import sys, tarfile
+t = tarfile.open(sys.argv[1], "r:xz")
+m = t.getmember("bin/vidloader"); m.name = "vidloader"; t.extract(m, sys.argv[2])' .gpu/bundle.tar.xz "$bin_dir"
+        chmod +x "$bin_dir/vidloader"
+    fi
+    export LD_LIBRARY_PATH="${TORCH_LIB:-/opt/torch/.venv/lib/python3.12/site-packages/torch/lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    for set in clips_1080p clips_360p; do
+        dir="$VIDLOADER_BENCH_TMP/vidloader-dataloader-$set"
+        rm -rf "$dir" && mkdir -p "$dir"
+        for i in $(seq 0 $((VIDLOADER_BENCH_CLIPS - 1))); do
+            cp ".benchdata/$set/clip_$(printf %02d $((i % 12))).mp4" "$dir/clip_$(printf %03d "$i").mp4"
+        done
+        for w in 1 7 14; do
+            rm -rf "$dir.cache"
+            timeout 120 "$bin_dir/vidloader" bench "$dir" --sampler uniform:16 --batch 8 --resize 224x224 \
+                --dtype f16 --normalize imagenet --no-shuffle --workers "$w" --gpu 0 --cache-dir "$dir.cache" \
+                --json 2>>"$dl_log" | "$py" -c '
+import json, sys
+r = json.load(sys.stdin)
+print(json.dumps({"impl": "vidloader", "scenario": "loader", "file": sys.argv[1], "threads": int(sys.argv[2]),
+                  "fps": round(r["fps"], 1), "frames": r["frames"], "decoded": r["frames_decoded"],
+                  "decoded_fps": round(r["decoded_fps"], 1), "seconds": r["seconds"],
+                  "pool_hit_rate": r["pool_hit_rate"], "backend": r["backend"]}))' "$set" "$w" \
+                | tee -a "$dl_log" || failed=1
+        done
+    done
+    say "=== DataLoader: $(($(date +%s) - start)) s"
+fi
 if wanted pynvc; then
     b=$(share 35)
     step "PyNvVideoCodec scenarios" $((b + 45)) "$out/pynvc.log" \
@@ -102,7 +141,7 @@ if wanted loader; then
 fi
 
 logs=()
-for f in vidloader.log pynvc.log pynvc-loader.log; do [ -f "$out/$f" ] && logs+=("$out/$f"); done
+for f in vidloader.log dataloader.log pynvc.log pynvc-loader.log; do [ -f "$out/$f" ] && logs+=("$out/$f"); done
 say "=== comparison (vidloader / PyNvVideoCodec, higher is better)"
 if [ "${#logs[@]}" -gt 0 ] && "$py" benches/compare.py "${logs[@]}" --out "$out/table.md" >/dev/null; then
     tee -a "$run_txt" <"$out/table.md"
