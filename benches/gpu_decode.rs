@@ -46,7 +46,8 @@ use tch::{Device, Kind, Tensor};
 use vidloader::cuda::{DstBytes, GpuContext, GpuStream};
 use vidloader::nvdec::{self, NvCodec, NvdecSession, SessionConfig};
 use vidloader::{
-    Backend, ColorType, DecoderOptions, Demuxer, FrameTransform, Normalize, SimpleDecoder,
+    Backend, ColorType, DecodeWork, DecoderOptions, Demuxer, FrameTransform, Normalize,
+    SimpleDecoder,
 };
 
 type Res<T> = Result<T, String>;
@@ -183,6 +184,8 @@ struct Bench {
     cpu: bool,
     /// Fields a scenario adds to its result line (e.g. pictures decoded).
     notes: Mutex<serde_json::Map<String, Value>>,
+    /// Decode work of the timed part of the running scenario, over all its threads.
+    work: Mutex<DecodeWork>,
 }
 
 impl Bench {
@@ -194,6 +197,38 @@ impl Bench {
         if let Ok(mut n) = self.notes.lock() {
             n.insert(key.to_string(), value);
         }
+    }
+
+    /// Adds the work `d` did since `before` to the running scenario's total.
+    fn add_work(&self, d: &SimpleDecoder, before: &DecodeWork) {
+        if let Ok(mut w) = self.work.lock() {
+            let done = d.decode_work().since(before);
+            w.packets_decoded += done.packets_decoded;
+            w.packets_dropped += done.packets_dropped;
+            w.frames_written += done.frames_written;
+            w.restarts += done.restarts;
+            let (t, o) = (&mut w.times, done.times);
+            t.demux += o.demux;
+            t.decode += o.decode;
+            t.receive += o.receive;
+            t.write += o.write;
+            t.restart += o.restart;
+        }
+    }
+
+    /// The running scenario's decode work as a JSON object (times in ms, summed over threads and lanes).
+    fn work_json(&self) -> Option<Value> {
+        let w = *self.work.lock().ok()?;
+        if w.packets_decoded == 0 && w.frames_written == 0 {
+            return None;
+        }
+        let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
+        Some(json!({
+            "packets_decoded": w.packets_decoded, "packets_dropped": w.packets_dropped,
+            "frames_written": w.frames_written, "restarts": w.restarts,
+            "demux_ms": ms(w.times.demux), "decode_ms": ms(w.times.decode), "receive_ms": ms(w.times.receive),
+            "write_ms": ms(w.times.write), "restart_ms": ms(w.times.restart),
+        }))
     }
 
     fn over_budget(&self) -> bool {
@@ -247,7 +282,14 @@ impl Bench {
         if let Ok(mut n) = self.notes.lock() {
             n.clear();
         }
-        match f() {
+        if let Ok(mut w) = self.work.lock() {
+            *w = DecodeWork::default();
+        }
+        let result = f();
+        if let Some(w) = self.work_json() {
+            self.note("work", w);
+        }
+        match result {
             Ok((frames, secs)) => {
                 let fps = frames as f64 / secs.max(1e-9);
                 line["frames"] = json!(frames);
@@ -343,7 +385,12 @@ impl Bench {
                 d.seek_to_index(0).map_err(err)?;
                 Ok(d)
             },
-            |_, d| read(d),
+            |_, d| {
+                let before = d.decode_work();
+                let n = read(d);
+                self.add_work(d, &before);
+                n
+            },
         )
     }
 
@@ -363,9 +410,13 @@ impl Bench {
                 Ok((d, idx))
             },
             |_, (d, idx)| {
-                let before = d.decode_work().packets_decoded;
+                let before = d.decode_work();
                 let n = d.get_batch_frames_by_index(idx).map_err(err)?.len();
-                decoded.fetch_add(d.decode_work().packets_decoded - before, Ordering::Relaxed);
+                decoded.fetch_add(
+                    d.decode_work().since(&before).packets_decoded,
+                    Ordering::Relaxed,
+                );
+                self.add_work(d, &before);
                 Ok(n)
             },
         );
@@ -424,12 +475,16 @@ impl Bench {
             }
             let d = dec.as_mut().unwrap();
             let len = d.len();
+            let before = d.decode_work();
             if batch {
                 frames += d.get_batch_frames(len).map_err(err)?.len();
             } else {
                 for i in 0..len {
                     frames += d.get(i as i64).map_err(err)?.len();
                 }
+            }
+            if timed {
+                self.add_work(d, &before);
             }
         }
         Ok(frames)
@@ -711,6 +766,7 @@ fn main() {
         display_delay: env_usize("VIDLOADER_BENCH_DISPLAY_DELAY", 4) as u32,
         cpu,
         notes: Mutex::new(serde_json::Map::new()),
+        work: Mutex::new(DecodeWork::default()),
     };
     let gpu = if cpu {
         "the CPU".to_string()

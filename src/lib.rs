@@ -36,7 +36,7 @@ pub use loader::{Batch, DataLoader, ErrorPolicy, Layout, Resize};
 pub use packet_decoder::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
 pub use pool::{DecoderPool, PoolStats};
 pub use sampler::{ClipSampler, RandomFrameSampler, Sampler, ShortVideoPolicy, UniformSampler};
-pub use simple::{DecodeWork, DecoderOptions, SimpleDecoder};
+pub use simple::{DecodeTimes, DecodeWork, DecoderOptions, SimpleDecoder};
 pub use source::Source;
 pub use threaded::{ThreadedDecoder, ThreadedOptions};
 pub use transform::{CropRect, FrameTransform, Normalize};

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tch::{Device, Tensor};
 
@@ -140,7 +141,7 @@ struct Lane {
 }
 
 /// How much decoding the requests took: packets sent to the decoder, packets dropped before it (non-reference
-/// pictures nobody wanted), frames written into batch slots.
+/// pictures nobody wanted), frames written into batch slots, and where the time went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DecodeWork {
     /// Packets (pictures) sent to the decoder.
@@ -149,6 +150,47 @@ pub struct DecodeWork {
     pub packets_dropped: u64,
     /// Frames converted into batch slots (duplicates copied, not counted).
     pub frames_written: u64,
+    /// Keyframe restarts (a seek or a read-ahead to a keyframe, then a decoder reset).
+    pub restarts: u64,
+    /// Time spent, summed over the lanes that ran at once (so it can exceed the wall time of a request).
+    pub times: DecodeTimes,
+}
+
+/// Where a decoder's time went, summed over its lanes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeTimes {
+    /// Reading packets from the demuxer.
+    pub demux: Duration,
+    /// Sending packets (and end of stream) to the decoder: parsing, and on NVDEC waiting for a free decode
+    /// surface; on the CPU the decoding itself.
+    pub decode: Duration,
+    /// Taking decoded pictures out of the decoder (on the CPU, part of decoding happens here).
+    pub receive: Duration,
+    /// Converting wanted pictures into their slots, waiting for the GPU to finish each (NVDEC: map, kernel,
+    /// synchronise, unmap).
+    pub write: Duration,
+    /// Seeking and resetting the decoder for a keyframe restart.
+    pub restart: Duration,
+}
+
+impl DecodeTimes {
+    fn add(&mut self, o: DecodeTimes) {
+        self.demux += o.demux;
+        self.decode += o.decode;
+        self.receive += o.receive;
+        self.write += o.write;
+        self.restart += o.restart;
+    }
+
+    fn since(&self, before: &DecodeTimes) -> DecodeTimes {
+        DecodeTimes {
+            demux: self.demux.saturating_sub(before.demux),
+            decode: self.decode.saturating_sub(before.decode),
+            receive: self.receive.saturating_sub(before.receive),
+            write: self.write.saturating_sub(before.write),
+            restart: self.restart.saturating_sub(before.restart),
+        }
+    }
 }
 
 impl DecodeWork {
@@ -156,6 +198,19 @@ impl DecodeWork {
         self.packets_decoded += o.packets_decoded;
         self.packets_dropped += o.packets_dropped;
         self.frames_written += o.frames_written;
+        self.restarts += o.restarts;
+        self.times.add(o.times);
+    }
+
+    /// The work done between `before` (an earlier reading of the same decoder) and `self`.
+    pub fn since(&self, before: &DecodeWork) -> DecodeWork {
+        DecodeWork {
+            packets_decoded: self.packets_decoded.saturating_sub(before.packets_decoded),
+            packets_dropped: self.packets_dropped.saturating_sub(before.packets_dropped),
+            frames_written: self.frames_written.saturating_sub(before.frames_written),
+            restarts: self.restarts.saturating_sub(before.restarts),
+            times: self.times.since(&before.times),
+        }
     }
 }
 
@@ -238,7 +293,10 @@ impl Lane {
             && self.pos.last_out.is_none_or(|lo| first_frame > lo)
             && self.pos.read_pos + CONTINUE_LIMIT >= start;
         if !continuing {
+            let t = Instant::now();
             self.restart_at(req.index, start)?;
+            self.work.restarts += 1;
+            self.work.times.restart += t.elapsed();
         }
         // Once every packet the group needs has been sent, a flush hands out the pictures still queued in the
         // decoder without decoding any beyond them (worth it when decoding will not continue from here).
@@ -249,10 +307,16 @@ impl Lane {
             .unwrap_or(start);
         let mut remaining = frames.len();
         loop {
-            while let Some(f) = self.next_frame(req)? {
+            loop {
+                let t = Instant::now();
+                let next = self.next_frame(req)?;
+                self.work.times.receive += t.elapsed();
+                let Some(f) = next else { break };
                 self.pos.last_out = Some(f);
                 if frames.binary_search(&f).is_ok() {
+                    let t = Instant::now();
                     out.write(self.decoder.as_mut(), req.color, req.slots[&f][0])?;
+                    self.work.times.write += t.elapsed();
                     self.work.frames_written += 1;
                     remaining -= 1;
                     if remaining == 0 {
@@ -272,11 +336,17 @@ impl Lane {
                 });
             }
             if flush_after && self.pos.read_pos > last_packet {
+                let t = Instant::now();
                 self.decoder.send_eof()?;
+                self.work.times.decode += t.elapsed();
                 self.pos.eof_sent = true;
                 continue;
             }
-            match next_packet(&mut self.demuxer, req.index, &mut self.pos)? {
+            let t = Instant::now();
+            let packet = next_packet(&mut self.demuxer, req.index, &mut self.pos)?;
+            self.work.times.demux += t.elapsed();
+            let t = Instant::now();
+            match packet {
                 Some(p) => {
                     // A non-reference picture before the last wanted frame that nobody wants is never decoded
                     // (frames after it are kept, so a later request that continues from here still finds them).
@@ -298,6 +368,7 @@ impl Lane {
                     self.pos.eof_sent = true;
                 }
             }
+            self.work.times.decode += t.elapsed();
         }
     }
 

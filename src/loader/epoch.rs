@@ -512,11 +512,7 @@ fn decode_sample(
     let before = dec.0.decode_work();
     dec.0.decode_frames_into(&info.frames, slot, &transform)?;
     let after = dec.0.decode_work();
-    Ok(DecodeWork {
-        packets_decoded: after.packets_decoded - before.packets_decoded,
-        packets_dropped: after.packets_dropped - before.packets_dropped,
-        frames_written: after.frames_written - before.frames_written,
-    })
+    Ok(after.since(&before))
 }
 
 /// Plans and decodes one sample into its slot; on NVDEC, a video it cannot decode (or no NVDEC at all) goes to
