@@ -127,43 +127,65 @@ fn split_list<T: Clone>(items: &[T], n: usize) -> Vec<Vec<T>> {
     out
 }
 
+/// Time the last [`run_threads`] took to drop its threads' states (decoders), after its clock stopped.
+static LAST_TEARDOWN_US: AtomicU64 = AtomicU64::new(0);
+
 /// Runs `n` threads: each prepares its state and warms up (untimed), all start together, and the wall time of the
-/// timed part is measured from the common start to the last thread's end. Returns (frames, seconds).
-fn run_threads<S>(
+/// timed part is measured from the common start to the last thread's end. The states are dropped after the clock
+/// stops (closing NVDEC sessions takes tens of ms each, which is no part of decoding). Returns (frames, seconds).
+fn run_threads<S: Send>(
     n: usize,
     prepare: impl Fn(usize) -> Res<S> + Sync,
     timed: impl Fn(usize, &mut S) -> Res<usize> + Sync,
 ) -> Res<(usize, f64)> {
-    let barrier = Barrier::new(n + 1);
+    let start_line = Barrier::new(n + 1);
+    let finish_line = Barrier::new(n + 1);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .map(|i| {
-                let (barrier, prepare, timed) = (&barrier, &prepare, &timed);
+                let (start_line, finish_line, prepare, timed) =
+                    (&start_line, &finish_line, &prepare, &timed);
                 s.spawn(move || {
-                    // A panic while preparing must still reach the barrier, or the others would wait forever.
+                    // A panic while preparing must still reach the barriers, or the others would wait forever.
                     let state =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(i)))
                             .unwrap_or_else(|_| {
                                 Err("a benchmark thread panicked while preparing".into())
                             });
-                    barrier.wait();
-                    let mut state = state?;
-                    timed(i, &mut state)
+                    start_line.wait();
+                    let result = match state {
+                        Ok(mut state) => {
+                            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                timed(i, &mut state)
+                            }))
+                            .unwrap_or_else(|_| Err("a benchmark thread panicked".into()));
+                            (r, Some(state))
+                        }
+                        Err(e) => (Err(e), None),
+                    };
+                    finish_line.wait();
+                    result
                 })
             })
             .collect();
-        barrier.wait();
+        start_line.wait();
         let start = Instant::now();
+        finish_line.wait();
+        let secs = start.elapsed().as_secs_f64();
+        let teardown = Instant::now();
         let mut frames = 0;
         let mut first_err = None;
         for h in handles {
             match h.join() {
-                Ok(Ok(f)) => frames += f,
-                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Ok((Ok(f), state)) => {
+                    frames += f;
+                    drop(state);
+                }
+                Ok((Err(e), _)) => first_err = first_err.or(Some(e)),
                 Err(_) => first_err = first_err.or(Some("a benchmark thread panicked".into())),
             }
         }
-        let secs = start.elapsed().as_secs_f64();
+        LAST_TEARDOWN_US.store(teardown.elapsed().as_micros() as u64, Ordering::Relaxed);
         match first_err {
             Some(e) => Err(e),
             None => Ok((frames, secs)),
@@ -285,9 +307,14 @@ impl Bench {
         if let Ok(mut w) = self.work.lock() {
             *w = DecodeWork::default();
         }
+        LAST_TEARDOWN_US.store(0, Ordering::Relaxed);
         let result = f();
         if let Some(w) = self.work_json() {
             self.note("work", w);
+        }
+        let teardown_us = LAST_TEARDOWN_US.load(Ordering::Relaxed);
+        if teardown_us > 0 {
+            self.note("teardown_ms", json!(teardown_us as f64 / 1000.0));
         }
         match result {
             Ok((frames, secs)) => {
@@ -442,8 +469,12 @@ impl Bench {
                     let chunks = split_list(&names, CLIP_THREADS);
                     let r = run_threads(
                         CLIP_THREADS,
-                        |i| self.decode_clips(&warm[i], reuse, batch, false).map(|_| ()),
-                        |i, _| self.decode_clips(&chunks[i], reuse, batch, true),
+                        |i| {
+                            let mut dec = None;
+                            self.decode_clips(&mut dec, &warm[i], reuse, batch, false)?;
+                            Ok(dec)
+                        },
+                        |i, dec| self.decode_clips(dec, &chunks[i], reuse, batch, true),
                     );
                     let _ = std::fs::remove_dir_all(names[0].parent().unwrap());
                     r
@@ -452,11 +483,18 @@ impl Bench {
         }
     }
 
-    /// Decodes every frame of every clip; the number of frames.
-    fn decode_clips(&self, clips: &[PathBuf], reuse: bool, batch: bool, timed: bool) -> Res<usize> {
+    /// Decodes every frame of every clip with `dec` (reconfigured from clip to clip when `reuse`, else replaced by a
+    /// new decoder per clip); the number of frames.
+    fn decode_clips(
+        &self,
+        dec: &mut Option<SimpleDecoder>,
+        clips: &[PathBuf],
+        reuse: bool,
+        batch: bool,
+        timed: bool,
+    ) -> Res<usize> {
         let opts = self.opts(ColorType::Native);
         let reused_opts = opts.clone().max_size(3840, 2160);
-        let mut dec: Option<SimpleDecoder> = None;
         let mut frames = 0;
         for clip in clips {
             if timed && self.stop_early() {
@@ -470,7 +508,7 @@ impl Bench {
                     } else {
                         opts.clone()
                     };
-                    dec = Some(SimpleDecoder::open(clip.as_path(), o).map_err(err)?);
+                    *dec = Some(SimpleDecoder::open(clip.as_path(), o).map_err(err)?);
                 }
             }
             let d = dec.as_mut().unwrap();

@@ -278,6 +278,13 @@ impl Demuxer {
         }
     }
 
+    /// Frames of reordering delay of the stream (non-zero when it has B-frames), as FFmpeg's probe found it.
+    pub(crate) fn reorder_delay(&self) -> i32 {
+        self.input
+            .stream(self.stream_index)
+            .map_or(0, |s| ffx::codecpar_extras(&s).video_delay)
+    }
+
     /// The video stream's metadata.
     pub fn info(&self) -> &StreamInfo {
         &self.info

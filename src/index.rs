@@ -57,6 +57,17 @@ impl FrameIndex {
             raw.push((p.pts(), p.dts(), p.is_key(), p.is_discard(), p.duration()));
         }
         let name = demuxer.source().name();
+        // Packets without a presentation time stamp in a stream that reorders frames (B-frames in AVI, say):
+        // the display order of the frames cannot be known without decoding, so frame `i` could not be found.
+        let untimed = raw.iter().skip(1).filter(|r| r.0.is_none() && !r.3).count();
+        if untimed > 0 && demuxer.reorder_delay() > 0 {
+            return Err(Error::Unsupported(format!(
+                "{name}: {untimed} of {} packets carry no presentation time stamp and the stream has B-frames \
+                 (display order differs from decode order), so frames cannot be found by index; re-encode it \
+                 (ffmpeg -i IN -c:v libx264 OUT.mp4): a stream copy keeps the missing time stamps missing",
+                raw.len()
+            )));
+        }
         Self::from_packets(&raw, time_base).map_err(|reason| Error::Corrupt {
             source_name: name,
             reason,

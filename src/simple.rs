@@ -288,8 +288,12 @@ impl Lane {
     ) -> Result<()> {
         let first_frame = frames[0];
         let last_frame = frames[frames.len() - 1];
+        // After the end of the stream was sent the decoder still hands out the pictures it holds, so a request for
+        // later frames continues from them (a group-end flush in the middle of the stream resets NVDEC's parser,
+        // so that one does not).
+        let at_stream_end = self.pos.read_pos >= req.index.packets().len();
         let continuing = self.pos.decoding_from.is_some_and(|k| k <= start)
-            && !self.pos.eof_sent
+            && (!self.pos.eof_sent || at_stream_end)
             && self.pos.last_out.is_none_or(|lo| first_frame > lo)
             && self.pos.read_pos + CONTINUE_LIMIT >= start;
         if !continuing {

@@ -261,3 +261,27 @@ fn unneeded_non_reference_pictures_are_not_decoded() {
         assert!(tensor_bytes(&a.frames.get(k as i64)) == tensor_bytes(&all.frames.get(i)));
     }
 }
+
+/// Frame-by-frame reading decodes every picture once, up to the last frame: after the end of the stream the
+/// decoder's remaining pictures serve the last requests (no restart from the keyframe for each of them).
+#[test]
+fn frame_by_frame_reading_decodes_each_picture_once() {
+    let path = fixture("h264_b3_gop30.mp4");
+    let opts = DecoderOptions::default()
+        .backend(Backend::Cpu)
+        .color(ColorType::Native);
+    let mut one_by_one = SimpleDecoder::open(&path, opts.clone()).unwrap();
+    let len = one_by_one.len();
+    let mut frames = Vec::new();
+    for i in 0..len {
+        frames.push(tensor_bytes(&one_by_one.get(i as i64).unwrap().frames));
+    }
+    let work = one_by_one.decode_work();
+    assert_eq!(work.restarts, 1, "{work:?}");
+    assert_eq!(work.packets_decoded as usize, len, "{work:?}");
+    let mut whole = SimpleDecoder::open(&path, opts).unwrap();
+    let all = whole.get_batch_frames(len).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        assert!(*f == tensor_bytes(&all.frames.get(i as i64)), "frame {i}");
+    }
+}

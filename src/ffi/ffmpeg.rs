@@ -23,6 +23,8 @@ pub(crate) struct CodecParExtras {
     pub bits_per_raw_sample: i32,
     pub profile: i32,
     pub bit_rate: i64,
+    /// Frames of reordering delay (B-frames), as `avformat_find_stream_info` found it.
+    pub video_delay: i32,
     pub extradata: Vec<u8>,
 }
 
@@ -42,6 +44,7 @@ pub(crate) fn codecpar_extras(stream: &ff::format::stream::Stream<'_>) -> CodecP
             bits_per_raw_sample: (*p).bits_per_raw_sample,
             profile: (*p).profile,
             bit_rate: (*p).bit_rate,
+            video_delay: (*p).video_delay,
             extradata,
         }
     }
