@@ -15,6 +15,9 @@ pub struct BenchArgs {
     /// Epochs to run.
     #[arg(long, default_value_t = 1)]
     pub epochs: u64,
+    /// Epochs run first and left out of the numbers (metadata scans and decoder creation happen in them).
+    #[arg(long, default_value_t = 0)]
+    pub warmup_epochs: u64,
     /// Decode workers (default: one per core, at most 8).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -58,7 +61,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut b = args
         .loader
         .builder()?
-        .epochs(args.epochs)
+        .epochs(args.warmup_epochs + args.epochs)
         .prefetch(args.prefetch)
         .dtype(kind)
         .progress(!args.json);
@@ -86,15 +89,28 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             loader.workers()
         );
     }
-    for batch in loader.iter() {
-        batch?;
-    }
-    if tch::Cuda::is_available() {
+    let sync = || {
         if let Some(g) = args.gpu {
-            tch::Cuda::synchronize(g as i64);
+            if tch::Cuda::is_available() {
+                tch::Cuda::synchronize(g as i64);
+            }
+        }
+    };
+    let mut before = None;
+    for e in 0..args.warmup_epochs + args.epochs {
+        if e == args.warmup_epochs && e > 0 {
+            sync();
+            before = Some(loader.summary());
+        }
+        for batch in loader.epoch(e) {
+            batch?;
         }
     }
-    let s = loader.summary();
+    sync();
+    let s = match &before {
+        Some(b) => loader.summary().since(b),
+        None => loader.summary(),
+    };
     if args.json {
         let report = Report {
             dataset: args.loader.dataset.display().to_string(),

@@ -189,6 +189,23 @@ pub struct LoaderSummary {
 }
 
 impl LoaderSummary {
+    /// What happened between `before` (an earlier summary of the same loader) and `self`: counts and seconds
+    /// are differences; the pool's counters and the skipped samples are `self`'s.
+    pub fn since(&self, before: &LoaderSummary) -> LoaderSummary {
+        LoaderSummary {
+            epochs: self.epochs.saturating_sub(before.epochs),
+            batches: self.batches.saturating_sub(before.batches),
+            samples: self.samples.saturating_sub(before.samples),
+            frames: self.frames.saturating_sub(before.frames),
+            frames_decoded: self.frames_decoded.saturating_sub(before.frames_decoded),
+            packets_dropped: self.packets_dropped.saturating_sub(before.packets_dropped),
+            cpu_fallbacks: self.cpu_fallbacks.saturating_sub(before.cpu_fallbacks),
+            seconds: (self.seconds - before.seconds).max(0.0),
+            pool: self.pool,
+            skipped: self.skipped[before.skipped.len().min(self.skipped.len())..].to_vec(),
+        }
+    }
+
     /// Frames delivered per second.
     pub fn fps(&self) -> f64 {
         self.frames as f64 / self.seconds.max(1e-9)
