@@ -127,11 +127,15 @@ def run_threads(n, prepare, timed):
     sum of per-thread fps)."""
     barrier = threading.Barrier(n + 1)
     frames, times, errors = [0] * n, [0.0] * n, [None] * n
+    # The threads' states (decoders) are kept here until the clock has stopped: closing a decoder takes tens of
+    # ms, which is no part of decoding (the Rust bench drops its decoders after its clock stops too).
+    kept = [None] * n
 
     def worker(i):
         state, ok = None, True
         try:
             state = prepare(i)
+            kept[i] = state
         except BaseException:  # noqa: BLE001 - reported below
             ok, errors[i] = False, traceback.format_exc(limit=3)
         barrier.wait()
@@ -153,6 +157,7 @@ def run_threads(n, prepare, timed):
     for t in threads:
         t.join()
     secs = time.perf_counter() - start
+    kept.clear()
     for e in errors:
         if e:
             raise ThreadFailure(short_traceback(e))
@@ -312,18 +317,21 @@ class Bench:
         warm, chunks = split_list(distinct, CLIP_THREADS), split_list(names, CLIP_THREADS)
         try:
             def prepare(i):
-                ctx = context_and_stream()
-                self.decode_clips(warm[i], reuse, batch, ctx, timed=False)
-                return ctx
+                # (context, stream, keep) and a holder of the thread's decoder: the warm-up's decoder goes on into
+                # the timed part (reconfigured when reusing, as the Rust bench does) and is closed after the clock
+                # stops.
+                state = (context_and_stream(), [None])
+                self.decode_clips(warm[i], reuse, batch, state, timed=False)
+                return state
 
             return run_threads(CLIP_THREADS, prepare,
-                               lambda i, ctx: self.decode_clips(chunks[i], reuse, batch, ctx, timed=True))
+                               lambda i, state: self.decode_clips(chunks[i], reuse, batch, state, timed=True))
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
-    def decode_clips(self, clips, reuse, batch, ctx, timed):
-        context, stream, keep = ctx
-        dec, frames = None, 0
+    def decode_clips(self, clips, reuse, batch, state, timed):
+        (context, stream, keep), holder = state
+        dec, frames = holder[0], 0
         for clip in clips:
             if timed and self.stop_early():
                 break
@@ -342,6 +350,7 @@ class Bench:
                 for i in range(n):
                     _ = dec[i]
                 frames += n
+        holder[0] = dec
         if keep is not None:
             keep.synchronize()
         return frames

@@ -124,12 +124,16 @@ def run(torch, nvc, device, clips, warm, workers, deadline):
         batches.put(clips[i:i + CLIPS_PER_BATCH])
     barrier = threading.Barrier(workers + 1)
     frames, errors = [0] * workers, [None] * workers
+    # The workers (and their decoders) are kept here until the clock has stopped: closing a decoder takes tens
+    # of ms, which is no part of decoding (vidloader's side drops its decoders after its clock stops too).
+    kept = [None] * workers
     truncated = []
 
     def work(i):
         w = None
         try:
             w = Worker(torch, nvc, device)
+            kept[i] = w
             w.batch(warm)
         except BaseException:  # noqa: BLE001
             errors[i] = traceback.format_exc(limit=3)
@@ -157,6 +161,7 @@ def run(torch, nvc, device, clips, warm, workers, deadline):
     for t in threads:
         t.join()
     secs = time.perf_counter() - start
+    kept.clear()
     for e in errors:
         if e:
             raise ThreadFailure(short_traceback(e))
