@@ -40,6 +40,10 @@ pub struct FrameIndex {
     time_base: (i32, i32),
     /// Typical frame duration in time-base ticks.
     frame_duration: i64,
+    /// The presentation time stamps were made by the index from picture types (the container has none): decoders
+    /// number their output frames by counting from the keyframe they started at, not by time stamp.
+    #[serde(default)]
+    counted_order: bool,
 }
 
 impl FrameIndex {
@@ -52,26 +56,50 @@ impl FrameIndex {
     /// Scans the remaining packets of `demuxer` (normally freshly opened) and builds the index.
     pub fn scan_demuxer(demuxer: &mut Demuxer) -> Result<Self> {
         let time_base = demuxer.info().time_base;
+        let mpeg4 = demuxer.parameters().id() == ffmpeg_next::codec::Id::MPEG4;
         let mut raw: Vec<RawPacket> = Vec::new();
+        // MPEG-4 Part 2 picture types, read only where the container might lack presentation time stamps.
+        let mut vops: Vec<Option<Vop>> = Vec::new();
         while let Some(p) = demuxer.read_packet()? {
             raw.push((p.pts(), p.dts(), p.is_key(), p.is_discard(), p.duration()));
+            if mpeg4 {
+                vops.push(mpeg4_vop(p.data()));
+            }
         }
         let name = demuxer.source().name();
         // Packets without a presentation time stamp in a stream that reorders frames (B-frames in AVI, say):
-        // the display order of the frames cannot be known without decoding, so frame `i` could not be found.
+        // decode order is not display order, and the container does not say what is. For MPEG-4 Part 2 (the
+        // XviD / DivX AVIs of many data sets) the picture types give the order back; elsewhere frame `i` could
+        // not be found, so the stream is refused.
         let untimed = raw.iter().skip(1).filter(|r| r.0.is_none() && !r.3).count();
-        if untimed > 0 && demuxer.reorder_delay() > 0 {
-            return Err(Error::Unsupported(format!(
-                "{name}: {untimed} of {} packets carry no presentation time stamp and the stream has B-frames \
-                 (display order differs from decode order), so frames cannot be found by index; re-encode it \
-                 (ffmpeg -i IN -c:v libx264 OUT.mp4): a stream copy keeps the missing time stamps missing",
-                raw.len()
-            )));
+        let reorders = demuxer.reorder_delay() > 0
+            || vops
+                .iter()
+                .any(|v| matches!(v, Some(Vop::Single(VopType::B))));
+        let mut counted_order = false;
+        if untimed > 0 && reorders {
+            match display_order_from_vops(&raw, &vops) {
+                Some(timed) => {
+                    raw = timed;
+                    counted_order = true;
+                }
+                None => {
+                    return Err(Error::Unsupported(format!(
+                        "{name}: {untimed} of {} packets carry no presentation time stamp and the stream has \
+                         B-frames (display order differs from decode order), so frames cannot be found by \
+                         index; re-encode it (ffmpeg -i IN -c:v libx264 OUT.mp4), or for MPEG-4 Part 2 with \
+                         packed B-frames unpack them (ffmpeg -i IN -c copy -bsf:v mpeg4_unpack_bframes OUT.avi)",
+                        raw.len()
+                    )))
+                }
+            }
         }
-        Self::from_packets(&raw, time_base).map_err(|reason| Error::Corrupt {
+        let mut index = Self::from_packets(&raw, time_base).map_err(|reason| Error::Corrupt {
             source_name: name,
             reason,
-        })
+        })?;
+        index.counted_order = counted_order;
+        Ok(index)
     }
 
     /// Builds the index from `(pts, dts, key, discard, duration)` per packet in decode order.
@@ -157,7 +185,14 @@ impl FrameIndex {
             keyframes,
             time_base,
             frame_duration,
+            counted_order: false,
         })
+    }
+
+    /// Whether frames must be numbered by counting decoder output (see the field's note): the presentation time
+    /// stamps in this index were derived from picture types because the container stores none.
+    pub fn counted_order(&self) -> bool {
+        self.counted_order
     }
 
     /// Number of frames (displayed pictures).
@@ -283,6 +318,97 @@ fn median(v: &[i64]) -> Option<i64> {
 /// One scanned packet: pts, dts, key flag, discard flag, duration.
 type RawPacket = (Option<i64>, Option<i64>, bool, bool, i64);
 
+/// MPEG-4 Part 2 picture coding types (`vop_coding_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VopType {
+    I,
+    P,
+    B,
+    S,
+}
+
+/// What an MPEG-4 Part 2 packet holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Vop {
+    /// One picture of this type.
+    Single(VopType),
+    /// Several pictures in one packet ("packed bitstream", DivX style).
+    Packed,
+}
+
+/// The picture(s) of an MPEG-4 Part 2 packet: the two bits after each VOP start code `00 00 01 B6`.
+fn mpeg4_vop(data: &[u8]) -> Option<Vop> {
+    let mut found = None;
+    let mut count = 0;
+    let mut i = 0;
+    while i + 4 < data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 && data[i + 3] == 0xB6 {
+            count += 1;
+            found = Some(match data[i + 4] >> 6 {
+                0 => VopType::I,
+                1 => VopType::P,
+                2 => VopType::B,
+                _ => VopType::S,
+            });
+            i += 4;
+        } else {
+            i += 1;
+        }
+    }
+    match count {
+        0 => None,
+        1 => found.map(Vop::Single),
+        _ => Some(Vop::Packed),
+    }
+}
+
+/// Presentation time stamps from MPEG-4 Part 2 picture types, for containers that store decode times only: a
+/// B-picture is shown when decoded, an I-, P- or S-picture when the next one of those arrives (or at the end).
+/// The stamps are the decode time stamps put in that order. `None` when a packet is not one picture.
+fn display_order_from_vops(raw: &[RawPacket], vops: &[Option<Vop>]) -> Option<Vec<RawPacket>> {
+    if vops.len() != raw.len() || raw.is_empty() {
+        return None;
+    }
+    let mut display = vec![0usize; raw.len()];
+    let mut next = 0;
+    let mut held: Option<usize> = None;
+    for (i, v) in vops.iter().enumerate() {
+        match v {
+            Some(Vop::Single(VopType::B)) => {
+                display[i] = next;
+                next += 1;
+            }
+            Some(Vop::Single(_)) => {
+                if let Some(h) = held.replace(i) {
+                    display[h] = next;
+                    next += 1;
+                }
+            }
+            Some(Vop::Packed) | None => return None,
+        }
+    }
+    if let Some(h) = held {
+        display[h] = next;
+    }
+    // Decode time stamps, filled where missing, in display order.
+    let durations: Vec<i64> = raw.iter().map(|r| r.4).filter(|&d| d > 0).collect();
+    let step = median(&durations).unwrap_or(1).max(1);
+    let mut dts = Vec::with_capacity(raw.len());
+    let mut last: Option<i64> = None;
+    for r in raw {
+        let d = r.1.or(r.0).unwrap_or_else(|| last.map_or(0, |l| l + step));
+        let d = last.map_or(d, |l| d.max(l + 1));
+        dts.push(d);
+        last = Some(d);
+    }
+    Some(
+        raw.iter()
+            .enumerate()
+            .map(|(i, r)| (Some(dts[display[i]]), Some(dts[i]), r.2, r.3, r.4))
+            .collect(),
+    )
+}
+
 type CacheKey = (PathBuf, u64, Option<SystemTime>);
 
 fn cache() -> &'static Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>> {
@@ -405,5 +531,51 @@ mod tests {
         ));
         assert!(ix.index_from_time(-1.0).is_err());
         assert!(!ix.is_vfr());
+    }
+
+    #[test]
+    fn mpeg4_picture_types_give_the_display_order_back() {
+        // Decode order I0 P3 B1 B2 I6 B4 B5 P7 (open GOP: B4 and B5 follow I6 but are shown before it).
+        let types = [
+            VopType::I,
+            VopType::P,
+            VopType::B,
+            VopType::B,
+            VopType::I,
+            VopType::B,
+            VopType::B,
+            VopType::P,
+        ];
+        let raw: Vec<RawPacket> = (0..8)
+            .map(|i| (None, Some(i * 10), i == 0 || i == 4, false, 10))
+            .collect();
+        let vops: Vec<Option<Vop>> = types.iter().map(|&t| Some(Vop::Single(t))).collect();
+        let timed = display_order_from_vops(&raw, &vops).unwrap();
+        let pts: Vec<i64> = timed.iter().map(|r| r.0.unwrap()).collect();
+        assert_eq!(pts, [0, 30, 10, 20, 60, 40, 50, 70]);
+        let ix = FrameIndex::from_packets(&timed, (1, 10)).unwrap();
+        // Frame 4 (B4, after I6 in decode order) starts from the first keyframe; frame 6 (I6) from itself.
+        assert_eq!(ix.start_packet_of(4), 0);
+        assert_eq!(ix.start_packet_of(6), 4);
+        let mut packed = vops.clone();
+        packed[3] = Some(Vop::Packed);
+        assert!(display_order_from_vops(&raw, &packed).is_none());
+    }
+
+    #[test]
+    fn mpeg4_vop_types_are_read_after_the_start_code() {
+        assert_eq!(
+            mpeg4_vop(&[0, 0, 1, 0xB0, 1, 0, 0, 1, 0xB6, 0b1000_0000]),
+            Some(Vop::Single(VopType::B))
+        );
+        assert_eq!(
+            mpeg4_vop(&[0, 0, 1, 0xB6, 0x40, 7]),
+            Some(Vop::Single(VopType::P))
+        );
+        assert_eq!(
+            mpeg4_vop(&[0, 0, 1, 0xB6, 0x40, 0, 0, 1, 0xB6, 0x80, 0]),
+            Some(Vop::Packed)
+        );
+        assert_eq!(mpeg4_vop(&[0, 0, 1, 0xB3, 0]), None);
     }
 }

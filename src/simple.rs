@@ -380,6 +380,8 @@ impl Lane {
     /// whose time stamp is not in the index are skipped.
     fn next_frame(&mut self, req: &Request<'_>) -> Result<Option<usize>> {
         while let Some(ts) = self.decoder.receive()? {
+            // Time stamps the index made itself (from picture types) are not the decoder's: count instead.
+            let ts = ts.filter(|_| !req.index.counted_order());
             let frame = match ts {
                 Some(pts) => frame_at_pts(req.index, pts),
                 None => Some(
@@ -1104,10 +1106,16 @@ fn frame_at_pts(index: &FrameIndex, pts: i64) -> Option<usize> {
 
 /// The decode-order position (at or before `limit`) of packet `p`, found by its time stamps.
 fn locate(index: &FrameIndex, p: &Packet, limit: usize) -> Option<usize> {
-    let pts = p.pts().or(p.dts())?;
     let packets = index.packets();
-    (0..=limit.min(packets.len().saturating_sub(1)))
-        .rev()
+    let range = (0..=limit.min(packets.len().saturating_sub(1))).rev();
+    if index.counted_order() {
+        // The index's pts are its own; the container's decode time stamps identify the packet.
+        let dts = p.dts()?;
+        return range.into_iter().find(|&i| packets[i].dts == dts);
+    }
+    let pts = p.pts().or(p.dts())?;
+    range
+        .into_iter()
         .find(|&i| packets[i].pts == pts && p.dts().is_none_or(|d| d == packets[i].dts))
 }
 
@@ -1124,16 +1132,24 @@ fn next_packet(
     let Some(packet) = packet else {
         return Ok(None);
     };
-    if let (Some(entry), Some(ts)) = (
-        index.packets().get(pos.read_pos),
-        packet.pts().or(packet.dts()),
-    ) {
-        if entry.pts != ts {
+    let (ts, expected) = if index.counted_order() {
+        (
+            packet.dts(),
+            index.packets().get(pos.read_pos).map(|e| e.dts),
+        )
+    } else {
+        (
+            packet.pts().or(packet.dts()),
+            index.packets().get(pos.read_pos).map(|e| e.pts),
+        )
+    };
+    if let (Some(expected), Some(ts)) = (expected, ts) {
+        if expected != ts {
             return Err(Error::Corrupt {
                 source_name: demuxer.source().name(),
                 reason: format!(
-                    "packet {} has pts {ts}, the index says {}",
-                    pos.read_pos, entry.pts
+                    "packet {} has time stamp {ts}, the index says {expected}",
+                    pos.read_pos
                 ),
             });
         }

@@ -26,5 +26,6 @@ fixture_tests! {
     hevc_10bit_bt2020 => "hevc10.mkv",
     vp9_odd_size_webm => "vp9_odd_321x241.webm",
     mpeg4_part2_avi => "mpeg4.avi",
+    mpeg4_part2_b_frames_avi_without_pts => "mpeg4_b.avi",
     mpeg4_part2_b_frames_mp4 => "mpeg4_b.mp4",
 }

@@ -138,36 +138,6 @@ fn garbled_payload_does_not_panic() {
 }
 
 #[test]
-fn b_frames_without_presentation_times_are_unsupported_not_misnumbered() {
-    // MPEG-4 Part 2 with B-frames in AVI: the container stores decode times only, so display order is unknown.
-    let p = scratch("mpeg4_b_frames.avi");
-    if !p.exists() {
-        run(std::process::Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
-            .args(["testsrc2=size=320x240:rate=30", "-t", "2", "-c:v", "mpeg4"])
-            .args(["-q:v", "4", "-g", "24", "-bf", "1"])
-            .arg(&p));
-    }
-    let err = SimpleDecoder::open(&p, cpu()).unwrap_err();
-    match &err {
-        Error::Unsupported(m) => assert!(m.contains("presentation time stamp"), "{m}"),
-        other => panic!("expected Unsupported, got {other:?}"),
-    }
-    // Without B-frames the same container is fine: every frame decodes in order.
-    let q = scratch("mpeg4_no_b_frames.avi");
-    if !q.exists() {
-        run(std::process::Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
-            .args(["testsrc2=size=320x240:rate=30", "-t", "2", "-c:v", "mpeg4"])
-            .args(["-q:v", "4", "-g", "24", "-bf", "0"])
-            .arg(&q));
-    }
-    let mut d = SimpleDecoder::open(&q, cpu()).unwrap();
-    assert_eq!(d.len(), 60);
-    assert_eq!(d.get_batch_frames_by_index(&[59, 0, 30]).unwrap().len(), 3);
-}
-
-#[test]
 fn unknown_codec_is_unsupported() {
     // Rename the Matroska codec ID of an H.264 track to one no decoder knows (same length, so the file stays valid).
     let mut bytes = std::fs::read(fixture("h264_gop1.mkv")).unwrap();

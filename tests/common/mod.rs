@@ -36,6 +36,7 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture { name: "hevc10.mkv", input: "testsrc2=size=320x240:rate=24", frames: 48, args: "-c:v libx265 -x265-params log-level=error:keyint=24:bframes=2 -pix_fmt yuv420p10le -colorspace bt2020nc -color_primaries bt2020 -color_trc smpte2084" },
     Fixture { name: "vp9_odd_321x241.webm", input: "testsrc2=size=321x241:rate=30", frames: 45, args: "-c:v libvpx-vp9 -g 15 -deadline realtime -cpu-used 8 -b:v 300k -pix_fmt yuv420p" },
     Fixture { name: "mpeg4.avi", input: "testsrc2=size=320x240:rate=25", frames: 50, args: "-c:v mpeg4 -g 12 -q:v 4 -pix_fmt yuv420p" },
+    Fixture { name: "mpeg4_b.avi", input: "testsrc2=size=320x240:rate=25", frames: 50, args: "-c:v mpeg4 -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
     Fixture { name: "mpeg4_b.mp4", input: "testsrc2=size=320x240:rate=60", frames: 60, args: "-c:v mpeg4 -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
 ];
 
