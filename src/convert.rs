@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
 use crate::error::{Error, Result};
 use crate::ffi::ffmpeg::packed_plane_layout;
+use crate::transform::{CropRect, Normalize};
 
 /// Rows per rayon task: small frames are converted on one thread.
 const MIN_ROWS_PER_TASK: usize = 16;
@@ -55,6 +56,143 @@ pub fn write_frame(
             }
         }
     }
+}
+
+/// Where [`write_frame_resized`] puts a frame: an RGB slot of `width x height` f32 values, cut from `crop` of the
+/// picture (all of it when `None`), planar (`[3, H, W]`) or interleaved (`[H, W, 3]`), normalised or not.
+pub(crate) struct ResizeTarget {
+    pub crop: Option<CropRect>,
+    pub width: usize,
+    pub height: usize,
+    pub planar: bool,
+    pub normalize: Option<Normalize>,
+}
+
+/// Whether [`write_frame_resized`] takes frames of `format` (8-bit planar YUV: 4:2:0, 4:2:2, 4:4:4).
+pub(crate) fn resizes_directly(format: Pixel) -> bool {
+    yuv_layout(format).is_some_and(|l| l.bit_depth == 8 && !l.semi_planar && !l.grey)
+}
+
+/// torch's `area_pixel_compute_source_index` (`align_corners = false`) and bilinear weights, as the GPU kernel
+/// computes them: `(i0, i1, w0, w1)` for output position `dst`.
+fn source_index(scale: f32, dst: usize, in_size: usize) -> (usize, usize, f32, f32) {
+    let src = (scale * (dst as f32 + 0.5) - 0.5).max(0.0);
+    let i0 = (src as usize).min(in_size - 1);
+    let i1 = if i0 < in_size - 1 { i0 + 1 } else { i0 };
+    let w1 = src - i0 as f32;
+    (i0, i1, 1.0 - w1, w1)
+}
+
+/// Writes `frame` (8-bit planar YUV, see [`resizes_directly`]) into `out` (`3 x height x width` values) cropped,
+/// resized and normalised in one pass, by the formula of the GPU kernel: each output pixel is the bilinear
+/// interpolation (half-pixel centres) of the four neighbouring RGB pixels, each converted with [`YuvToRgb`] and
+/// rounded; then `(v * scale - mean) / std` when normalising. Only the source pixels the output needs are
+/// converted (a 1080p frame resized to 224x224 converts about a tenth of its pixels).
+pub(crate) fn write_frame_resized(
+    frame: &ff::frame::Video,
+    matrix: ColorMatrix,
+    range: ColorRange,
+    target: &ResizeTarget,
+    out: &mut [f32],
+) -> Result<()> {
+    let layout = yuv_layout(frame.format())
+        .filter(|l| l.bit_depth == 8 && !l.semi_planar && !l.grey)
+        .ok_or_else(|| {
+            Error::Unsupported(format!(
+                "fused CPU resize of {:?} frames (8-bit planar YUV only)",
+                frame.format()
+            ))
+        })?;
+    let (fw, fh) = (frame.width() as usize, frame.height() as usize);
+    let (left, top, sw, sh) = match target.crop {
+        Some(c) => (
+            c.left as usize,
+            c.top as usize,
+            c.width as usize,
+            c.height as usize,
+        ),
+        None => (0, 0, fw, fh),
+    };
+    let (ow, oh) = (target.width, target.height);
+    if sw == 0 || sh == 0 || left + sw > fw || top + sh > fh || ow == 0 || oh == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "crop {sw}x{sh} at ({left}, {top}) of a {fw}x{fh} frame into {ow}x{oh}"
+        )));
+    }
+    if out.len() != 3 * ow * oh {
+        return Err(Error::InvalidArgument(format!(
+            "resized slot of {} values for {ow}x{oh} RGB",
+            out.len()
+        )));
+    }
+    let conv = YuvToRgb::new(matrix, range, 8);
+    let (luma, luma_stride) = (frame.data(0), frame.stride(0));
+    let (cb, cb_stride) = (frame.data(1), frame.stride(1));
+    let (cr, cr_stride) = (frame.data(2), frame.stride(2));
+    let (shift_x, shift_y) = (layout.shift_x, layout.shift_y);
+    let rgb_at = |x: usize, y: usize| -> [f32; 3] {
+        let (x, y) = (left + x, top + y);
+        let c = (y >> shift_y) * cb_stride + (x >> shift_x);
+        let c2 = (y >> shift_y) * cr_stride + (x >> shift_x);
+        let p = conv.apply(
+            f32::from(luma[y * luma_stride + x]),
+            f32::from(cb[c]),
+            f32::from(cr[c2]),
+        );
+        [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])]
+    };
+    let columns: Vec<(usize, usize, f32, f32)> = (0..ow)
+        .map(|x| source_index(sw as f32 / ow as f32, x, sw))
+        .collect();
+    let (norm_scale, mean, std) = match target.normalize {
+        Some(n) => (n.scale, n.mean, n.std),
+        None => (1.0, [0.0; 3], [1.0; 3]),
+    };
+    let normalise = target.normalize.is_some();
+    let y_scale = sh as f32 / oh as f32;
+    // One output row: its three channels through `put(x, channel, value)`.
+    let row = |oy: usize, put: &mut dyn FnMut(usize, usize, f32)| {
+        let (y0, y1, wy0, wy1) = source_index(y_scale, oy, sh);
+        for (ox, &(x0, x1, wx0, wx1)) in columns.iter().enumerate() {
+            let (a, b, c, e) = (
+                rgb_at(x0, y0),
+                rgb_at(x1, y0),
+                rgb_at(x0, y1),
+                rgb_at(x1, y1),
+            );
+            for ch in 0..3 {
+                let top_v = wx0 * a[ch] + wx1 * b[ch];
+                let bottom_v = wx0 * c[ch] + wx1 * e[ch];
+                let mut v = wy0 * top_v + wy1 * bottom_v;
+                if normalise {
+                    v = (v * norm_scale - mean[ch]) / std[ch];
+                }
+                put(ox, ch, v);
+            }
+        }
+    };
+    if target.planar {
+        let (r, rest) = out.split_at_mut(ow * oh);
+        let (g, b) = rest.split_at_mut(ow * oh);
+        r.par_chunks_mut(ow)
+            .zip(g.par_chunks_mut(ow))
+            .zip(b.par_chunks_mut(ow))
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(oy, ((r, g), b))| {
+                row(oy, &mut |x, ch, v| match ch {
+                    0 => r[x] = v,
+                    1 => g[x] = v,
+                    _ => b[x] = v,
+                })
+            });
+    } else {
+        out.par_chunks_mut(ow * 3)
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(oy, line)| row(oy, &mut |x, ch, v| line[x * 3 + ch] = v));
+    }
+    Ok(())
 }
 
 /// Copies each plane row by row with no padding.

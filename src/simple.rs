@@ -17,7 +17,7 @@ use crate::backend::nvdec::{bit_exact, check_support, NvdecDecoder};
 use crate::backend::{Backend, DecoderKey, FrameDecoder, FrameSink};
 use crate::batch::{FrameBatch, FrameShape};
 use crate::color::ColorType;
-use crate::convert::frame_bytes;
+use crate::convert::{frame_bytes, ResizeTarget};
 use crate::demux::{Demuxer, Packet, StreamInfo};
 use crate::error::{Error, Result};
 use crate::ffi::tensor::host_bytes_mut;
@@ -214,11 +214,16 @@ impl DecodeWork {
     }
 }
 
-/// The batch being written: host bytes (CPU decoding) or a CUDA tensor (NVDEC).
+/// The batch being written: host bytes (CPU decoding), host f32 RGB slots resized on the way (CPU decoding into
+/// slots of another size), or a CUDA tensor (NVDEC).
 enum Output<'a> {
     Host {
         bytes: &'a mut [u8],
         frame_bytes: usize,
+    },
+    HostResized {
+        values: &'a mut [f32],
+        target: &'a ResizeTarget,
     },
     Device {
         batch: Tensor,
@@ -240,6 +245,16 @@ impl Output<'_> {
                 decoder.write_current(
                     color,
                     FrameSink::Host(&mut bytes[slot * fb..(slot + 1) * fb]),
+                )
+            }
+            Output::HostResized { values, target } => {
+                let n = 3 * target.width * target.height;
+                decoder.write_current(
+                    color,
+                    FrameSink::HostResized {
+                        values: &mut values[slot * n..(slot + 1) * n],
+                        target,
+                    },
                 )
             }
             Output::Device { batch, transform } => {
@@ -905,8 +920,19 @@ impl SimpleDecoder {
                     && out.is_contiguous()
                     && size == native_dims
                     && transform.is_identity();
+                let (crop_w, crop_h) = transform
+                    .crop
+                    .map_or((self.shape.width, self.shape.height), |c| {
+                        (c.width, c.height)
+                    });
+                let resized = self.opts.color != ColorType::Native
+                    && transform::slot_hw(self.opts.color, &size[1..])?
+                        != (i64::from(crop_h), i64::from(crop_w))
+                    && crate::convert::resizes_directly(self.info.pixel);
                 if direct {
                     self.decode_host(indices, host_bytes_mut(out)?)
+                } else if resized {
+                    self.decode_host_resized(indices, out, transform)
                 } else {
                     let mut host = self.shape.alloc(indices.len(), Device::Cpu)?;
                     self.decode_host(indices, host_bytes_mut(&mut host)?)?;
@@ -952,30 +978,90 @@ impl SimpleDecoder {
         })
     }
 
-    /// Decodes `wanted` (valid indices) into consecutive host slots of `out` on lane 0.
-    fn decode_host(&mut self, wanted: &[usize], out: &mut [u8]) -> Result<()> {
-        let fb = self.shape.bytes;
+    /// Decodes `wanted` (valid indices) into `output`'s slots on lane 0; the slots of duplicates are left to the
+    /// caller (returned).
+    fn decode_on_lane0(&mut self, wanted: &[usize], mut output: Output<'_>) -> Result<Slots> {
         let (slots, groups) = self.plan(wanted);
         let mut lanes = std::mem::take(&mut self.lanes);
         let result = match lanes.first_mut() {
             Some(lane) => {
                 let req = self.request(&slots, groups.len());
-                let mut output = Output::Host {
-                    bytes: &mut *out,
-                    frame_bytes: fb,
-                };
                 lane.decode_groups(&req, &groups, &mut output)
             }
             None => self.lane0().map(|_| ()),
         };
         self.lanes = lanes;
-        result?;
+        result.map(|()| slots)
+    }
+
+    /// Decodes `wanted` (valid indices) into consecutive host slots of `out` on lane 0.
+    fn decode_host(&mut self, wanted: &[usize], out: &mut [u8]) -> Result<()> {
+        let fb = self.shape.bytes;
+        let slots = self.decode_on_lane0(
+            wanted,
+            Output::Host {
+                bytes: &mut *out,
+                frame_bytes: fb,
+            },
+        )?;
         for dests in slots.values() {
             let first = dests[0];
             for &d in &dests[1..] {
                 out.copy_within(first * fb..(first + 1) * fb, d * fb);
             }
         }
+        Ok(())
+    }
+
+    /// Decodes `wanted` on the CPU straight into `out` (an RGB/RGBP destination of another size than the
+    /// pictures): each frame is cropped, resized and normalised from its YUV planes in one pass (see
+    /// [`crate::convert::write_frame_resized`]) into f32 values, which go into `out` with one copy (rounded for
+    /// integer kinds).
+    fn decode_host_resized(
+        &mut self,
+        wanted: &[usize],
+        out: &mut Tensor,
+        transform: &FrameTransform,
+    ) -> Result<()> {
+        let size = out.size();
+        let (oh, ow) = transform::slot_hw(self.opts.color, &size[1..])?;
+        let float_out = matches!(
+            out.kind(),
+            tch::Kind::Half | tch::Kind::BFloat16 | tch::Kind::Float | tch::Kind::Double
+        );
+        if transform.normalize.is_some() && !float_out {
+            return Err(Error::InvalidArgument(
+                "normalisation needs a float destination (f16, bf16, f32)".into(),
+            ));
+        }
+        let target = ResizeTarget {
+            crop: transform.crop,
+            width: ow as usize,
+            height: oh as usize,
+            planar: self.opts.color == ColorType::Rgbp,
+            normalize: transform.normalize,
+        };
+        let n = 3 * target.width * target.height;
+        let mut values = vec![0f32; wanted.len() * n];
+        let slots = self.decode_on_lane0(
+            wanted,
+            Output::HostResized {
+                values: &mut values,
+                target: &target,
+            },
+        )?;
+        for dests in slots.values() {
+            let first = dests[0];
+            for &d in &dests[1..] {
+                values.copy_within(first * n..(first + 1) * n, d * n);
+            }
+        }
+        let mut x = Tensor::f_from_slice(&values)?.f_view(size.as_slice())?;
+        if !float_out {
+            // Round half up and clamp, as the GPU kernel does for u8.
+            x = (x + 0.5).f_floor()?.f_clamp(0.0, 255.0)?;
+        }
+        out.f_copy_(&x)?;
         Ok(())
     }
 

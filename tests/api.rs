@@ -285,3 +285,82 @@ fn frame_by_frame_reading_decodes_each_picture_once() {
         assert!(*f == tensor_bytes(&all.frames.get(i as i64)), "frame {i}");
     }
 }
+
+/// On the CPU, slots of another size than the picture are filled from the YUV planes in one pass (crop, bilinear
+/// resize, normalisation): the result equals the reference path (full-size RGB frames, then torch's bilinear
+/// `upsample_bilinear2d` and the normalisation) within one level before normalisation (the reference converts
+/// with the 16.16 fixed-point formula, the fused path with the float one of the GPU kernel), plus half a level
+/// of rounding for u8.
+#[test]
+fn cpu_resize_in_one_pass_matches_torch_resize_of_full_frames() {
+    use tch::{Device, Kind, Tensor};
+    use vidloader::{CropRect, FrameTransform, Normalize};
+    let path = fixture("h264_odd_642x362.mp4");
+    let indices = [0usize, 9, 3, 9];
+    for color in [ColorType::Rgbp, ColorType::Rgb] {
+        let opts = DecoderOptions::default().backend(Backend::Cpu).color(color);
+        let mut dec = SimpleDecoder::open(&path, opts).unwrap();
+        let full = dec
+            .get_batch_frames_by_index(&indices.map(|i| i as i64))
+            .unwrap()
+            .frames;
+        let nchw = |t: &Tensor| {
+            if color == ColorType::Rgb {
+                t.permute([0, 3, 1, 2])
+            } else {
+                t.shallow_clone()
+            }
+        };
+        let crop = CropRect::centered(642, 362, 1, 1);
+        for (crop, normalize, kind, (h, w), tol) in [
+            (None, None, Kind::Uint8, (90i64, 160i64), 1.5),
+            (
+                None,
+                Some(Normalize::imagenet()),
+                Kind::Float,
+                (224, 224),
+                1.0 / 255.0 / 0.224 + 1e-4,
+            ),
+            (
+                Some(crop),
+                Some(Normalize::imagenet()),
+                Kind::Half,
+                (112, 112),
+                0.03,
+            ),
+            (Some(crop), None, Kind::Float, (400, 400), 1.0),
+        ] {
+            let dims: Vec<i64> = if color == ColorType::Rgb {
+                vec![4, h, w, 3]
+            } else {
+                vec![4, 3, h, w]
+            };
+            let mut out = Tensor::zeros(dims.as_slice(), (kind, Device::Cpu));
+            let t = FrameTransform { crop, normalize };
+            dec.decode_frames_into(&indices, &mut out, &t).unwrap();
+            // Reference: torch on the full-size frames.
+            let mut x = nchw(&full).to_kind(Kind::Float);
+            if let Some(c) = crop {
+                x = x.narrow(2, i64::from(c.top), i64::from(c.height)).narrow(
+                    3,
+                    i64::from(c.left),
+                    i64::from(c.width),
+                );
+            }
+            x = x.upsample_bilinear2d([h, w], false, None, None);
+            if let Some(n) = normalize {
+                let mean = Tensor::from_slice(&n.mean).view([1, 3, 1, 1]);
+                let std = Tensor::from_slice(&n.std).view([1, 3, 1, 1]);
+                x = (x * f64::from(n.scale) - mean) / std;
+            }
+            let got = nchw(&out).to_kind(Kind::Float);
+            let diff = (&got - &x).abs().max().double_value(&[]);
+            assert!(
+                diff <= tol,
+                "{color:?} {kind:?} {h}x{w} crop {crop:?}: differs by {diff} (tolerance {tol})"
+            );
+            // The duplicate slot is a copy of the first.
+            assert!(got.get(1).equal(&got.get(3)));
+        }
+    }
+}

@@ -4,7 +4,7 @@ use ffmpeg_next as ff;
 
 use crate::backend::{FrameDecoder, FrameSink};
 use crate::color::{ColorMatrix, ColorRange, ColorType};
-use crate::convert::write_frame;
+use crate::convert::{write_frame, write_frame_resized};
 use crate::demux::{Demuxer, Packet};
 use crate::error::{Error, Result};
 
@@ -128,6 +128,9 @@ impl FrameDecoder for CpuDecoder {
         }
         match sink {
             FrameSink::Host(out) => write_frame(&self.frame, color, self.matrix, self.range, out),
+            FrameSink::HostResized { values, target } => {
+                write_frame_resized(&self.frame, self.matrix, self.range, target, values)
+            }
             FrameSink::Device { .. } => Err(Error::InvalidArgument(
                 "the CPU decoder writes host memory; device output goes through a host batch"
                     .into(),

@@ -47,6 +47,14 @@ pub(crate) enum FrameSink<'a> {
     /// Host bytes of one frame at the stream's own size, uint8, laid out as the colour type says (the CPU
     /// backend's destination).
     Host(&'a mut [u8]),
+    /// Host f32 values of one RGB slot, cropped, resized and normalised on the way (the CPU backend's fused
+    /// path, for slots of another size than the picture).
+    HostResized {
+        /// `3 x H x W` values.
+        values: &'a mut [f32],
+        /// Crop, size, layout and normalisation.
+        target: &'a crate::convert::ResizeTarget,
+    },
     /// One slot of a CUDA tensor: `[3, H, W]` (RGBP), `[H, W, 3]` (RGB) of any size and kind u8/f16/bf16/f32, or
     /// `[bytes]` (NATIVE); cropped, resized and normalised on the way (the NVDEC backend's destination).
     Device {
