@@ -7,7 +7,8 @@
 //! [`VideoDataset::with_classes`]).
 //!
 //! Metadata costs one scan of a file's packets (no decoding). It is kept in memory for the life of the data set
-//! and written to `CACHE_DIR/index-v1/<hash of the path>.json`, keyed by the file's canonical path, size and
+//! and written to `CACHE_DIR/index-v2/<hash of the path>.json` (v2: indexes of MPEG-4 B-frame AVIs changed), keyed
+//! by the file's canonical path, size and
 //! modification time: a file that changes is scanned again.
 
 use std::collections::BTreeSet;
@@ -381,7 +382,7 @@ impl VideoDataset {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
         let cache_file = self.cache_dir.as_ref().map(|d| {
-            d.join("index-v1").join(format!(
+            d.join("index-v2").join(format!(
                 "{:016x}.json",
                 fnv1a(canonical.to_string_lossy().as_bytes())
             ))

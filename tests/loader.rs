@@ -781,7 +781,7 @@ fn disk_cache_is_reused_and_invalidated_when_the_file_changes() {
     assert_eq!(d.meta(0).unwrap().num_frames(), 14);
     assert_eq!(d.cache_stats().disk_hits, 1);
     // A damaged cache file costs a scan, not an error.
-    for f in std::fs::read_dir(cache.join("index-v1")).unwrap() {
+    for f in std::fs::read_dir(cache.join("index-v2")).unwrap() {
         std::fs::write(f.unwrap().path(), b"{not json").unwrap();
     }
     let e = open();
