@@ -8,8 +8,7 @@
 //!
 //! Metadata costs one scan of a file's packets (no decoding). It is kept in memory for the life of the data set
 //! and written to `CACHE_DIR/index-v2/<hash of the path>.json` (v2: indexes of MPEG-4 B-frame AVIs changed), keyed
-//! by the file's canonical path, size and
-//! modification time: a file that changes is scanned again.
+//! by the file's canonical path, size and modification time: a file that changes is scanned again.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
