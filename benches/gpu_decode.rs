@@ -224,17 +224,7 @@ impl Bench {
     /// Adds the work `d` did since `before` to the running scenario's total.
     fn add_work(&self, d: &SimpleDecoder, before: &DecodeWork) {
         if let Ok(mut w) = self.work.lock() {
-            let done = d.decode_work().since(before);
-            w.packets_decoded += done.packets_decoded;
-            w.packets_dropped += done.packets_dropped;
-            w.frames_written += done.frames_written;
-            w.restarts += done.restarts;
-            let (t, o) = (&mut w.times, done.times);
-            t.demux += o.demux;
-            t.decode += o.decode;
-            t.receive += o.receive;
-            t.write += o.write;
-            t.restart += o.restart;
+            *w += d.decode_work().since(before);
         }
     }
 

@@ -193,15 +193,18 @@ impl DecodeTimes {
     }
 }
 
-impl DecodeWork {
-    fn add(&mut self, o: DecodeWork) {
+impl std::ops::AddAssign for DecodeWork {
+    /// Adds another decoder's (or lane's) work: counts and times are summed.
+    fn add_assign(&mut self, o: DecodeWork) {
         self.packets_decoded += o.packets_decoded;
         self.packets_dropped += o.packets_dropped;
         self.frames_written += o.frames_written;
         self.restarts += o.restarts;
         self.times.add(o.times);
     }
+}
 
+impl DecodeWork {
     /// The work done between `before` (an earlier reading of the same decoder) and `self`.
     pub fn since(&self, before: &DecodeWork) -> DecodeWork {
         DecodeWork {
@@ -779,7 +782,7 @@ impl SimpleDecoder {
     pub fn decode_work(&self) -> DecodeWork {
         let mut w = self.work;
         for l in &self.lanes {
-            w.add(l.work);
+            w += l.work;
         }
         w
     }
@@ -787,7 +790,7 @@ impl SimpleDecoder {
     /// Moves the lanes' counters into the decoder's total.
     fn collect_work(&mut self) {
         for l in &mut self.lanes {
-            self.work.add(std::mem::take(&mut l.work));
+            self.work += std::mem::take(&mut l.work);
         }
     }
 
