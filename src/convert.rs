@@ -68,9 +68,14 @@ pub(crate) struct ResizeTarget {
     pub normalize: Option<Normalize>,
 }
 
-/// Whether [`write_frame_resized`] takes frames of `format` (8-bit planar YUV: 4:2:0, 4:2:2, 4:4:4).
+/// The layout of `format` when [`write_frame_resized`] takes it (8-bit planar YUV: 4:2:0, 4:2:2, 4:4:4).
+fn resize_layout(format: Pixel) -> Option<YuvLayout> {
+    yuv_layout(format).filter(|l| l.bit_depth == 8 && !l.semi_planar && !l.grey)
+}
+
+/// Whether [`write_frame_resized`] takes frames of `format`.
 pub(crate) fn resizes_directly(format: Pixel) -> bool {
-    yuv_layout(format).is_some_and(|l| l.bit_depth == 8 && !l.semi_planar && !l.grey)
+    resize_layout(format).is_some()
 }
 
 /// torch's `area_pixel_compute_source_index` (`align_corners = false`) and bilinear weights, as the GPU kernel
@@ -95,14 +100,12 @@ pub(crate) fn write_frame_resized(
     target: &ResizeTarget,
     out: &mut [f32],
 ) -> Result<()> {
-    let layout = yuv_layout(frame.format())
-        .filter(|l| l.bit_depth == 8 && !l.semi_planar && !l.grey)
-        .ok_or_else(|| {
-            Error::Unsupported(format!(
-                "fused CPU resize of {:?} frames (8-bit planar YUV only)",
-                frame.format()
-            ))
-        })?;
+    let layout = resize_layout(frame.format()).ok_or_else(|| {
+        Error::Unsupported(format!(
+            "fused CPU resize of {:?} frames (8-bit planar YUV only)",
+            frame.format()
+        ))
+    })?;
     let (fw, fh) = (frame.width() as usize, frame.height() as usize);
     let (left, top, sw, sh) = match target.crop {
         Some(c) => (

@@ -1007,12 +1007,7 @@ impl SimpleDecoder {
                 frame_bytes: fb,
             },
         )?;
-        for dests in slots.values() {
-            let first = dests[0];
-            for &d in &dests[1..] {
-                out.copy_within(first * fb..(first + 1) * fb, d * fb);
-            }
-        }
+        copy_duplicate_slots(out, &slots, fb);
         Ok(())
     }
 
@@ -1028,15 +1023,7 @@ impl SimpleDecoder {
     ) -> Result<()> {
         let size = out.size();
         let (oh, ow) = transform::slot_hw(self.opts.color, &size[1..])?;
-        let float_out = matches!(
-            out.kind(),
-            tch::Kind::Half | tch::Kind::BFloat16 | tch::Kind::Float | tch::Kind::Double
-        );
-        if transform.normalize.is_some() && !float_out {
-            return Err(Error::InvalidArgument(
-                "normalisation needs a float destination (f16, bf16, f32)".into(),
-            ));
-        }
+        let float_out = transform::float_destination(out.kind(), transform)?;
         let target = ResizeTarget {
             crop: transform.crop,
             width: ow as usize,
@@ -1053,12 +1040,7 @@ impl SimpleDecoder {
                 target: &target,
             },
         )?;
-        for dests in slots.values() {
-            let first = dests[0];
-            for &d in &dests[1..] {
-                values.copy_within(first * n..(first + 1) * n, d * n);
-            }
-        }
+        copy_duplicate_slots(&mut values, &slots, n);
         let mut x = Tensor::f_from_slice(&values)?.f_view(size.as_slice())?;
         if !float_out {
             // Round half up and clamp, as the GPU kernel does for u8.
@@ -1161,6 +1143,17 @@ impl Drop for SimpleDecoder {
             .chain(self.stale.drain(..))
         {
             self.pool.put(self.key.clone(), d);
+        }
+    }
+}
+
+/// Copies the slot each frame was decoded into (the first of its slots) into its other slots; a slot is `len`
+/// elements of `buf`.
+fn copy_duplicate_slots<T: Copy>(buf: &mut [T], slots: &Slots, len: usize) {
+    for dests in slots.values() {
+        let first = dests[0];
+        for &d in &dests[1..] {
+            buf.copy_within(first * len..(first + 1) * len, d * len);
         }
     }
 }

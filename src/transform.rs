@@ -106,6 +106,21 @@ pub(crate) fn slot_hw(color: ColorType, slot: &[i64]) -> Result<(i64, i64)> {
     }
 }
 
+/// Whether a destination of `kind` holds floats (values are then not rounded); an error when `t` normalises into
+/// an integer destination.
+pub(crate) fn float_destination(kind: Kind, t: &FrameTransform) -> Result<bool> {
+    let float_out = matches!(
+        kind,
+        Kind::Half | Kind::BFloat16 | Kind::Float | Kind::Double
+    );
+    if t.normalize.is_some() && !float_out {
+        return Err(Error::InvalidArgument(
+            "normalisation needs a float destination (f16, bf16, f32)".into(),
+        ));
+    }
+    Ok(float_out)
+}
+
 /// Writes `src` (uint8 frames at the stream's size, `[n, 3, h, w]` or `[n, h, w, 3]` as `color` says, on the CPU)
 /// into `out` (`[n, ...]` of any RGB slot size, kind and device) through `t`, with torch operations: crop, bilinear
 /// resize (half-pixel centres, as the NVDEC kernel), normalisation, rounding for integer outputs.
@@ -127,15 +142,7 @@ pub(crate) fn apply(
             .f_narrow(3, i64::from(c.left), i64::from(c.width))?;
     }
     let (h, w) = (x.size()[2], x.size()[3]);
-    let float_out = matches!(
-        out.kind(),
-        Kind::Half | Kind::BFloat16 | Kind::Float | Kind::Double
-    );
-    if t.normalize.is_some() && !float_out {
-        return Err(Error::InvalidArgument(
-            "normalisation needs a float destination (f16, bf16, f32)".into(),
-        ));
-    }
+    let float_out = float_destination(out.kind(), t)?;
     if (h, w) != (oh, ow) || float_out {
         x = x.f_to_kind(Kind::Float)?;
         if (h, w) != (oh, ow) {
