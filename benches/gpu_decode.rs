@@ -208,6 +208,9 @@ struct Bench {
     notes: Mutex<serde_json::Map<String, Value>>,
     /// Decode work of the timed part of the running scenario, over all its threads.
     work: Mutex<DecodeWork>,
+    /// Clip scenarios: time of the timed clip loops (all threads), and the part of it spent dropping decoders.
+    loop_us: AtomicU64,
+    drop_us: AtomicU64,
 }
 
 impl Bench {
@@ -240,6 +243,9 @@ impl Bench {
             "frames_written": w.frames_written, "restarts": w.restarts,
             "demux_ms": ms(w.times.demux), "decode_ms": ms(w.times.decode), "receive_ms": ms(w.times.receive),
             "write_ms": ms(w.times.write), "restart_ms": ms(w.times.restart),
+            "open_ms": ms(w.times.open), "setup_ms": ms(w.times.setup),
+            "loop_ms": self.loop_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            "drop_ms": self.drop_us.load(Ordering::Relaxed) as f64 / 1000.0,
         }))
     }
 
@@ -297,6 +303,8 @@ impl Bench {
         if let Ok(mut w) = self.work.lock() {
             *w = DecodeWork::default();
         }
+        self.loop_us.store(0, Ordering::Relaxed);
+        self.drop_us.store(0, Ordering::Relaxed);
         LAST_TEARDOWN_US.store(0, Ordering::Relaxed);
         let result = f();
         if let Some(w) = self.work_json() {
@@ -486,24 +494,35 @@ impl Bench {
         let opts = self.opts(ColorType::Native);
         let reused_opts = opts.clone().max_size(3840, 2160);
         let mut frames = 0;
+        let loop_start = Instant::now();
         for clip in clips {
             if timed && self.stop_early() {
                 break;
             }
-            match dec.as_mut() {
-                Some(d) if reuse => d.reconfigure(clip.as_path()).map_err(err)?,
+            let before = match dec.as_mut() {
+                Some(d) if reuse => {
+                    let before = d.decode_work();
+                    d.reconfigure(clip.as_path()).map_err(err)?;
+                    before
+                }
                 _ => {
                     let o = if reuse {
                         reused_opts.clone()
                     } else {
                         opts.clone()
                     };
+                    let t = Instant::now();
+                    drop(dec.take());
+                    if timed {
+                        let us = t.elapsed().as_micros() as u64;
+                        self.drop_us.fetch_add(us, Ordering::Relaxed);
+                    }
                     *dec = Some(SimpleDecoder::open(clip.as_path(), o).map_err(err)?);
+                    DecodeWork::default()
                 }
-            }
+            };
             let d = dec.as_mut().unwrap();
             let len = d.len();
-            let before = d.decode_work();
             if batch {
                 frames += d.get_batch_frames(len).map_err(err)?.len();
             } else {
@@ -514,6 +533,10 @@ impl Bench {
             if timed {
                 self.add_work(d, &before);
             }
+        }
+        if timed {
+            let us = loop_start.elapsed().as_micros() as u64;
+            self.loop_us.fetch_add(us, Ordering::Relaxed);
         }
         Ok(frames)
     }
@@ -795,6 +818,8 @@ fn main() {
         cpu,
         notes: Mutex::new(serde_json::Map::new()),
         work: Mutex::new(DecodeWork::default()),
+        loop_us: AtomicU64::new(0),
+        drop_us: AtomicU64::new(0),
     };
     let gpu = if cpu {
         "the CPU".to_string()

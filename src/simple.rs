@@ -171,6 +171,12 @@ pub struct DecodeTimes {
     pub write: Duration,
     /// Seeking and resetting the decoder for a keyframe restart.
     pub restart: Duration,
+    /// Opening videos: the container and its stream probe, and the packet scan that builds the frame index
+    /// (zero when the index came from the cache).
+    pub open: Duration,
+    /// Getting a decoder ready for a video: creating one, or taking one from the pool or the previous video and
+    /// reconfiguring it (parallel lanes included).
+    pub setup: Duration,
 }
 
 impl DecodeTimes {
@@ -180,6 +186,8 @@ impl DecodeTimes {
         self.receive += o.receive;
         self.write += o.write;
         self.restart += o.restart;
+        self.open += o.open;
+        self.setup += o.setup;
     }
 
     fn since(&self, before: &DecodeTimes) -> DecodeTimes {
@@ -189,6 +197,8 @@ impl DecodeTimes {
             receive: self.receive.saturating_sub(before.receive),
             write: self.write.saturating_sub(before.write),
             restart: self.restart.saturating_sub(before.restart),
+            open: self.open.saturating_sub(before.open),
+            setup: self.setup.saturating_sub(before.setup),
         }
     }
 }
@@ -599,10 +609,13 @@ struct Stream {
     index: Arc<FrameIndex>,
     shape: FrameShape,
     backend: Backend,
+    /// Time spent opening it (see [`DecodeTimes::open`]).
+    opening: Duration,
 }
 
 /// Opens `source`, builds its index and frame shape and picks the backend.
 fn open_stream(source: &Source, opts: &DecoderOptions) -> Result<Stream> {
+    let started = Instant::now();
     let mut demuxer = Demuxer::open(source.clone())?;
     let index = index_for(source, &mut demuxer)?;
     let backend = resolve_backend(opts.backend, &demuxer)?;
@@ -622,6 +635,7 @@ fn open_stream(source: &Source, opts: &DecoderOptions) -> Result<Stream> {
         index,
         shape,
         backend,
+        opening: started.elapsed(),
     })
 }
 
@@ -665,7 +679,11 @@ impl SimpleDecoder {
         let source = source.into();
         let s = open_stream(&source, &opts)?;
         let key = decoder_key(s.backend, s.demuxer.info(), &opts);
+        let started = Instant::now();
         let decoder = take_decoder(&pool, &key, &s.demuxer, &opts)?;
+        let mut work = DecodeWork::default();
+        work.times.open = s.opening;
+        work.times.setup = started.elapsed();
         Ok(SimpleDecoder {
             opts,
             pool,
@@ -683,7 +701,7 @@ impl SimpleDecoder {
                 work: DecodeWork::default(),
             }],
             stale: Vec::new(),
-            work: DecodeWork::default(),
+            work,
             cursor: 0,
         })
     }
@@ -697,6 +715,8 @@ impl SimpleDecoder {
         let key = decoder_key(s.backend, s.demuxer.info(), &self.opts);
         self.skip = skip_codec(s.backend, &s.demuxer);
         self.collect_work();
+        self.work.times.open += s.opening;
+        let started = Instant::now();
         let mut lanes = std::mem::take(&mut self.lanes).into_iter();
         let main = lanes.next();
         let mut parked: Vec<Box<dyn FrameDecoder>> = lanes.map(|l| l.decoder).collect();
@@ -717,6 +737,7 @@ impl SimpleDecoder {
             }
             take_decoder(&self.pool, &key, &s.demuxer, &self.opts)?
         };
+        self.work.times.setup += started.elapsed();
         self.lanes = vec![Lane {
             demuxer: s.demuxer,
             decoder,
@@ -1115,7 +1136,10 @@ impl SimpleDecoder {
     /// Opens lanes until there are `n`, reusing parked decoders of this key, then the pool's.
     fn ensure_lanes(&mut self, n: usize) -> Result<()> {
         while self.lanes.len() < n {
+            let started = Instant::now();
             let demuxer = open_lane_demuxer(&self.source, self.backend)?;
+            self.work.times.open += started.elapsed();
+            let started = Instant::now();
             let decoder = match self.stale.pop() {
                 Some(mut d) => {
                     d.reconfigure(&demuxer)?;
@@ -1123,6 +1147,7 @@ impl SimpleDecoder {
                 }
                 None => take_decoder(&self.pool, &self.key, &demuxer, &self.opts)?,
             };
+            self.work.times.setup += started.elapsed();
             self.lanes.push(Lane {
                 demuxer,
                 decoder,
