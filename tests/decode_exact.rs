@@ -4,7 +4,7 @@
 mod common;
 
 use common::exact::check_fixture;
-use vidloader::Backend;
+use vidloader::{Backend, Demuxer, StreamProbe};
 
 macro_rules! fixture_tests {
     ($($test:ident => $name:expr),* $(,)?) => { $( #[test] fn $test() { assert!(check_fixture($name, Backend::Cpu)); } )* };
@@ -28,4 +28,46 @@ fixture_tests! {
     mpeg4_part2_avi => "mpeg4.avi",
     mpeg4_part2_b_frames_avi_without_pts => "mpeg4_b.avi",
     mpeg4_part2_b_frames_mp4 => "mpeg4_b.mp4",
+    h264_high10_422 => "h264_high10_422.mkv",
+    h264_interlaced => "h264_interlaced.mp4",
+    h264_baseline_with_aspect_ratio => "h264_baseline_sar.mp4",
+}
+
+/// The headers-only stream probe (no picture decoded) describes every fixture exactly as FFmpeg's full probe does,
+/// and is the one used for H.264 in MP4 and Matroska; interlaced H.264, H.264 without an `avcC` record and other
+/// codecs fall back to the full probe.
+#[test]
+fn headers_probe_equals_full_probe() {
+    for f in common::FIXTURES {
+        let path = common::fixture(f.name);
+        let fast = Demuxer::open_with_probe(&path, StreamProbe::Headers).unwrap();
+        let full = Demuxer::open_with_probe(&path, StreamProbe::Full).unwrap();
+        assert_eq!(full.probe(), StreamProbe::Full);
+        assert_eq!(
+            serde_json::to_value(fast.info()).unwrap(),
+            serde_json::to_value(full.info()).unwrap(),
+            "{}",
+            f.name
+        );
+        // H.264 in MP4 and Matroska, except the interlaced one and the all-intra one (x264 leaves the reorder
+        // depth out of an intra-only stream's SPS).
+        let headers = [
+            "h264_nob_gop30.mp4",
+            "h264_b3_gop30.mp4",
+            "h264_gop250.mp4",
+            "h264_opengop.mkv",
+            "h264_odd_642x362.mp4",
+            "h264_full_bt709.mp4",
+            "h264_444.mkv",
+            "h264_vfr.mp4",
+            "h264_high10_422.mkv",
+            "h264_baseline_sar.mp4",
+        ];
+        let expected = if headers.contains(&f.name) {
+            StreamProbe::Headers
+        } else {
+            StreamProbe::Full
+        };
+        assert_eq!(fast.probe(), expected, "{}", f.name);
+    }
 }

@@ -8,6 +8,7 @@ use ff::codec::packet::Mut as _;
 use ff::ffi;
 use ffmpeg_next as ff;
 
+use crate::demux::StreamProbe;
 use crate::error::{Error, Result};
 
 /// `AVERROR(EAGAIN)` on Linux.
@@ -72,6 +73,243 @@ pub(crate) fn display_matrix_rotation(matrix: &[u8]) -> Option<f64> {
     } else {
         Some(deg)
     }
+}
+
+/// Opens the file at `path` and reads its streams' parameters (`avformat_open_input` +
+/// `avformat_find_stream_info`), as `probe` says; the second value is how they were read ([`StreamProbe::Full`] when
+/// the headers did not describe every H.264 stream).
+pub(crate) fn open_input(
+    path: &std::path::Path,
+    probe: StreamProbe,
+) -> std::result::Result<(ff::format::context::Input, StreamProbe), ff::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    if probe == StreamProbe::Full {
+        return ff::format::input(path).map(|i| (i, StreamProbe::Full));
+    }
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| ff::Error::InvalidData)?;
+    let mut ps: *mut ffi::AVFormatContext = ptr::null_mut();
+    // SAFETY: `ps` is null (avformat_open_input allocates the context) and `c_path` outlives the call; on failure
+    // FFmpeg frees the context and leaves `ps` null.
+    let rc =
+        unsafe { ffi::avformat_open_input(&mut ps, c_path.as_ptr(), ptr::null(), ptr::null_mut()) };
+    if rc < 0 {
+        return Err(ff::Error::from(rc));
+    }
+    // SAFETY: `ps` is an opened context whose `streams` holds `nb_streams` valid streams, each with codec
+    // parameters that nothing else touches during this call.
+    let pars: Vec<*mut ffi::AVCodecParameters> = unsafe {
+        (0..(*ps).nb_streams as usize)
+            .map(|i| (*(*(*ps).streams.add(i))).codecpar)
+            .collect()
+    };
+    let mut options: Vec<*mut ffi::AVDictionary> = vec![ptr::null_mut(); pars.len()];
+    let (mut described, mut any) = (true, false);
+    for (o, &par) in options.iter_mut().zip(&pars) {
+        // SAFETY: `par` is valid (above); describe_h264 reads the extradata within extradata_size and writes
+        // plain fields.
+        match unsafe { describe_h264(par) } {
+            Some(true) => {
+                any = true;
+                // SAFETY: `o` is a null or valid dictionary; keys and values are NUL-terminated literals.
+                unsafe { ffi::av_dict_set(o, c"skip_frame".as_ptr(), c"all".as_ptr(), 0) };
+            }
+            Some(false) => described = false,
+            None => {}
+        }
+    }
+    if !described {
+        // SAFETY: `ps` is valid and closed exactly once (FFmpeg nulls it); the dictionaries are still empty.
+        unsafe { ffi::avformat_close_input(&mut ps) };
+        return ff::format::input(path).map(|i| (i, StreamProbe::Full));
+    }
+    // SAFETY: `ps` is valid; `options` has one dictionary per stream (nb_streams entries, as FFmpeg requires);
+    // FFmpeg may replace each with the options it did not use, which we free right after.
+    let rc = unsafe { ffi::avformat_find_stream_info(ps, options.as_mut_ptr()) };
+    for o in &mut options {
+        // SAFETY: each entry is null or a dictionary FFmpeg left to us.
+        unsafe { ffi::av_dict_free(o) };
+    }
+    if rc < 0 {
+        // SAFETY: as above.
+        unsafe { ffi::avformat_close_input(&mut ps) };
+        return Err(ff::Error::from(rc));
+    }
+    let probe = if any {
+        StreamProbe::Headers
+    } else {
+        StreamProbe::Full
+    };
+    // SAFETY: `ps` is an opened context with stream info; the Input owns it from here on and closes it.
+    Ok((unsafe { ff::format::context::Input::wrap(ps) }, probe))
+}
+
+/// For an H.264 stream whose extradata is an `avcC` record with a sequence parameter set this crate can read
+/// completely: fills in what FFmpeg's probe would get by decoding a picture (pixel format, cropped size, bit
+/// depth, profile, level, progressive field order, reorder delay, and the colour description where the SPS has
+/// one) and returns `Some(true)`. `Some(false)`: an H.264 stream that needs the full probe (interlaced, unusual
+/// chroma format or bit depth, RGB or YCgCo matrix, no reorder depth in the VUI). `None`: not H.264.
+///
+/// # Safety
+/// `par` must point at valid codec parameters that nothing else accesses during the call.
+unsafe fn describe_h264(par: *mut ffi::AVCodecParameters) -> Option<bool> {
+    use crate::h264_sps::sps_from_avcc;
+    use ffi::AVPixelFormat as F;
+    // SAFETY: the caller guarantees `par`; the extradata is read within extradata_size.
+    let p = unsafe { &mut *par };
+    if p.codec_id != ffi::AVCodecID::AV_CODEC_ID_H264 {
+        return None;
+    }
+    if p.extradata.is_null() || p.extradata_size <= 0 {
+        return Some(false);
+    }
+    // SAFETY: FFmpeg keeps extradata_size readable bytes at extradata.
+    let extradata = unsafe { std::slice::from_raw_parts(p.extradata, p.extradata_size as usize) };
+    let Some(sps) = sps_from_avcc(extradata) else {
+        return Some(false);
+    };
+    let full = sps.full_range == Some(true);
+    let format = match (sps.chroma_format_idc, sps.bit_depth_luma, full) {
+        _ if sps.separate_colour_plane || sps.bit_depth_chroma != sps.bit_depth_luma => {
+            return Some(false)
+        }
+        (1, 8, false) => F::AV_PIX_FMT_YUV420P,
+        (1, 8, true) => F::AV_PIX_FMT_YUVJ420P,
+        (2, 8, false) => F::AV_PIX_FMT_YUV422P,
+        (2, 8, true) => F::AV_PIX_FMT_YUVJ422P,
+        (3, 8, false) => F::AV_PIX_FMT_YUV444P,
+        (3, 8, true) => F::AV_PIX_FMT_YUVJ444P,
+        (1, 10, _) => F::AV_PIX_FMT_YUV420P10LE,
+        (2, 10, _) => F::AV_PIX_FMT_YUV422P10LE,
+        (3, 10, _) => F::AV_PIX_FMT_YUV444P10LE,
+        _ => return Some(false),
+    };
+    let Some(reorder) = sps.max_num_reorder_frames else {
+        return Some(false);
+    };
+    if !sps.frame_mbs_only || sps.width == 0 || sps.height == 0 {
+        return Some(false);
+    }
+    let colour = match sps.colour {
+        Some((pri, trc, spc)) => match (primaries(pri), transfer(trc), matrix(spc)) {
+            (Some(pri), Some(trc), Some(spc)) => Some((pri, trc, spc)),
+            _ => return Some(false),
+        },
+        None => None,
+    };
+    p.format = format as i32;
+    p.width = sps.width as i32;
+    p.height = sps.height as i32;
+    p.bits_per_raw_sample = sps.bit_depth_luma as i32;
+    p.profile = h264_profile(sps.profile_idc, sps.constraint_flags);
+    p.level = i32::from(sps.level_idc);
+    p.video_delay = reorder as i32;
+    p.field_order = ffi::AVFieldOrder::AV_FIELD_PROGRESSIVE;
+    if let Some((num, den)) = sps.sample_aspect_ratio {
+        p.sample_aspect_ratio = ffi::AVRational {
+            num: num as i32,
+            den: den as i32,
+        };
+    }
+    if let Some(f) = sps.full_range {
+        p.color_range = if f {
+            ffi::AVColorRange::AVCOL_RANGE_JPEG
+        } else {
+            ffi::AVColorRange::AVCOL_RANGE_MPEG
+        };
+    }
+    if let Some((pri, trc, spc)) = colour {
+        p.color_primaries = pri;
+        p.color_trc = trc;
+        p.color_space = spc;
+    }
+    p.chroma_location = match sps.chroma_location {
+        None | Some(0) => ffi::AVChromaLocation::AVCHROMA_LOC_LEFT,
+        Some(1) => ffi::AVChromaLocation::AVCHROMA_LOC_CENTER,
+        Some(2) => ffi::AVChromaLocation::AVCHROMA_LOC_TOPLEFT,
+        Some(3) => ffi::AVChromaLocation::AVCHROMA_LOC_TOP,
+        Some(4) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOMLEFT,
+        Some(_) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOM,
+    };
+    Some(true)
+}
+
+/// FFmpeg's profile number of an H.264 SPS (`ff_h264_get_profile`): `profile_idc`, with the constrained
+/// (baseline + constraint_set1) and intra (High 10/4:2:2/4:4:4 + constraint_set3) bits.
+fn h264_profile(profile_idc: u8, constraint_flags: u8) -> i32 {
+    let set = |i: u32| constraint_flags & (0x80 >> i) != 0;
+    let mut profile = i32::from(profile_idc);
+    match profile_idc {
+        66 if set(1) => profile |= 1 << 9,
+        110 | 122 | 244 if set(3) => profile |= 1 << 11,
+        _ => {}
+    }
+    profile
+}
+
+/// `colour_primaries` of the VUI as FFmpeg's enum (`None` for reserved or unknown codes).
+fn primaries(code: u8) -> Option<ffi::AVColorPrimaries> {
+    use ffi::AVColorPrimaries as P;
+    Some(match code {
+        1 => P::AVCOL_PRI_BT709,
+        2 => P::AVCOL_PRI_UNSPECIFIED,
+        4 => P::AVCOL_PRI_BT470M,
+        5 => P::AVCOL_PRI_BT470BG,
+        6 => P::AVCOL_PRI_SMPTE170M,
+        7 => P::AVCOL_PRI_SMPTE240M,
+        8 => P::AVCOL_PRI_FILM,
+        9 => P::AVCOL_PRI_BT2020,
+        10 => P::AVCOL_PRI_SMPTE428,
+        11 => P::AVCOL_PRI_SMPTE431,
+        12 => P::AVCOL_PRI_SMPTE432,
+        22 => P::AVCOL_PRI_EBU3213,
+        _ => return None,
+    })
+}
+
+/// `transfer_characteristics` of the VUI as FFmpeg's enum (`None` for reserved or unknown codes).
+fn transfer(code: u8) -> Option<ffi::AVColorTransferCharacteristic> {
+    use ffi::AVColorTransferCharacteristic as T;
+    Some(match code {
+        1 => T::AVCOL_TRC_BT709,
+        2 => T::AVCOL_TRC_UNSPECIFIED,
+        4 => T::AVCOL_TRC_GAMMA22,
+        5 => T::AVCOL_TRC_GAMMA28,
+        6 => T::AVCOL_TRC_SMPTE170M,
+        7 => T::AVCOL_TRC_SMPTE240M,
+        8 => T::AVCOL_TRC_LINEAR,
+        9 => T::AVCOL_TRC_LOG,
+        10 => T::AVCOL_TRC_LOG_SQRT,
+        11 => T::AVCOL_TRC_IEC61966_2_4,
+        12 => T::AVCOL_TRC_BT1361_ECG,
+        13 => T::AVCOL_TRC_IEC61966_2_1,
+        14 => T::AVCOL_TRC_BT2020_10,
+        15 => T::AVCOL_TRC_BT2020_12,
+        16 => T::AVCOL_TRC_SMPTE2084,
+        17 => T::AVCOL_TRC_SMPTE428,
+        18 => T::AVCOL_TRC_ARIB_STD_B67,
+        _ => return None,
+    })
+}
+
+/// `matrix_coefficients` of the VUI as FFmpeg's enum; `None` for reserved codes and for RGB and YCgCo, which
+/// change the decoder's pixel format (those streams get the full probe).
+fn matrix(code: u8) -> Option<ffi::AVColorSpace> {
+    use ffi::AVColorSpace as S;
+    Some(match code {
+        1 => S::AVCOL_SPC_BT709,
+        2 => S::AVCOL_SPC_UNSPECIFIED,
+        4 => S::AVCOL_SPC_FCC,
+        5 => S::AVCOL_SPC_BT470BG,
+        6 => S::AVCOL_SPC_SMPTE170M,
+        7 => S::AVCOL_SPC_SMPTE240M,
+        9 => S::AVCOL_SPC_BT2020_NCL,
+        10 => S::AVCOL_SPC_BT2020_CL,
+        11 => S::AVCOL_SPC_SMPTE2085,
+        12 => S::AVCOL_SPC_CHROMA_DERIVED_NCL,
+        13 => S::AVCOL_SPC_CHROMA_DERIVED_CL,
+        14 => S::AVCOL_SPC_ICTCP,
+        _ => return None,
+    })
 }
 
 /// Whether FFmpeg recognises `head` (the first bytes of a file) as any container format, by content alone (a

@@ -37,6 +37,9 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture { name: "vp9_odd_321x241.webm", input: "testsrc2=size=321x241:rate=30", frames: 45, args: "-c:v libvpx-vp9 -g 15 -deadline realtime -cpu-used 8 -b:v 300k -pix_fmt yuv420p" },
     Fixture { name: "mpeg4.avi", input: "testsrc2=size=320x240:rate=25", frames: 50, args: "-c:v mpeg4 -g 12 -q:v 4 -pix_fmt yuv420p" },
     Fixture { name: "mpeg4_b.avi", input: "testsrc2=size=320x240:rate=25", frames: 50, args: "-c:v mpeg4 -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
+    Fixture { name: "h264_high10_422.mkv", input: "testsrc2=size=320x240:rate=30", frames: 20, args: "-c:v libx264 -bf 2 -g 10 -pix_fmt yuv422p10le" },
+    Fixture { name: "h264_interlaced.mp4", input: "testsrc2=size=320x240:rate=30", frames: 30, args: "-c:v libx264 -flags +ilme+ildct -x264-params tff=1 -bf 2 -g 15 -pix_fmt yuv420p" },
+    Fixture { name: "h264_baseline_sar.mp4", input: "testsrc2=size=320x240:rate=25", frames: 30, args: "-c:v libx264 -profile:v baseline -g 15 -vf setsar=16/11 -pix_fmt yuv420p" },
     Fixture { name: "mpeg4_b.mp4", input: "testsrc2=size=320x240:rate=60", frames: 60, args: "-c:v mpeg4 -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
 ];
 

@@ -1,0 +1,359 @@
+//! The H.264 sequence parameter set, read far enough to describe a stream without decoding a picture: chroma
+//! format, bit depth, cropped size, interlacing, colour description and reorder depth (ITU-T H.264 7.3.2.1.1
+//! and Annex E.1.1). The demuxer uses it to skip the picture decoding that FFmpeg's stream probe would do.
+
+/// What a stream probe needs from an SPS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sps {
+    pub profile_idc: u8,
+    pub constraint_flags: u8,
+    pub level_idc: u8,
+    /// 0 = monochrome, 1 = 4:2:0, 2 = 4:2:2, 3 = 4:4:4.
+    pub chroma_format_idc: u32,
+    pub separate_colour_plane: bool,
+    pub bit_depth_luma: u32,
+    pub bit_depth_chroma: u32,
+    /// Display size after cropping.
+    pub width: u32,
+    pub height: u32,
+    pub frame_mbs_only: bool,
+    /// Pixel aspect ratio from the VUI (`None` when absent or unspecified).
+    pub sample_aspect_ratio: Option<(u32, u32)>,
+    /// `video_full_range_flag`, when the VUI has a video signal type.
+    pub full_range: Option<bool>,
+    /// `(colour_primaries, transfer_characteristics, matrix_coefficients)`, when the VUI has them.
+    pub colour: Option<(u8, u8, u8)>,
+    /// `chroma_sample_loc_type_top_field`, when the VUI has it.
+    pub chroma_location: Option<u32>,
+    /// `max_num_reorder_frames`, when the VUI has bitstream restrictions.
+    pub max_num_reorder_frames: Option<u32>,
+}
+
+/// Reads bits MSB first from an RBSP (emulation prevention bytes already removed).
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Bits<'a> {
+    fn bit(&mut self) -> Option<u32> {
+        let byte = *self.data.get(self.pos / 8)?;
+        let b = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Some(u32::from(b))
+    }
+
+    fn bits(&mut self, n: u32) -> Option<u32> {
+        (0..n).try_fold(0u32, |acc, _| Some((acc << 1) | self.bit()?))
+    }
+
+    fn flag(&mut self) -> Option<bool> {
+        self.bit().map(|b| b == 1)
+    }
+
+    /// Exp-Golomb `ue(v)`; values above 2^31 are refused as corrupt.
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
+    }
+
+    /// Exp-Golomb `se(v)`.
+    fn se(&mut self) -> Option<i64> {
+        let k = i64::from(self.ue()?);
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
+    }
+}
+
+/// The RBSP of a NAL unit: its payload with emulation prevention bytes (`00 00 03`) removed.
+fn rbsp(nal: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(nal.len());
+    let mut zeros = 0;
+    for &b in nal {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
+/// The first SPS of an `avcC` record (ISO/IEC 14496-15 `AVCDecoderConfigurationRecord`: the extradata of H.264
+/// in MP4, MOV and Matroska), parsed; `None` for other extradata or an SPS this reader does not understand.
+pub(crate) fn sps_from_avcc(extradata: &[u8]) -> Option<Sps> {
+    if extradata.len() < 8 || extradata[0] != 1 || extradata[5] & 0x1f == 0 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([extradata[6], extradata[7]]));
+    let nal = extradata.get(8..8 + len)?;
+    parse_sps_nal(nal)
+}
+
+/// Profiles whose SPS carries chroma format, bit depths and scaling matrices.
+fn high_profile(profile_idc: u8) -> bool {
+    matches!(
+        profile_idc,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    )
+}
+
+fn skip_scaling_list(b: &mut Bits<'_>, size: usize) -> Option<()> {
+    let (mut last, mut next) = (8i64, 8i64);
+    for _ in 0..size {
+        if next != 0 {
+            next = (last + b.se()? + 256) % 256;
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Some(())
+}
+
+fn skip_hrd_parameters(b: &mut Bits<'_>) -> Option<()> {
+    let cpb_cnt = b.ue()? + 1;
+    if cpb_cnt > 32 {
+        return None;
+    }
+    b.bits(8)?; // bit_rate_scale, cpb_size_scale
+    for _ in 0..cpb_cnt {
+        b.ue()?;
+        b.ue()?;
+        b.flag()?;
+    }
+    b.bits(20)?; // four 5-bit delay lengths
+    Some(())
+}
+
+/// Parses an SPS NAL unit (header byte included).
+pub(crate) fn parse_sps_nal(nal: &[u8]) -> Option<Sps> {
+    if nal.first()? & 0x1f != 7 {
+        return None;
+    }
+    let data = rbsp(&nal[1..]);
+    let mut b = Bits {
+        data: &data,
+        pos: 0,
+    };
+    let profile_idc = b.bits(8)? as u8;
+    let constraint_flags = b.bits(8)? as u8;
+    let level_idc = b.bits(8)? as u8;
+    b.ue()?; // seq_parameter_set_id
+    let (mut chroma_format_idc, mut separate_colour_plane) = (1, false);
+    let (mut bit_depth_luma, mut bit_depth_chroma) = (8, 8);
+    if high_profile(profile_idc) {
+        chroma_format_idc = b.ue()?;
+        if chroma_format_idc > 3 {
+            return None;
+        }
+        if chroma_format_idc == 3 {
+            separate_colour_plane = b.flag()?;
+        }
+        bit_depth_luma = b.ue()? + 8;
+        bit_depth_chroma = b.ue()? + 8;
+        if bit_depth_luma > 14 || bit_depth_chroma > 14 {
+            return None;
+        }
+        b.flag()?; // qpprime_y_zero_transform_bypass_flag
+        if b.flag()? {
+            let lists = if chroma_format_idc == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if b.flag()? {
+                    skip_scaling_list(&mut b, if i < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    b.ue()?; // log2_max_frame_num_minus4
+    match b.ue()? {
+        0 => {
+            b.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+        }
+        1 => {
+            b.flag()?;
+            b.se()?;
+            b.se()?;
+            let cycle = b.ue()?;
+            if cycle > 255 {
+                return None;
+            }
+            for _ in 0..cycle {
+                b.se()?;
+            }
+        }
+        2 => {}
+        _ => return None,
+    }
+    b.ue()?; // max_num_ref_frames
+    b.flag()?; // gaps_in_frame_num_value_allowed_flag
+    let width_mbs = b.ue()? + 1;
+    let height_map_units = b.ue()? + 1;
+    let frame_mbs_only = b.flag()?;
+    if !frame_mbs_only {
+        b.flag()?; // mb_adaptive_frame_field_flag
+    }
+    b.flag()?; // direct_8x8_inference_flag
+    let height_mbs = height_map_units * if frame_mbs_only { 1 } else { 2 };
+    let (mut width, mut height) = (width_mbs.checked_mul(16)?, height_mbs.checked_mul(16)?);
+    if b.flag()? {
+        let (l, r, t, bo) = (b.ue()?, b.ue()?, b.ue()?, b.ue()?);
+        let chroma_array_type = if separate_colour_plane {
+            0
+        } else {
+            chroma_format_idc
+        };
+        let crop_x = if matches!(chroma_array_type, 1 | 2) {
+            2
+        } else {
+            1
+        };
+        let crop_y =
+            (if chroma_array_type == 1 { 2 } else { 1 }) * if frame_mbs_only { 1 } else { 2 };
+        width = width.checked_sub((l + r).checked_mul(crop_x)?)?;
+        height = height.checked_sub((t + bo).checked_mul(crop_y)?)?;
+    }
+    let mut sps = Sps {
+        profile_idc,
+        constraint_flags,
+        level_idc,
+        chroma_format_idc,
+        separate_colour_plane,
+        bit_depth_luma,
+        bit_depth_chroma,
+        width,
+        height,
+        frame_mbs_only,
+        sample_aspect_ratio: None,
+        full_range: None,
+        colour: None,
+        chroma_location: None,
+        max_num_reorder_frames: None,
+    };
+    if b.flag()? {
+        read_vui(&mut b, &mut sps)?;
+    }
+    Some(sps)
+}
+
+/// Sample aspect ratios of `aspect_ratio_idc` 1..=16 (Table E-1).
+const SAR_TABLE: [(u32, u32); 16] = [
+    (1, 1),
+    (12, 11),
+    (10, 11),
+    (16, 11),
+    (40, 33),
+    (24, 11),
+    (20, 11),
+    (32, 11),
+    (80, 33),
+    (18, 11),
+    (15, 11),
+    (64, 33),
+    (160, 99),
+    (4, 3),
+    (3, 2),
+    (2, 1),
+];
+
+fn read_vui(b: &mut Bits<'_>, sps: &mut Sps) -> Option<()> {
+    if b.flag()? {
+        let idc = b.bits(8)?;
+        sps.sample_aspect_ratio = match idc {
+            255 => Some((b.bits(16)?, b.bits(16)?)).filter(|&(w, h)| w > 0 && h > 0),
+            1..=16 => Some(SAR_TABLE[idc as usize - 1]),
+            _ => None,
+        };
+    }
+    if b.flag()? {
+        b.flag()?; // overscan_appropriate_flag
+    }
+    if b.flag()? {
+        b.bits(3)?; // video_format
+        sps.full_range = Some(b.flag()?);
+        if b.flag()? {
+            sps.colour = Some((b.bits(8)? as u8, b.bits(8)? as u8, b.bits(8)? as u8));
+        }
+    }
+    if b.flag()? {
+        let top = b.ue()?;
+        b.ue()?;
+        if top > 5 {
+            return None;
+        }
+        sps.chroma_location = Some(top);
+    }
+    if b.flag()? {
+        b.bits(32)?;
+        b.bits(32)?;
+        b.flag()?;
+    }
+    let nal_hrd = b.flag()?;
+    if nal_hrd {
+        skip_hrd_parameters(b)?;
+    }
+    let vcl_hrd = b.flag()?;
+    if vcl_hrd {
+        skip_hrd_parameters(b)?;
+    }
+    if nal_hrd || vcl_hrd {
+        b.flag()?; // low_delay_hrd_flag
+    }
+    b.flag()?; // pic_struct_present_flag
+    if b.flag()? {
+        b.flag()?; // motion_vectors_over_pic_boundaries_flag
+        b.ue()?;
+        b.ue()?;
+        b.ue()?;
+        b.ue()?;
+        let reorder = b.ue()?;
+        let dpb = b.ue()?;
+        if reorder > 16 || dpb > 16 {
+            return None;
+        }
+        sps.max_num_reorder_frames = Some(reorder);
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_golomb_codes() {
+        // 1 | 010 | 011 | 00100 | 00101 -> ue 0, 1, 2, 3, 4
+        let data = [0b1010_0110, 0b0100_0010, 0b1000_0000];
+        let mut b = Bits {
+            data: &data,
+            pos: 0,
+        };
+        let v: Vec<u32> = (0..5).map(|_| b.ue().unwrap()).collect();
+        assert_eq!(v, [0, 1, 2, 3, 4]);
+        let mut b = Bits {
+            data: &data,
+            pos: 1,
+        };
+        assert_eq!(b.se(), Some(1));
+        assert_eq!(b.se(), Some(-1));
+    }
+
+    #[test]
+    fn emulation_prevention_bytes_are_removed() {
+        assert_eq!(rbsp(&[0, 0, 3, 1, 0, 0, 3, 0, 3]), [0, 0, 1, 0, 0, 0, 3]);
+    }
+
+    #[test]
+    fn truncated_or_foreign_data_is_refused() {
+        assert_eq!(sps_from_avcc(&[]), None);
+        assert_eq!(sps_from_avcc(&[0, 0, 0, 1, 0x67, 0x64, 0, 0x1f]), None);
+        assert_eq!(parse_sps_nal(&[0x67, 0x64, 0x00]), None);
+        assert_eq!(parse_sps_nal(&[0x68, 0xee, 0x3c, 0x80]), None);
+    }
+}
