@@ -411,12 +411,68 @@ struct Decoder {
 
 impl Drop for Decoder {
     fn drop(&mut self) {
+        let doomed = DoomedDecoder {
+            api: self.api,
+            handle: self.handle,
+            gpu: self.gpu.clone(),
+        };
+        match reaper() {
+            Some(queue) => {
+                if let Err(std::sync::mpsc::SendError(d)) = queue.send(doomed) {
+                    d.destroy();
+                }
+            }
+            None => doomed.destroy(),
+        }
+    }
+}
+
+/// A decoder whose owner has dropped it, on its way to `cuvidDestroyDecoder`.
+struct DoomedDecoder {
+    api: &'static NvcuvidApi,
+    handle: sys::CUvideodecoder,
+    gpu: Arc<GpuContext>,
+}
+
+// SAFETY: a decoder handle may be destroyed from any thread that binds its context; once queued, nothing else
+// refers to it (its Decoder is gone).
+unsafe impl Send for DoomedDecoder {}
+
+impl DoomedDecoder {
+    fn destroy(self) {
         if self.gpu.bind().is_ok() {
-            // SAFETY: the handle came from cuvidCreateDecoder, is destroyed exactly once, and no frame of it is
-            // mapped (MappedSurface borrows the session mutably, and decoders only drop through the session).
+            // SAFETY: the handle came from cuvidCreateDecoder, is destroyed exactly once (its Decoder was dropped
+            // and handed it over), and no frame of it is mapped (MappedSurface borrows the session mutably, and
+            // decoders only drop through the session).
             let _ = unsafe { (self.api.destroy_decoder)(self.handle) };
         }
     }
+}
+
+/// Decoders dropped but not yet destroyed, at most this many: a drop beyond it waits for room, so the GPU memory
+/// of dead decoders stays bounded.
+const REAPER_QUEUE: usize = 4;
+
+/// The queue of the thread that destroys dropped decoders (`None` if it could not be started: drops then destroy
+/// in place). `cuvidDestroyDecoder` takes 25-60 ms, longer while other sessions are created or destroyed; a
+/// caller that replaces its decoder for every short clip would otherwise wait for that each time.
+fn reaper() -> Option<&'static std::sync::mpsc::SyncSender<DoomedDecoder>> {
+    static REAPER: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<DoomedDecoder>>> =
+        std::sync::OnceLock::new();
+    REAPER
+        .get_or_init(|| {
+            let (queue, doomed) = std::sync::mpsc::sync_channel::<DoomedDecoder>(REAPER_QUEUE);
+            std::thread::Builder::new()
+                .name("vidloader-nvdec-reaper".into())
+                .spawn(move || {
+                    for d in doomed {
+                        d.destroy();
+                    }
+                })
+                .ok()?;
+            Some(queue)
+        })
+        .as_ref()
 }
 
 /// Everything the parser callbacks touch. Lives behind a raw pointer (from `Box::into_raw`) that the parser holds
