@@ -9,10 +9,12 @@
 //!     PyNvVideoCodec's `frame_sampling_benchmark.py`) or in one batch; GOP 30 and GOP 250 files, 1 and 7 threads.
 //!   - `uniform30`: frames `i * len / 30`; `random30`: 30 distinct frames drawn with splitmix64 (seed 7), in draw
 //!     order (same numbers in the Python script).
-//!   - `clips_new`, `clips_reused`, `clips_reused_batch`: 210 two-second clips (the distinct clips of the data
+//!   - `clips_new`, `clips_reused`, `clips_reused_batch`, `clips_new_no_recycling`: 210 two-second clips (the distinct clips of the data
 //!     folder, linked under 210 names, fresh names per scenario so no per-path cache helps), 7 threads, NATIVE
 //!     (NV12) output: a new decoder per clip vs one decoder reconfigured from clip to clip, every frame fetched
-//!     one by one (as `cached_decoder_benchmark.py`) or all 60 in one call.
+//!     one by one (as `cached_decoder_benchmark.py`) or all 60 in one call. A new decoder takes the NVDEC
+//!     decoder its predecessor parked in the process-wide idle cache (`nvdec::set_idle_decoder_limit`);
+//!     `clips_new_no_recycling` turns that cache off, so every clip creates and destroys one.
 //!   - `nv12_x4`: the low-level session (`NvdecSession` fed by an Annex-B `Demuxer`), every frame mapped and copied
 //!     out as NV12 into a device buffer (what PyNvVideoCodec's `Decode` does), the whole file 4 times per thread;
 //!     H.264 and HEVC, 1, 7 and 14 threads.
@@ -454,13 +456,18 @@ impl Bench {
 
     fn clips(&self) {
         for set in CLIP_SETS {
-            for (scenario, reuse, batch) in [
-                ("clips_new", false, false),
-                ("clips_reused", true, false),
-                ("clips_reused_batch", true, true),
+            for (scenario, reuse, batch, recycle) in [
+                ("clips_new", false, false, true),
+                ("clips_reused", true, false, true),
+                ("clips_reused_batch", true, true, true),
+                ("clips_new_no_recycling", false, false, false),
             ] {
                 let access = if batch { "batch" } else { "frame" };
-                let extra = json!({"color": "native", "access": access, "clips": self.clips});
+                let limit = nvdec::idle_decoder_limit();
+                let idle = if recycle { limit } else { 0 };
+                let extra = json!({"color": "native", "access": access, "clips": self.clips,
+                                   "idle_decoder_limit": idle});
+                nvdec::set_idle_decoder_limit(idle);
                 self.run(scenario, set, CLIP_THREADS, extra, || {
                     let (distinct, names) = self.replicate(set, scenario, self.clips)?;
                     let warm = split_list(&distinct, CLIP_THREADS);
@@ -477,6 +484,7 @@ impl Bench {
                     let _ = std::fs::remove_dir_all(names[0].parent().unwrap());
                     r
                 });
+                nvdec::set_idle_decoder_limit(limit);
             }
         }
     }

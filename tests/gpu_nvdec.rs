@@ -774,6 +774,34 @@ fn splice_with_reconfigure() {
     assert_eq!(s.reconfigurations, 2);
 }
 
+/// Sessions that recycle decoders: the second takes the decoder the first parked (no `cuvidCreateDecoder`),
+/// reconfigures it for a smaller stream and decodes that exactly.
+#[test]
+fn recycled_decoder_serves_the_next_session() {
+    let Some(gpu) = gpu() else { return };
+    let (Some(a), Some(b)) = (load(&H264_IPPP), load(&H264_CROP)) else {
+        return;
+    };
+    let mut cfg = SessionConfig::new(NvCodec::H264);
+    cfg.recycle_decoders = true;
+    (cfg.max_width, cfg.max_height) = (320, 240);
+    // Only this test's sessions recycle, so the count is this test's alone.
+    let before = vidloader::nvdec::idle_decoders();
+    {
+        let mut h = Harness::new(&gpu, cfg.clone());
+        h.feed_chunks(&a.stream, 4096);
+        assert_frames_equal("first session", &h.out, &a.frames, 320, 240);
+        assert_eq!(h.session.stats().decoders_created, 1);
+    }
+    assert_eq!(vidloader::nvdec::idle_decoders(), before + 1);
+    let mut h = Harness::new(&gpu, cfg);
+    h.feed_chunks(&b.stream, 4096);
+    assert_frames_equal("recycled decoder", &h.out, &b.frames, 320, 180);
+    let s = h.session.stats();
+    assert_eq!((s.decoders_created, s.decoders_recycled), (0, 1), "{s:?}");
+    assert_eq!(vidloader::nvdec::idle_decoders(), before);
+}
+
 #[test]
 fn splice_with_recreate() {
     // Small first, then larger than the first stream's size with no max given: a new decoder.

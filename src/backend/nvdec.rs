@@ -178,6 +178,7 @@ impl NvdecDecoder {
         cfg.sequence_header = sequence_header(codec, demuxer);
         cfg.clock_rate = u32::try_from(info.time_base.1).unwrap_or(0);
         cfg.display_delay = Some(display_delay());
+        cfg.recycle_decoders = true;
         let stream = GpuStream::new(&ctx)?;
         let session = NvdecSession::new(ctx, cfg)?;
         let (matrix, range) = stream_color(info);

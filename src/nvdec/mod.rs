@@ -14,8 +14,11 @@ mod caps;
 mod session;
 pub mod sys;
 
+mod recycle;
+
 pub use api::{cu_result_name, is_available, library_name, unavailable_reason};
 pub use caps::{decoder_caps, ChromaFormat, DecoderCaps, NvCodec};
+pub use recycle::{idle_decoder_limit, idle_decoders, set_idle_decoder_limit};
 pub use session::{
     ColorDescription, DecodeStats, DecodeStatus, Deinterlace, DisplayedFrame, LatencyMode,
     MappedSurface, NvdecSession, Rect, SeiMessage, SessionConfig, SessionStats, VideoFormat,

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use super::api::{api, check, NvcuvidApi};
 use super::caps::{query_caps, ChromaFormat, DecoderCaps, NvCodec};
+use super::recycle;
 use super::sys;
 use crate::color::{ColorMatrix, ColorRange};
 use crate::cuda::{GpuContext, GpuStream, SourceSurface, SurfaceFormat};
@@ -94,6 +95,11 @@ pub struct SessionConfig {
     pub error_threshold: u32,
     /// Deinterlacing for interlaced streams.
     pub deinterlace: Deinterlace,
+    /// Take the hardware decoder from the process-wide cache of idle decoders when one fits, and park it there
+    /// when done, instead of creating and destroying one (tens of ms each, serialised by the driver); see
+    /// [`set_idle_decoder_limit`](super::set_idle_decoder_limit). Off by default; the frame-exact decoders turn
+    /// it on. Decoders taken from the cache count in [`SessionStats::decoders_recycled`].
+    pub recycle_decoders: bool,
 }
 
 impl SessionConfig {
@@ -112,6 +118,7 @@ impl SessionConfig {
             clock_rate: 0,
             error_threshold: 100,
             deinterlace: Deinterlace::Weave,
+            recycle_decoders: false,
         }
     }
 
@@ -361,6 +368,9 @@ impl DecodeStatus {
 pub struct SessionStats {
     /// Decoders created (`cuvidCreateDecoder`, about 50-70 ms each at 1080p).
     pub decoders_created: u64,
+    /// Decoders taken from the process-wide idle cache instead of being created
+    /// ([`SessionConfig::recycle_decoders`]).
+    pub decoders_recycled: u64,
     /// Successful `cuvidReconfigureDecoder` calls (a few ms each).
     pub reconfigurations: u64,
     /// Pictures submitted to the hardware.
@@ -405,74 +415,47 @@ struct Decoder {
     generations: Vec<u64>,
     /// `intra_pic_flag` of the last picture decoded into surface `i`.
     intra: Vec<bool>,
+    /// `ulNumOutputSurfaces` and `DeinterlaceMode` it was created with.
+    output_surfaces: u32,
+    deinterlace: sys::cudaVideoDeinterlaceMode,
+    /// Park it in the idle cache when dropped (instead of destroying it).
+    recycle: bool,
     api: &'static NvcuvidApi,
     gpu: Arc<GpuContext>,
 }
 
 impl Drop for Decoder {
     fn drop(&mut self) {
-        let doomed = DoomedDecoder {
+        let parked = recycle::ParkedDecoder {
             api: self.api,
             handle: self.handle,
             gpu: self.gpu.clone(),
+            key: self.parking_key(),
+            max: self.max,
+            coded: self.coded,
+            target: self.target,
+            num_surfaces: self.num_surfaces,
+            caps: self.caps.clone(),
         };
-        match reaper() {
-            Some(queue) => {
-                if let Err(std::sync::mpsc::SendError(d)) = queue.send(doomed) {
-                    d.destroy();
-                }
-            }
-            None => doomed.destroy(),
+        if self.recycle {
+            recycle::park(parked);
+        } else {
+            recycle::destroy_later(parked);
         }
     }
 }
 
-/// A decoder whose owner has dropped it, on its way to `cuvidDestroyDecoder`.
-struct DoomedDecoder {
-    api: &'static NvcuvidApi,
-    handle: sys::CUvideodecoder,
-    gpu: Arc<GpuContext>,
-}
-
-// SAFETY: a decoder handle may be destroyed from any thread that binds its context; once queued, nothing else
-// refers to it (its Decoder is gone).
-unsafe impl Send for DoomedDecoder {}
-
-impl DoomedDecoder {
-    fn destroy(self) {
-        if self.gpu.bind().is_ok() {
-            // SAFETY: the handle came from cuvidCreateDecoder, is destroyed exactly once (its Decoder was dropped
-            // and handed it over), and no frame of it is mapped (MappedSurface borrows the session mutably, and
-            // decoders only drop through the session).
-            let _ = unsafe { (self.api.destroy_decoder)(self.handle) };
+impl Decoder {
+    fn parking_key(&self) -> recycle::ParkingKey {
+        recycle::ParkingKey {
+            codec: self.codec,
+            chroma: self.chroma,
+            bit_depth: self.bit_depth,
+            surface_format: self.surface_format,
+            output_surfaces: self.output_surfaces,
+            deinterlace: self.deinterlace,
         }
     }
-}
-
-/// Decoders dropped but not yet destroyed, at most this many: a drop beyond it waits for room, so the GPU memory
-/// of dead decoders stays bounded.
-const REAPER_QUEUE: usize = 4;
-
-/// The queue of the thread that destroys dropped decoders (`None` if it could not be started: drops then destroy
-/// in place). `cuvidDestroyDecoder` takes 25-60 ms, longer while other sessions are created or destroyed; a
-/// caller that replaces its decoder for every short clip would otherwise wait for that each time.
-fn reaper() -> Option<&'static std::sync::mpsc::SyncSender<DoomedDecoder>> {
-    static REAPER: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<DoomedDecoder>>> =
-        std::sync::OnceLock::new();
-    REAPER
-        .get_or_init(|| {
-            let (queue, doomed) = std::sync::mpsc::sync_channel::<DoomedDecoder>(REAPER_QUEUE);
-            std::thread::Builder::new()
-                .name("vidloader-nvdec-reaper".into())
-                .spawn(move || {
-                    for d in doomed {
-                        d.destroy();
-                    }
-                })
-                .ok()?;
-            Some(queue)
-        })
-        .as_ref()
 }
 
 /// Everything the parser callbacks touch. Lives behind a raw pointer (from `Box::into_raw`) that the parser holds
@@ -487,6 +470,7 @@ struct State {
     output_surfaces: u32,
     max_size: (u32, u32),
     deinterlace: Deinterlace,
+    recycle: bool,
     decoder: Option<Decoder>,
     /// Replaced decoders that queued frames still refer to.
     retired: Vec<Decoder>,
@@ -593,6 +577,9 @@ impl State {
             .min(32)
             .max(min);
         let coded = (vf.coded_width, vf.coded_height);
+        if self.decoder.is_none() && self.recycle {
+            self.decoder = self.take_parked(vf);
+        }
 
         let action = match &self.decoder {
             None => SequenceAction::Recreate,
@@ -662,6 +649,56 @@ impl State {
         }
     }
 
+    /// `DeinterlaceMode` for a decoder of `vf`'s stream.
+    fn deinterlace_mode(&self, vf: &VideoFormat) -> sys::cudaVideoDeinterlaceMode {
+        if vf.progressive {
+            return sys::cudaVideoDeinterlaceMode_Weave;
+        }
+        match self.deinterlace {
+            Deinterlace::Weave => sys::cudaVideoDeinterlaceMode_Weave,
+            Deinterlace::Bob => sys::cudaVideoDeinterlaceMode_Bob,
+            Deinterlace::Adaptive => sys::cudaVideoDeinterlaceMode_Adaptive,
+        }
+    }
+
+    /// A parked decoder that can serve `vf` (after a reconfigure if its size differs), made this session's.
+    fn take_parked(&mut self, vf: &VideoFormat) -> Option<Decoder> {
+        let key = recycle::ParkingKey {
+            codec: vf.codec,
+            chroma: vf.chroma,
+            bit_depth: vf.bit_depth,
+            surface_format: vf.surface_format,
+            output_surfaces: self.output_surfaces.max(1),
+            deinterlace: self.deinterlace_mode(vf),
+        };
+        let p = recycle::take(&self.gpu, &key, (vf.coded_width, vf.coded_height))?;
+        let epoch = self.next_epoch;
+        self.next_epoch += 1;
+        self.stats.decoders_recycled += 1;
+        let n = p.num_surfaces as usize;
+        Some(Decoder {
+            handle: p.handle,
+            epoch,
+            codec: key.codec,
+            chroma: key.chroma,
+            bit_depth: key.bit_depth,
+            surface_format: key.surface_format,
+            coded: p.coded,
+            max: p.max,
+            target: p.target,
+            num_surfaces: p.num_surfaces,
+            display: vf.display,
+            caps: p.caps.clone(),
+            generations: vec![0; n],
+            intra: vec![false; n],
+            output_surfaces: key.output_surfaces,
+            deinterlace: key.deinterlace,
+            recycle: true,
+            api: p.api,
+            gpu: p.gpu.clone(),
+        })
+    }
+
     fn recreate(
         &mut self,
         vf: &VideoFormat,
@@ -690,15 +727,7 @@ impl State {
             .min(caps.max_height)
             .max(vf.coded_height);
         let target = (align2(vf.coded_width), align2(vf.coded_height));
-        let deinterlace = if vf.progressive {
-            sys::cudaVideoDeinterlaceMode_Weave
-        } else {
-            match self.deinterlace {
-                Deinterlace::Weave => sys::cudaVideoDeinterlaceMode_Weave,
-                Deinterlace::Bob => sys::cudaVideoDeinterlaceMode_Bob,
-                Deinterlace::Adaptive => sys::cudaVideoDeinterlaceMode_Adaptive,
-            }
-        };
+        let deinterlace = self.deinterlace_mode(vf);
         let mut ci = sys::CUVIDDECODECREATEINFO {
             ulWidth: c_ulong::from(vf.coded_width),
             ulHeight: c_ulong::from(vf.coded_height),
@@ -747,6 +776,9 @@ impl State {
             caps,
             generations: vec![0; n as usize],
             intra: vec![false; n as usize],
+            output_surfaces: self.output_surfaces.max(1),
+            deinterlace,
+            recycle: self.recycle,
             api: self.api,
             gpu: self.gpu.clone(),
         });
@@ -1027,6 +1059,7 @@ impl NvdecSession {
             output_surfaces: cfg.output_surfaces,
             max_size: (cfg.max_width, cfg.max_height),
             deinterlace: cfg.deinterlace,
+            recycle: cfg.recycle_decoders,
             decoder: None,
             retired: Vec::new(),
             next_epoch: 1,
