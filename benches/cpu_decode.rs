@@ -6,6 +6,8 @@
 //!     `-pix_fmt rgb24` (decode plus conversion, the reference for RGB/RGBP),
 //!   - SimpleDecoder reading the whole file in batches of 16, NATIVE and RGBP,
 //!   - ThreadedDecoder doing the same with background prefetch,
+//!   - opening the file (`Demuxer::open_with_probe`) with FFmpeg's full stream probe, which decodes a picture,
+//!     and with the headers-only probe (the default for H.264 in MP4/MOV/Matroska): ms per open, and the ratio,
 //!
 //! and prints frames/sec and the ratio to ffmpeg. Set `VIDLOADER_BENCH_FILE` to time another file and
 //! `VIDLOADER_BENCH_THREADS` to change N (default: all cores).
@@ -15,7 +17,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use vidloader::{
-    Backend, ColorType, DecoderOptions, SimpleDecoder, ThreadedDecoder, ThreadedOptions,
+    Backend, ColorType, DecoderOptions, Demuxer, SimpleDecoder, StreamProbe, ThreadedDecoder,
+    ThreadedOptions,
 };
 
 const REPEATS: usize = 3;
@@ -186,6 +189,31 @@ fn main() {
             secs,
         );
     }
+
+    // Opening the file: what a short clip pays before its first frame.
+    const OPENS: usize = 50;
+    let open_ms = |probe: StreamProbe| {
+        let (_, secs) = best_of(|| {
+            for _ in 0..OPENS {
+                let d = Demuxer::open_with_probe(path.as_path(), probe).unwrap();
+                std::hint::black_box(d.info());
+            }
+            OPENS
+        });
+        secs * 1e3 / OPENS as f64
+    };
+    let full = open_ms(StreamProbe::Full);
+    let headers = open_ms(StreamProbe::Headers);
+    println!(
+        "{:<38} {:>10} {:>8}",
+        "opening the file", "ms/open", "ratio"
+    );
+    println!("{:<38} {full:>10.2} {:>8.3}", "full probe (FFmpeg)", 1.0);
+    println!(
+        "{:<38} {headers:>10.2} {:>8.3}",
+        "headers-only probe (default)",
+        headers / full
+    );
 }
 
 /// Calls `next_batch` until it returns an empty batch; the number of frames read.
