@@ -482,7 +482,6 @@ struct State {
     rejected: Option<String>,
     discard: bool,
     current_pts: Option<i64>,
-    caps_cache: Vec<DecoderCaps>,
     stats: SessionStats,
 }
 
@@ -493,21 +492,32 @@ enum SequenceAction {
 }
 
 impl State {
+    /// NVDEC's capabilities for a stream of this GPU, asked once per process (`cuvidGetDecoderCaps` costs
+    /// milliseconds, which a session per short clip would otherwise pay every time).
     fn caps(
         &mut self,
         codec: NvCodec,
         chroma: ChromaFormat,
         bit_depth: u32,
     ) -> Result<DecoderCaps> {
-        if let Some(c) = self
-            .caps_cache
-            .iter()
-            .find(|c| c.codec == codec && c.chroma == chroma && c.bit_depth == bit_depth)
-        {
-            return Ok(c.clone());
+        static CACHE: std::sync::Mutex<Vec<(usize, DecoderCaps)>> =
+            std::sync::Mutex::new(Vec::new());
+        let gpu = self.gpu.cu_context() as usize;
+        let same =
+            |c: &DecoderCaps| c.codec == codec && c.chroma == chroma && c.bit_depth == bit_depth;
+        let cached = CACHE.lock().ok().and_then(|cache| {
+            cache
+                .iter()
+                .find(|(g, c)| *g == gpu && same(c))
+                .map(|(_, c)| c.clone())
+        });
+        if let Some(c) = cached {
+            return Ok(c);
         }
         let c = query_caps(self.api, codec, chroma, bit_depth)?;
-        self.caps_cache.push(c.clone());
+        if let Ok(mut cache) = CACHE.lock() {
+            cache.push((gpu, c.clone()));
+        }
         Ok(c)
     }
 
@@ -1070,7 +1080,6 @@ impl NvdecSession {
             rejected: None,
             discard: false,
             current_pts: None,
-            caps_cache: Vec::new(),
             stats: SessionStats::default(),
         });
         let state = Box::into_raw(state);
