@@ -105,9 +105,9 @@ pub(crate) fn open_input(
     let mut options: Vec<*mut ffi::AVDictionary> = vec![ptr::null_mut(); pars.len()];
     let (mut described, mut any) = (true, false);
     for (o, &par) in options.iter_mut().zip(&pars) {
-        // SAFETY: `par` is valid (above); describe_h264 reads the extradata within extradata_size and writes
+        // SAFETY: `par` is valid (above); describe_from_sps reads the extradata within extradata_size and writes
         // plain fields.
-        match unsafe { describe_h264(par) } {
+        match unsafe { describe_from_sps(par) } {
             Some(true) => {
                 any = true;
                 // SAFETY: `o` is a null or valid dictionary; keys and values are NUL-terminated literals.
@@ -143,31 +143,40 @@ pub(crate) fn open_input(
     Ok((unsafe { ff::format::context::Input::wrap(ps) }, probe))
 }
 
-/// For an H.264 stream whose extradata is an `avcC` record with a sequence parameter set this crate can read
-/// completely: fills in what FFmpeg's probe would get by decoding a picture (pixel format, cropped size, bit
-/// depth, profile, level, progressive field order, reorder delay, and the colour description where the SPS has
-/// one) and returns `Some(true)`. `Some(false)`: an H.264 stream that needs the full probe (interlaced, unusual
-/// chroma format or bit depth, RGB or YCgCo matrix, no reorder depth in the VUI). `None`: not H.264.
+/// For an H.264 or HEVC stream whose extradata is an `avcC` / `hvcC` record with a sequence parameter set this
+/// crate reads completely: fills in what FFmpeg's probe would get by decoding a picture (pixel format, cropped
+/// size, bit depth, profile, level, progressive field order, reorder delay, colour description and chroma
+/// location, the way FFmpeg's decoders set them) and returns `Some(true)`. `Some(false)`: a stream of those codecs
+/// that needs the full probe (interlaced or field-coded, monochrome, unusual bit depth, RGB or YCgCo matrix, no
+/// reorder depth, no or foreign extradata). `None`: another codec.
 ///
 /// # Safety
 /// `par` must point at valid codec parameters that nothing else accesses during the call.
-unsafe fn describe_h264(par: *mut ffi::AVCodecParameters) -> Option<bool> {
-    use crate::h264_sps::sps_from_avcc;
+unsafe fn describe_from_sps(par: *mut ffi::AVCodecParameters) -> Option<bool> {
+    use crate::sps::{h264, hevc};
     use ffi::AVPixelFormat as F;
     // SAFETY: the caller guarantees `par`; the extradata is read within extradata_size.
     let p = unsafe { &mut *par };
-    if p.codec_id != ffi::AVCodecID::AV_CODEC_ID_H264 {
-        return None;
-    }
+    let is_hevc = match p.codec_id {
+        ffi::AVCodecID::AV_CODEC_ID_H264 => false,
+        ffi::AVCodecID::AV_CODEC_ID_HEVC => true,
+        _ => return None,
+    };
     if p.extradata.is_null() || p.extradata_size <= 0 {
         return Some(false);
     }
     // SAFETY: FFmpeg keeps extradata_size readable bytes at extradata.
     let extradata = unsafe { std::slice::from_raw_parts(p.extradata, p.extradata_size as usize) };
-    let Some(sps) = sps_from_avcc(extradata) else {
+    let sps = if is_hevc {
+        hevc::sps_from_hvcc(extradata)
+    } else {
+        h264::sps_from_avcc(extradata)
+    };
+    let Some(sps) = sps else {
         return Some(false);
     };
-    let full = sps.full_range == Some(true);
+    // H.264 8-bit full-range streams decode to the "J" formats; HEVC's never do.
+    let full = !is_hevc && sps.full_range == Some(true);
     let format = match (sps.chroma_format_idc, sps.bit_depth_luma, full) {
         _ if sps.separate_colour_plane || sps.bit_depth_chroma != sps.bit_depth_luma => {
             return Some(false)
@@ -183,10 +192,10 @@ unsafe fn describe_h264(par: *mut ffi::AVCodecParameters) -> Option<bool> {
         (3, 10, _) => F::AV_PIX_FMT_YUV444P10LE,
         _ => return Some(false),
     };
-    let Some(reorder) = sps.max_num_reorder_frames else {
+    let Some(reorder) = sps.reorder_frames else {
         return Some(false);
     };
-    if !sps.frame_mbs_only || sps.width == 0 || sps.height == 0 {
+    if !sps.progressive || sps.width == 0 || sps.height == 0 || reorder > 16 {
         return Some(false);
     }
     let colour = match sps.colour {
@@ -200,8 +209,8 @@ unsafe fn describe_h264(par: *mut ffi::AVCodecParameters) -> Option<bool> {
     p.width = sps.width as i32;
     p.height = sps.height as i32;
     p.bits_per_raw_sample = sps.bit_depth_luma as i32;
-    p.profile = h264_profile(sps.profile_idc, sps.constraint_flags);
-    p.level = i32::from(sps.level_idc);
+    p.profile = sps.profile;
+    p.level = sps.level;
     p.video_delay = reorder as i32;
     p.field_order = ffi::AVFieldOrder::AV_FIELD_PROGRESSIVE;
     if let Some((num, den)) = sps.sample_aspect_ratio {
@@ -210,40 +219,39 @@ unsafe fn describe_h264(par: *mut ffi::AVCodecParameters) -> Option<bool> {
             den: den as i32,
         };
     }
-    if let Some(f) = sps.full_range {
-        p.color_range = if f {
-            ffi::AVColorRange::AVCOL_RANGE_JPEG
-        } else {
-            ffi::AVColorRange::AVCOL_RANGE_MPEG
+    // H.264 leaves what the container said when the SPS is silent; HEVC sets limited range and unspecified
+    // colours.
+    match sps.full_range {
+        Some(true) => p.color_range = ffi::AVColorRange::AVCOL_RANGE_JPEG,
+        Some(false) => p.color_range = ffi::AVColorRange::AVCOL_RANGE_MPEG,
+        None if is_hevc => p.color_range = ffi::AVColorRange::AVCOL_RANGE_MPEG,
+        None => {}
+    }
+    match colour {
+        Some((pri, trc, spc)) => {
+            p.color_primaries = pri;
+            p.color_trc = trc;
+            p.color_space = spc;
+        }
+        None if is_hevc => {
+            p.color_primaries = ffi::AVColorPrimaries::AVCOL_PRI_UNSPECIFIED;
+            p.color_trc = ffi::AVColorTransferCharacteristic::AVCOL_TRC_UNSPECIFIED;
+            p.color_space = ffi::AVColorSpace::AVCOL_SPC_UNSPECIFIED;
+        }
+        None => {}
+    }
+    // HEVC sets a chroma location for 4:2:0 only; H.264 always (left when the VUI says nothing).
+    if !is_hevc || sps.chroma_format_idc == 1 {
+        p.chroma_location = match sps.chroma_location {
+            None | Some(0) => ffi::AVChromaLocation::AVCHROMA_LOC_LEFT,
+            Some(1) => ffi::AVChromaLocation::AVCHROMA_LOC_CENTER,
+            Some(2) => ffi::AVChromaLocation::AVCHROMA_LOC_TOPLEFT,
+            Some(3) => ffi::AVChromaLocation::AVCHROMA_LOC_TOP,
+            Some(4) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOMLEFT,
+            Some(_) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOM,
         };
     }
-    if let Some((pri, trc, spc)) = colour {
-        p.color_primaries = pri;
-        p.color_trc = trc;
-        p.color_space = spc;
-    }
-    p.chroma_location = match sps.chroma_location {
-        None | Some(0) => ffi::AVChromaLocation::AVCHROMA_LOC_LEFT,
-        Some(1) => ffi::AVChromaLocation::AVCHROMA_LOC_CENTER,
-        Some(2) => ffi::AVChromaLocation::AVCHROMA_LOC_TOPLEFT,
-        Some(3) => ffi::AVChromaLocation::AVCHROMA_LOC_TOP,
-        Some(4) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOMLEFT,
-        Some(_) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOM,
-    };
     Some(true)
-}
-
-/// FFmpeg's profile number of an H.264 SPS (`ff_h264_get_profile`): `profile_idc`, with the constrained
-/// (baseline + constraint_set1) and intra (High 10/4:2:2/4:4:4 + constraint_set3) bits.
-fn h264_profile(profile_idc: u8, constraint_flags: u8) -> i32 {
-    let set = |i: u32| constraint_flags & (0x80 >> i) != 0;
-    let mut profile = i32::from(profile_idc);
-    match profile_idc {
-        66 if set(1) => profile |= 1 << 9,
-        110 | 122 | 244 if set(3) => profile |= 1 << 11,
-        _ => {}
-    }
-    profile
 }
 
 /// `colour_primaries` of the VUI as FFmpeg's enum (`None` for reserved or unknown codes).

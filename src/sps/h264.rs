@@ -1,89 +1,7 @@
-//! The H.264 sequence parameter set, read far enough to describe a stream without decoding a picture: chroma
-//! format, bit depth, cropped size, interlacing, colour description and reorder depth (ITU-T H.264 7.3.2.1.1
-//! and Annex E.1.1). The demuxer uses it to skip the picture decoding that FFmpeg's stream probe would do.
+//! The H.264 sequence parameter set (ITU-T H.264 7.3.2.1.1 and Annex E.1.1), read up to the reorder depth in its
+//! VUI.
 
-/// What a stream probe needs from an SPS.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Sps {
-    pub profile_idc: u8,
-    pub constraint_flags: u8,
-    pub level_idc: u8,
-    /// 0 = monochrome, 1 = 4:2:0, 2 = 4:2:2, 3 = 4:4:4.
-    pub chroma_format_idc: u32,
-    pub separate_colour_plane: bool,
-    pub bit_depth_luma: u32,
-    pub bit_depth_chroma: u32,
-    /// Display size after cropping.
-    pub width: u32,
-    pub height: u32,
-    pub frame_mbs_only: bool,
-    /// Pixel aspect ratio from the VUI (`None` when absent or unspecified).
-    pub sample_aspect_ratio: Option<(u32, u32)>,
-    /// `video_full_range_flag`, when the VUI has a video signal type.
-    pub full_range: Option<bool>,
-    /// `(colour_primaries, transfer_characteristics, matrix_coefficients)`, when the VUI has them.
-    pub colour: Option<(u8, u8, u8)>,
-    /// `chroma_sample_loc_type_top_field`, when the VUI has it.
-    pub chroma_location: Option<u32>,
-    /// `max_num_reorder_frames`, when the VUI has bitstream restrictions.
-    pub max_num_reorder_frames: Option<u32>,
-}
-
-/// Reads bits MSB first from an RBSP (emulation prevention bytes already removed).
-struct Bits<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Bits<'a> {
-    fn bit(&mut self) -> Option<u32> {
-        let byte = *self.data.get(self.pos / 8)?;
-        let b = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Some(u32::from(b))
-    }
-
-    fn bits(&mut self, n: u32) -> Option<u32> {
-        (0..n).try_fold(0u32, |acc, _| Some((acc << 1) | self.bit()?))
-    }
-
-    fn flag(&mut self) -> Option<bool> {
-        self.bit().map(|b| b == 1)
-    }
-
-    /// Exp-Golomb `ue(v)`; values above 2^31 are refused as corrupt.
-    fn ue(&mut self) -> Option<u32> {
-        let mut zeros = 0;
-        while self.bit()? == 0 {
-            zeros += 1;
-            if zeros > 31 {
-                return None;
-            }
-        }
-        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
-    }
-
-    /// Exp-Golomb `se(v)`.
-    fn se(&mut self) -> Option<i64> {
-        let k = i64::from(self.ue()?);
-        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
-    }
-}
-
-/// The RBSP of a NAL unit: its payload with emulation prevention bytes (`00 00 03`) removed.
-fn rbsp(nal: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &b in nal {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
+use super::{rbsp, read_vui_head, Bits, Sps};
 
 /// The first SPS of an `avcC` record (ISO/IEC 14496-15 `AVCDecoderConfigurationRecord`: the extradata of H.264
 /// in MP4, MOV and Matroska), parsed; `None` for other extradata or an SPS this reader does not understand.
@@ -93,7 +11,20 @@ pub(crate) fn sps_from_avcc(extradata: &[u8]) -> Option<Sps> {
     }
     let len = usize::from(u16::from_be_bytes([extradata[6], extradata[7]]));
     let nal = extradata.get(8..8 + len)?;
-    parse_sps_nal(nal)
+    parse_nal(nal)
+}
+
+/// FFmpeg's profile number of an H.264 SPS (`ff_h264_get_profile`): `profile_idc`, with the constrained
+/// (baseline + constraint_set1) and intra (High 10/4:2:2/4:4:4 + constraint_set3) bits.
+fn ffmpeg_profile(profile_idc: u8, constraint_flags: u8) -> i32 {
+    let set = |i: u32| constraint_flags & (0x80 >> i) != 0;
+    let mut profile = i32::from(profile_idc);
+    match profile_idc {
+        66 if set(1) => profile |= 1 << 9,
+        110 | 122 | 244 if set(3) => profile |= 1 << 11,
+        _ => {}
+    }
+    profile
 }
 
 /// Profiles whose SPS carries chroma format, bit depths and scaling matrices.
@@ -133,15 +64,12 @@ fn skip_hrd_parameters(b: &mut Bits<'_>) -> Option<()> {
 }
 
 /// Parses an SPS NAL unit (header byte included).
-pub(crate) fn parse_sps_nal(nal: &[u8]) -> Option<Sps> {
+pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
     if nal.first()? & 0x1f != 7 {
         return None;
     }
     let data = rbsp(&nal[1..]);
-    let mut b = Bits {
-        data: &data,
-        pos: 0,
-    };
+    let mut b = Bits::new(&data);
     let profile_idc = b.bits(8)? as u8;
     let constraint_flags = b.bits(8)? as u8;
     let level_idc = b.bits(8)? as u8;
@@ -220,21 +148,20 @@ pub(crate) fn parse_sps_nal(nal: &[u8]) -> Option<Sps> {
         height = height.checked_sub((t + bo).checked_mul(crop_y)?)?;
     }
     let mut sps = Sps {
-        profile_idc,
-        constraint_flags,
-        level_idc,
+        profile: ffmpeg_profile(profile_idc, constraint_flags),
+        level: i32::from(level_idc),
         chroma_format_idc,
         separate_colour_plane,
         bit_depth_luma,
         bit_depth_chroma,
         width,
         height,
-        frame_mbs_only,
+        progressive: frame_mbs_only,
         sample_aspect_ratio: None,
         full_range: None,
         colour: None,
         chroma_location: None,
-        max_num_reorder_frames: None,
+        reorder_frames: None,
     };
     if b.flag()? {
         read_vui(&mut b, &mut sps)?;
@@ -242,53 +169,8 @@ pub(crate) fn parse_sps_nal(nal: &[u8]) -> Option<Sps> {
     Some(sps)
 }
 
-/// Sample aspect ratios of `aspect_ratio_idc` 1..=16 (Table E-1).
-const SAR_TABLE: [(u32, u32); 16] = [
-    (1, 1),
-    (12, 11),
-    (10, 11),
-    (16, 11),
-    (40, 33),
-    (24, 11),
-    (20, 11),
-    (32, 11),
-    (80, 33),
-    (18, 11),
-    (15, 11),
-    (64, 33),
-    (160, 99),
-    (4, 3),
-    (3, 2),
-    (2, 1),
-];
-
 fn read_vui(b: &mut Bits<'_>, sps: &mut Sps) -> Option<()> {
-    if b.flag()? {
-        let idc = b.bits(8)?;
-        sps.sample_aspect_ratio = match idc {
-            255 => Some((b.bits(16)?, b.bits(16)?)).filter(|&(w, h)| w > 0 && h > 0),
-            1..=16 => Some(SAR_TABLE[idc as usize - 1]),
-            _ => None,
-        };
-    }
-    if b.flag()? {
-        b.flag()?; // overscan_appropriate_flag
-    }
-    if b.flag()? {
-        b.bits(3)?; // video_format
-        sps.full_range = Some(b.flag()?);
-        if b.flag()? {
-            sps.colour = Some((b.bits(8)? as u8, b.bits(8)? as u8, b.bits(8)? as u8));
-        }
-    }
-    if b.flag()? {
-        let top = b.ue()?;
-        b.ue()?;
-        if top > 5 {
-            return None;
-        }
-        sps.chroma_location = Some(top);
-    }
+    read_vui_head(b, sps)?;
     if b.flag()? {
         b.bits(32)?;
         b.bits(32)?;
@@ -317,7 +199,7 @@ fn read_vui(b: &mut Bits<'_>, sps: &mut Sps) -> Option<()> {
         if reorder > 16 || dpb > 16 {
             return None;
         }
-        sps.max_num_reorder_frames = Some(reorder);
+        sps.reorder_frames = Some(reorder);
     }
     Some(())
 }
@@ -327,33 +209,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exp_golomb_codes() {
-        // 1 | 010 | 011 | 00100 | 00101 -> ue 0, 1, 2, 3, 4
-        let data = [0b1010_0110, 0b0100_0010, 0b1000_0000];
-        let mut b = Bits {
-            data: &data,
-            pos: 0,
-        };
-        let v: Vec<u32> = (0..5).map(|_| b.ue().unwrap()).collect();
-        assert_eq!(v, [0, 1, 2, 3, 4]);
-        let mut b = Bits {
-            data: &data,
-            pos: 1,
-        };
-        assert_eq!(b.se(), Some(1));
-        assert_eq!(b.se(), Some(-1));
-    }
-
-    #[test]
-    fn emulation_prevention_bytes_are_removed() {
-        assert_eq!(rbsp(&[0, 0, 3, 1, 0, 0, 3, 0, 3]), [0, 0, 1, 0, 0, 0, 3]);
-    }
-
-    #[test]
     fn truncated_or_foreign_data_is_refused() {
         assert_eq!(sps_from_avcc(&[]), None);
         assert_eq!(sps_from_avcc(&[0, 0, 0, 1, 0x67, 0x64, 0, 0x1f]), None);
-        assert_eq!(parse_sps_nal(&[0x67, 0x64, 0x00]), None);
-        assert_eq!(parse_sps_nal(&[0x68, 0xee, 0x3c, 0x80]), None);
+        assert_eq!(parse_nal(&[0x67, 0x64, 0x00]), None);
+        assert_eq!(parse_nal(&[0x68, 0xee, 0x3c, 0x80]), None);
     }
 }

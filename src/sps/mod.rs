@@ -1,0 +1,183 @@
+//! Sequence parameter sets of H.264 and HEVC, read far enough to describe a stream without decoding a picture:
+//! chroma format, bit depth, cropped size, interlacing, colour description and reorder depth. The demuxer uses
+//! them to skip the picture decoding that FFmpeg's stream probe would do (see `StreamProbe`).
+
+pub(crate) mod h264;
+pub(crate) mod hevc;
+
+/// What a stream probe needs from an SPS, in FFmpeg's terms where they differ from the bitstream's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sps {
+    /// FFmpeg's profile number (`AVCodecParameters::profile`).
+    pub profile: i32,
+    /// `level_idc` (`general_level_idc` for HEVC).
+    pub level: i32,
+    /// 0 = monochrome, 1 = 4:2:0, 2 = 4:2:2, 3 = 4:4:4.
+    pub chroma_format_idc: u32,
+    pub separate_colour_plane: bool,
+    pub bit_depth_luma: u32,
+    pub bit_depth_chroma: u32,
+    /// Display size after the cropping (conformance) window.
+    pub width: u32,
+    pub height: u32,
+    /// Every picture is a frame (H.264 `frame_mbs_only_flag`; HEVC without `field_seq_flag`).
+    pub progressive: bool,
+    /// Pixel aspect ratio from the VUI (`None` when absent or unspecified).
+    pub sample_aspect_ratio: Option<(u32, u32)>,
+    /// `video_full_range_flag`, when the VUI has a video signal type.
+    pub full_range: Option<bool>,
+    /// `(colour_primaries, transfer_characteristics, matrix_coefficients)`, when the VUI has them.
+    pub colour: Option<(u8, u8, u8)>,
+    /// `chroma_sample_loc_type_top_field`, when the VUI has it.
+    pub chroma_location: Option<u32>,
+    /// Frames of reordering: H.264's VUI `max_num_reorder_frames` (when present), HEVC's
+    /// `sps_max_num_reorder_pics` of the highest sub-layer.
+    pub reorder_frames: Option<u32>,
+}
+
+/// Reads bits MSB first from an RBSP (emulation prevention bytes already removed).
+pub(crate) struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Bits<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Bits { data, pos: 0 }
+    }
+
+    pub(crate) fn bit(&mut self) -> Option<u32> {
+        let byte = *self.data.get(self.pos / 8)?;
+        let b = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Some(u32::from(b))
+    }
+
+    /// `n` bits (at most 32) as an unsigned number.
+    pub(crate) fn bits(&mut self, n: u32) -> Option<u32> {
+        (0..n).try_fold(0u32, |acc, _| Some((acc << 1) | self.bit()?))
+    }
+
+    /// Skips `n` bits.
+    pub(crate) fn skip(&mut self, n: usize) -> Option<()> {
+        let end = self.pos.checked_add(n)?;
+        if end > self.data.len() * 8 {
+            return None;
+        }
+        self.pos = end;
+        Some(())
+    }
+
+    pub(crate) fn flag(&mut self) -> Option<bool> {
+        self.bit().map(|b| b == 1)
+    }
+
+    /// Exp-Golomb `ue(v)`; values above 2^31 are refused as corrupt.
+    pub(crate) fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
+    }
+
+    /// Exp-Golomb `se(v)`.
+    pub(crate) fn se(&mut self) -> Option<i64> {
+        let k = i64::from(self.ue()?);
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
+    }
+}
+
+/// The RBSP of a NAL unit payload: emulation prevention bytes (`00 00 03`) removed.
+pub(crate) fn rbsp(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len());
+    let mut zeros = 0;
+    for &b in payload {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
+/// Sample aspect ratios of `aspect_ratio_idc` 1..=16 (H.264 Table E-1, the same in HEVC).
+const SAR_TABLE: [(u32, u32); 16] = [
+    (1, 1),
+    (12, 11),
+    (10, 11),
+    (16, 11),
+    (40, 33),
+    (24, 11),
+    (20, 11),
+    (32, 11),
+    (80, 33),
+    (18, 11),
+    (15, 11),
+    (64, 33),
+    (160, 99),
+    (4, 3),
+    (3, 2),
+    (2, 1),
+];
+
+/// The start of the VUI, the same in H.264 and HEVC: aspect ratio, overscan, video signal type with the colour
+/// description, chroma sample location.
+pub(crate) fn read_vui_head(b: &mut Bits<'_>, sps: &mut Sps) -> Option<()> {
+    if b.flag()? {
+        let idc = b.bits(8)?;
+        sps.sample_aspect_ratio = match idc {
+            255 => Some((b.bits(16)?, b.bits(16)?)).filter(|&(w, h)| w > 0 && h > 0),
+            1..=16 => Some(SAR_TABLE[idc as usize - 1]),
+            _ => None,
+        };
+    }
+    if b.flag()? {
+        b.flag()?; // overscan_appropriate_flag
+    }
+    if b.flag()? {
+        b.bits(3)?; // video_format
+        sps.full_range = Some(b.flag()?);
+        if b.flag()? {
+            sps.colour = Some((b.bits(8)? as u8, b.bits(8)? as u8, b.bits(8)? as u8));
+        }
+    }
+    if b.flag()? {
+        let top = b.ue()?;
+        b.ue()?;
+        if top > 5 {
+            return None;
+        }
+        sps.chroma_location = Some(top);
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_golomb_codes() {
+        // 1 | 010 | 011 | 00100 | 00101 -> ue 0, 1, 2, 3, 4
+        let data = [0b1010_0110, 0b0100_0010, 0b1000_0000];
+        let mut b = Bits::new(&data);
+        let v: Vec<u32> = (0..5).map(|_| b.ue().unwrap()).collect();
+        assert_eq!(v, [0, 1, 2, 3, 4]);
+        let mut b = Bits::new(&data);
+        b.skip(1).unwrap();
+        assert_eq!(b.se(), Some(1));
+        assert_eq!(b.se(), Some(-1));
+        assert_eq!(b.skip(100), None);
+    }
+
+    #[test]
+    fn emulation_prevention_bytes_are_removed() {
+        assert_eq!(rbsp(&[0, 0, 3, 1, 0, 0, 3, 0, 3]), [0, 0, 1, 0, 0, 0, 3]);
+    }
+}
