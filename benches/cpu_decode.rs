@@ -7,7 +7,8 @@
 //!   - SimpleDecoder reading the whole file in batches of 16, NATIVE and RGBP,
 //!   - ThreadedDecoder doing the same with background prefetch,
 //!   - opening the file (`Demuxer::open_with_probe`) with FFmpeg's full stream probe, which decodes a picture,
-//!     and with the headers-only probe (the default for H.264 in MP4/MOV/Matroska): ms per open, and the ratio,
+//!     and with the headers-only probe (the default; it applies to H.264 in MP4/MOV/Matroska): ms per open, and the
+//!     ratio,
 //!
 //! and prints frames/sec and the ratio to ffmpeg. Set `VIDLOADER_BENCH_FILE` to time another file and
 //! `VIDLOADER_BENCH_THREADS` to change N (default: all cores).

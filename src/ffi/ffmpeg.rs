@@ -105,9 +105,9 @@ pub(crate) fn open_input(
     let mut options: Vec<*mut ffi::AVDictionary> = vec![ptr::null_mut(); pars.len()];
     let (mut described, mut any) = (true, false);
     for (o, &par) in options.iter_mut().zip(&pars) {
-        // SAFETY: `par` is valid (above); describe_from_sps reads the extradata within extradata_size and writes
+        // SAFETY: `par` is valid (above); describe_h264 reads the extradata within extradata_size and writes
         // plain fields.
-        match unsafe { describe_from_sps(par) } {
+        match unsafe { describe_h264(par) } {
             Some(true) => {
                 any = true;
                 // SAFETY: `o` is a null or valid dictionary; keys and values are NUL-terminated literals.
@@ -143,40 +143,33 @@ pub(crate) fn open_input(
     Ok((unsafe { ff::format::context::Input::wrap(ps) }, probe))
 }
 
-/// For an H.264 or HEVC stream whose extradata is an `avcC` / `hvcC` record with a sequence parameter set this
-/// crate reads completely: fills in what FFmpeg's probe would get by decoding a picture (pixel format, cropped
-/// size, bit depth, profile, level, progressive field order, reorder delay, colour description and chroma
-/// location, the way FFmpeg's decoders set them) and returns `Some(true)`. `Some(false)`: a stream of those codecs
-/// that needs the full probe (interlaced or field-coded, monochrome, unusual bit depth, RGB or YCgCo matrix, no
-/// reorder depth, no or foreign extradata). `None`: another codec.
+/// For an H.264 stream whose extradata is an `avcC` record with a sequence parameter set this crate reads
+/// completely: fills in what FFmpeg's probe would get by decoding a picture (pixel format, cropped size, bit
+/// depth, profile, level, progressive field order, reorder delay, and the colour description and chroma location
+/// where the SPS has them, as FFmpeg's decoder sets them) and returns `Some(true)`. `Some(false)`: an H.264
+/// stream that needs the full probe (interlaced, monochrome, unusual bit depth, RGB or YCgCo matrix, no reorder
+/// depth in the VUI, no or foreign extradata). `None`: another codec.
 ///
 /// # Safety
 /// `par` must point at valid codec parameters that nothing else accesses during the call.
-unsafe fn describe_from_sps(par: *mut ffi::AVCodecParameters) -> Option<bool> {
-    use crate::sps::{h264, hevc};
+unsafe fn describe_h264(par: *mut ffi::AVCodecParameters) -> Option<bool> {
+    use crate::sps::h264::sps_from_avcc;
     use ffi::AVPixelFormat as F;
     // SAFETY: the caller guarantees `par`; the extradata is read within extradata_size.
     let p = unsafe { &mut *par };
-    let is_hevc = match p.codec_id {
-        ffi::AVCodecID::AV_CODEC_ID_H264 => false,
-        ffi::AVCodecID::AV_CODEC_ID_HEVC => true,
-        _ => return None,
-    };
+    if p.codec_id != ffi::AVCodecID::AV_CODEC_ID_H264 {
+        return None;
+    }
     if p.extradata.is_null() || p.extradata_size <= 0 {
         return Some(false);
     }
     // SAFETY: FFmpeg keeps extradata_size readable bytes at extradata.
     let extradata = unsafe { std::slice::from_raw_parts(p.extradata, p.extradata_size as usize) };
-    let sps = if is_hevc {
-        hevc::sps_from_hvcc(extradata)
-    } else {
-        h264::sps_from_avcc(extradata)
-    };
-    let Some(sps) = sps else {
+    let Some(sps) = sps_from_avcc(extradata) else {
         return Some(false);
     };
-    // H.264 8-bit full-range streams decode to the "J" formats; HEVC's never do.
-    let full = !is_hevc && sps.full_range == Some(true);
+    // 8-bit full-range streams decode to the "J" formats.
+    let full = sps.full_range == Some(true);
     let format = match (sps.chroma_format_idc, sps.bit_depth_luma, full) {
         _ if sps.separate_colour_plane || sps.bit_depth_chroma != sps.bit_depth_luma => {
             return Some(false)
@@ -195,7 +188,7 @@ unsafe fn describe_from_sps(par: *mut ffi::AVCodecParameters) -> Option<bool> {
     let Some(reorder) = sps.reorder_frames else {
         return Some(false);
     };
-    if !sps.progressive || sps.width == 0 || sps.height == 0 || reorder > 16 {
+    if !sps.progressive || sps.width == 0 || sps.height == 0 {
         return Some(false);
     }
     let colour = match sps.colour {
@@ -219,38 +212,27 @@ unsafe fn describe_from_sps(par: *mut ffi::AVCodecParameters) -> Option<bool> {
             den: den as i32,
         };
     }
-    // H.264 leaves what the container said when the SPS is silent; HEVC sets limited range and unspecified
-    // colours.
-    match sps.full_range {
-        Some(true) => p.color_range = ffi::AVColorRange::AVCOL_RANGE_JPEG,
-        Some(false) => p.color_range = ffi::AVColorRange::AVCOL_RANGE_MPEG,
-        None if is_hevc => p.color_range = ffi::AVColorRange::AVCOL_RANGE_MPEG,
-        None => {}
-    }
-    match colour {
-        Some((pri, trc, spc)) => {
-            p.color_primaries = pri;
-            p.color_trc = trc;
-            p.color_space = spc;
-        }
-        None if is_hevc => {
-            p.color_primaries = ffi::AVColorPrimaries::AVCOL_PRI_UNSPECIFIED;
-            p.color_trc = ffi::AVColorTransferCharacteristic::AVCOL_TRC_UNSPECIFIED;
-            p.color_space = ffi::AVColorSpace::AVCOL_SPC_UNSPECIFIED;
-        }
-        None => {}
-    }
-    // HEVC sets a chroma location for 4:2:0 only; H.264 always (left when the VUI says nothing).
-    if !is_hevc || sps.chroma_format_idc == 1 {
-        p.chroma_location = match sps.chroma_location {
-            None | Some(0) => ffi::AVChromaLocation::AVCHROMA_LOC_LEFT,
-            Some(1) => ffi::AVChromaLocation::AVCHROMA_LOC_CENTER,
-            Some(2) => ffi::AVChromaLocation::AVCHROMA_LOC_TOPLEFT,
-            Some(3) => ffi::AVChromaLocation::AVCHROMA_LOC_TOP,
-            Some(4) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOMLEFT,
-            Some(_) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOM,
+    // Where the SPS is silent the decoder leaves what the container said.
+    if let Some(f) = sps.full_range {
+        p.color_range = if f {
+            ffi::AVColorRange::AVCOL_RANGE_JPEG
+        } else {
+            ffi::AVColorRange::AVCOL_RANGE_MPEG
         };
     }
+    if let Some((pri, trc, spc)) = colour {
+        p.color_primaries = pri;
+        p.color_trc = trc;
+        p.color_space = spc;
+    }
+    p.chroma_location = match sps.chroma_location {
+        None | Some(0) => ffi::AVChromaLocation::AVCHROMA_LOC_LEFT,
+        Some(1) => ffi::AVChromaLocation::AVCHROMA_LOC_CENTER,
+        Some(2) => ffi::AVChromaLocation::AVCHROMA_LOC_TOPLEFT,
+        Some(3) => ffi::AVChromaLocation::AVCHROMA_LOC_TOP,
+        Some(4) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOMLEFT,
+        Some(_) => ffi::AVChromaLocation::AVCHROMA_LOC_BOTTOM,
+    };
     Some(true)
 }
 

@@ -1,16 +1,17 @@
-//! Sequence parameter sets of H.264 and HEVC, read far enough to describe a stream without decoding a picture:
-//! chroma format, bit depth, cropped size, interlacing, colour description and reorder depth. The demuxer uses
-//! them to skip the picture decoding that FFmpeg's stream probe would do (see `StreamProbe`).
+//! Sequence parameter sets, read far enough to describe a stream without decoding a picture: chroma format, bit
+//! depth, cropped size, interlacing, colour description and reorder depth. The demuxer uses them to skip the
+//! picture decoding that FFmpeg's stream probe would do (see `StreamProbe`). H.264 only: FFmpeg's HEVC decoder
+//! already reads its parameters from the `hvcC` record when it opens, so its probe decodes nothing (0.89 ms per
+//! 1080p open on the build machine, against 9.8-11.9 ms for H.264).
 
 pub(crate) mod h264;
-pub(crate) mod hevc;
 
 /// What a stream probe needs from an SPS, in FFmpeg's terms where they differ from the bitstream's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Sps {
     /// FFmpeg's profile number (`AVCodecParameters::profile`).
     pub profile: i32,
-    /// `level_idc` (`general_level_idc` for HEVC).
+    /// `level_idc`.
     pub level: i32,
     /// 0 = monochrome, 1 = 4:2:0, 2 = 4:2:2, 3 = 4:4:4.
     pub chroma_format_idc: u32,
@@ -20,7 +21,7 @@ pub(crate) struct Sps {
     /// Display size after the cropping (conformance) window.
     pub width: u32,
     pub height: u32,
-    /// Every picture is a frame (H.264 `frame_mbs_only_flag`; HEVC without `field_seq_flag`).
+    /// Every picture is a frame (`frame_mbs_only_flag`).
     pub progressive: bool,
     /// Pixel aspect ratio from the VUI (`None` when absent or unspecified).
     pub sample_aspect_ratio: Option<(u32, u32)>,
@@ -30,8 +31,7 @@ pub(crate) struct Sps {
     pub colour: Option<(u8, u8, u8)>,
     /// `chroma_sample_loc_type_top_field`, when the VUI has it.
     pub chroma_location: Option<u32>,
-    /// Frames of reordering: H.264's VUI `max_num_reorder_frames` (when present), HEVC's
-    /// `sps_max_num_reorder_pics` of the highest sub-layer.
+    /// Frames of reordering: the VUI's `max_num_reorder_frames`, when present.
     pub reorder_frames: Option<u32>,
 }
 
@@ -56,16 +56,6 @@ impl<'a> Bits<'a> {
     /// `n` bits (at most 32) as an unsigned number.
     pub(crate) fn bits(&mut self, n: u32) -> Option<u32> {
         (0..n).try_fold(0u32, |acc, _| Some((acc << 1) | self.bit()?))
-    }
-
-    /// Skips `n` bits.
-    pub(crate) fn skip(&mut self, n: usize) -> Option<()> {
-        let end = self.pos.checked_add(n)?;
-        if end > self.data.len() * 8 {
-            return None;
-        }
-        self.pos = end;
-        Some(())
     }
 
     pub(crate) fn flag(&mut self) -> Option<bool> {
@@ -106,7 +96,7 @@ pub(crate) fn rbsp(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Sample aspect ratios of `aspect_ratio_idc` 1..=16 (H.264 Table E-1, the same in HEVC).
+/// Sample aspect ratios of `aspect_ratio_idc` 1..=16 (H.264 Table E-1).
 const SAR_TABLE: [(u32, u32); 16] = [
     (1, 1),
     (12, 11),
@@ -126,7 +116,7 @@ const SAR_TABLE: [(u32, u32); 16] = [
     (2, 1),
 ];
 
-/// The start of the VUI, the same in H.264 and HEVC: aspect ratio, overscan, video signal type with the colour
+/// The start of the VUI (the same in HEVC's): aspect ratio, overscan, video signal type with the colour
 /// description, chroma sample location.
 pub(crate) fn read_vui_head(b: &mut Bits<'_>, sps: &mut Sps) -> Option<()> {
     if b.flag()? {
@@ -170,10 +160,10 @@ mod tests {
         let v: Vec<u32> = (0..5).map(|_| b.ue().unwrap()).collect();
         assert_eq!(v, [0, 1, 2, 3, 4]);
         let mut b = Bits::new(&data);
-        b.skip(1).unwrap();
+        b.bit().unwrap();
         assert_eq!(b.se(), Some(1));
         assert_eq!(b.se(), Some(-1));
-        assert_eq!(b.skip(100), None);
+        assert_eq!(b.bits(32), None);
     }
 
     #[test]
