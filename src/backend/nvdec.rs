@@ -2,8 +2,7 @@
 //! converted by one kernel straight into its slot of a CUDA batch tensor (with crop, resize, normalisation and
 //! element type fused in).
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 use crate::backend::{FrameDecoder, FrameSink};
 use crate::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
@@ -36,11 +35,6 @@ fn stream_codec(demuxer: &Demuxer) -> Result<(NvCodec, ChromaFormat)> {
     Ok((codec, chroma))
 }
 
-/// Capability answers, asked once per (GPU, codec, chroma, bit depth) and process.
-type CapsCache = LazyLock<
-    Mutex<HashMap<(usize, NvCodec, ChromaFormat, u32), std::result::Result<(u32, u32), String>>>,
->;
-
 /// `Ok` when GPU `gpu` can decode `demuxer`'s stream with NVDEC and torch can allocate CUDA tensors there;
 /// otherwise [`Error::GpuUnavailable`] (no GPU, driver, NVDEC library or CUDA-enabled torch) or
 /// [`Error::Unsupported`] (NVDEC lacks this codec, chroma format, bit depth or size).
@@ -58,33 +52,20 @@ pub(crate) fn check_support(gpu: usize, demuxer: &Demuxer) -> Result<()> {
     }
     let (codec, chroma) = stream_codec(demuxer)?;
     let info = demuxer.info();
-    static CACHE: CapsCache = LazyLock::new(|| Mutex::new(HashMap::new()));
-    let key = (gpu, codec, chroma, info.bit_depth);
-    let cached = CACHE.lock().ok().and_then(|c| c.get(&key).cloned());
-    let limits = match cached {
-        Some(l) => l,
-        None => {
-            let ctx = GpuContext::shared(gpu)?;
-            ctx.converter()?;
-            let caps = decoder_caps(&ctx, codec, chroma, info.bit_depth)?;
-            let l = if caps.supported {
-                Ok((caps.max_width, caps.max_height))
-            } else {
-                Err(format!(
-                    "NVDEC on {} does not decode {} {}-bit {}",
-                    ctx.name(),
-                    codec.name(),
-                    info.bit_depth,
-                    chroma.name()
-                ))
-            };
-            if let Ok(mut c) = CACHE.lock() {
-                c.insert(key, l.clone());
-            }
-            l
-        }
-    };
-    let (max_w, max_h) = limits.map_err(Error::Unsupported)?;
+    let ctx = GpuContext::shared(gpu)?;
+    ctx.converter()?;
+    // Asked once per process (decoder_caps keeps the answers).
+    let caps = decoder_caps(&ctx, codec, chroma, info.bit_depth)?;
+    if !caps.supported {
+        return Err(Error::Unsupported(format!(
+            "NVDEC on {} does not decode {} {}-bit {}",
+            ctx.name(),
+            codec.name(),
+            info.bit_depth,
+            chroma.name()
+        )));
+    }
+    let (max_w, max_h) = (caps.max_width, caps.max_height);
     if info.width > max_w || info.height > max_h {
         return Err(Error::Unsupported(format!(
             "NVDEC {}: {}x{} is larger than {max_w}x{max_h}",

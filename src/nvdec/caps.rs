@@ -236,7 +236,8 @@ impl DecoderCaps {
     }
 }
 
-/// Asks the driver what NVDEC on `gpu` can do for `codec` / `chroma` / `bit_depth` (8..=16).
+/// Asks the driver what NVDEC on `gpu` can do for `codec` / `chroma` / `bit_depth` (8..=16); the answer is kept
+/// for the rest of the process.
 ///
 /// Errors: [`Error::GpuUnavailable`] when libnvcuvid is missing, [`Error::Unsupported`] when the driver is too old
 /// to answer (no `cuvidGetDecoderCaps`), [`Error::Nvdec`] when the call fails. An unsupported combination is not an
@@ -252,18 +253,45 @@ pub fn decoder_caps(
             "bit depth {bit_depth} (8..=16)"
         )));
     }
+    if let Some(c) = cached_caps(gpu, codec, chroma, bit_depth) {
+        return Ok(c);
+    }
     let api = api()?;
     gpu.bind()?;
-    query_caps(api, codec, chroma, bit_depth)
+    query_caps(api, gpu, codec, chroma, bit_depth)
 }
 
-/// The caps query itself; the caller has bound the context.
+/// Answers of `cuvidGetDecoderCaps` by CUDA context, for the life of the process: the query costs milliseconds,
+/// which the support check of every opened file and every new session (one per short clip) would otherwise pay.
+static CAPS: std::sync::Mutex<Vec<(usize, DecoderCaps)>> = std::sync::Mutex::new(Vec::new());
+
+fn cached_caps(
+    gpu: &GpuContext,
+    codec: NvCodec,
+    chroma: ChromaFormat,
+    bit_depth: u32,
+) -> Option<DecoderCaps> {
+    let ctx = gpu.cu_context() as usize;
+    let cache = CAPS.lock().ok()?;
+    cache
+        .iter()
+        .find(|(g, c)| {
+            *g == ctx && c.codec == codec && c.chroma == chroma && c.bit_depth == bit_depth
+        })
+        .map(|(_, c)| c.clone())
+}
+
+/// [`decoder_caps`] for a caller that has bound `gpu`'s context: from the process-wide cache, or asked once.
 pub(crate) fn query_caps(
     api: &super::api::NvcuvidApi,
+    gpu: &GpuContext,
     codec: NvCodec,
     chroma: ChromaFormat,
     bit_depth: u32,
 ) -> Result<DecoderCaps> {
+    if let Some(c) = cached_caps(gpu, codec, chroma, bit_depth) {
+        return Ok(c);
+    }
     let Some(f) = api.get_decoder_caps else {
         return Err(Error::Unsupported(
             "this NVIDIA driver is too old to report NVDEC capabilities".into(),
@@ -278,7 +306,11 @@ pub(crate) fn query_caps(
     // SAFETY: `c` is a correctly laid out, initialised CUVIDDECODECAPS that lives across the call; the caller has
     // bound a CUDA context to this thread.
     check("cuvidGetDecoderCaps", unsafe { f(&mut c) })?;
-    Ok(DecoderCaps::from_raw(codec, chroma, bit_depth, &c))
+    let caps = DecoderCaps::from_raw(codec, chroma, bit_depth, &c);
+    if let Ok(mut cache) = CAPS.lock() {
+        cache.push((gpu.cu_context() as usize, caps.clone()));
+    }
+    Ok(caps)
 }
 
 #[cfg(test)]

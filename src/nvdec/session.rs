@@ -492,33 +492,9 @@ enum SequenceAction {
 }
 
 impl State {
-    /// NVDEC's capabilities for a stream of this GPU, asked once per process (`cuvidGetDecoderCaps` costs
-    /// milliseconds, which a session per short clip would otherwise pay every time).
-    fn caps(
-        &mut self,
-        codec: NvCodec,
-        chroma: ChromaFormat,
-        bit_depth: u32,
-    ) -> Result<DecoderCaps> {
-        static CACHE: std::sync::Mutex<Vec<(usize, DecoderCaps)>> =
-            std::sync::Mutex::new(Vec::new());
-        let gpu = self.gpu.cu_context() as usize;
-        let same =
-            |c: &DecoderCaps| c.codec == codec && c.chroma == chroma && c.bit_depth == bit_depth;
-        let cached = CACHE.lock().ok().and_then(|cache| {
-            cache
-                .iter()
-                .find(|(g, c)| *g == gpu && same(c))
-                .map(|(_, c)| c.clone())
-        });
-        if let Some(c) = cached {
-            return Ok(c);
-        }
-        let c = query_caps(self.api, codec, chroma, bit_depth)?;
-        if let Ok(mut cache) = CACHE.lock() {
-            cache.push((gpu, c.clone()));
-        }
-        Ok(c)
+    /// NVDEC's capabilities for a stream of this GPU (asked once per process, see [`query_caps`]).
+    fn caps(&self, codec: NvCodec, chroma: ChromaFormat, bit_depth: u32) -> Result<DecoderCaps> {
+        query_caps(self.api, &self.gpu, codec, chroma, bit_depth)
     }
 
     fn on_sequence(
