@@ -9,9 +9,9 @@
 //!     PyNvVideoCodec's `frame_sampling_benchmark.py`) or in one batch; GOP 30 and GOP 250 files, 1 and 7 threads.
 //!   - `uniform30`: frames `i * len / 30`; `random30`: 30 distinct frames drawn with splitmix64 (seed 7), in draw
 //!     order (same numbers in the Python script).
-//!   - `clips_new`, `clips_reused`, `clips_reused_batch`, `clips_new_no_recycling`: 210 two-second clips (the distinct clips of the data
-//!     folder, linked under 210 names, fresh names per scenario so no per-path cache helps), 7 threads, NATIVE
-//!     (NV12) output: a new decoder per clip vs one decoder reconfigured from clip to clip, every frame fetched
+//!   - `clips_new`, `clips_reused`, `clips_reused_batch`, `clips_new_no_recycling`: 210 two-second clips (the
+//!     distinct clips of the data folder, linked under 210 names, fresh names per scenario so no per-path cache
+//!     helps), 7 threads, NATIVE (NV12) output: a new decoder per clip vs one decoder reconfigured from clip to clip, every frame fetched
 //!     one by one (as `cached_decoder_benchmark.py`) or all 60 in one call. A new decoder takes the NVDEC
 //!     decoder its predecessor parked in the process-wide idle cache (`nvdec::set_idle_decoder_limit`);
 //!     `clips_new_no_recycling` turns that cache off, so every clip creates and destroys one.

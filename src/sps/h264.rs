@@ -1,7 +1,7 @@
 //! The H.264 sequence parameter set (ITU-T H.264 7.3.2.1.1 and Annex E.1.1), read up to the reorder depth in its
 //! VUI.
 
-use super::{rbsp, read_vui_head, Bits, Sps};
+use super::{rbsp, Bits, Sps};
 
 /// The first SPS of an `avcC` record (ISO/IEC 14496-15 `AVCDecoderConfigurationRecord`: the extradata of H.264
 /// in MP4, MOV and Matroska), parsed; `None` for other extradata or an SPS this reader does not understand.
@@ -169,8 +169,53 @@ pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
     Some(sps)
 }
 
+/// Sample aspect ratios of `aspect_ratio_idc` 1..=16 (Table E-1).
+const SAR_TABLE: [(u32, u32); 16] = [
+    (1, 1),
+    (12, 11),
+    (10, 11),
+    (16, 11),
+    (40, 33),
+    (24, 11),
+    (20, 11),
+    (32, 11),
+    (80, 33),
+    (18, 11),
+    (15, 11),
+    (64, 33),
+    (160, 99),
+    (4, 3),
+    (3, 2),
+    (2, 1),
+];
+
 fn read_vui(b: &mut Bits<'_>, sps: &mut Sps) -> Option<()> {
-    read_vui_head(b, sps)?;
+    if b.flag()? {
+        let idc = b.bits(8)?;
+        sps.sample_aspect_ratio = match idc {
+            255 => Some((b.bits(16)?, b.bits(16)?)).filter(|&(w, h)| w > 0 && h > 0),
+            1..=16 => Some(SAR_TABLE[idc as usize - 1]),
+            _ => None,
+        };
+    }
+    if b.flag()? {
+        b.flag()?; // overscan_appropriate_flag
+    }
+    if b.flag()? {
+        b.bits(3)?; // video_format
+        sps.full_range = Some(b.flag()?);
+        if b.flag()? {
+            sps.colour = Some((b.bits(8)? as u8, b.bits(8)? as u8, b.bits(8)? as u8));
+        }
+    }
+    if b.flag()? {
+        let top = b.ue()?;
+        b.ue()?;
+        if top > 5 {
+            return None;
+        }
+        sps.chroma_location = Some(top);
+    }
     if b.flag()? {
         b.bits(32)?;
         b.bits(32)?;

@@ -96,58 +96,6 @@ pub(crate) fn rbsp(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Sample aspect ratios of `aspect_ratio_idc` 1..=16 (H.264 Table E-1).
-const SAR_TABLE: [(u32, u32); 16] = [
-    (1, 1),
-    (12, 11),
-    (10, 11),
-    (16, 11),
-    (40, 33),
-    (24, 11),
-    (20, 11),
-    (32, 11),
-    (80, 33),
-    (18, 11),
-    (15, 11),
-    (64, 33),
-    (160, 99),
-    (4, 3),
-    (3, 2),
-    (2, 1),
-];
-
-/// The start of the VUI (the same in HEVC's): aspect ratio, overscan, video signal type with the colour
-/// description, chroma sample location.
-pub(crate) fn read_vui_head(b: &mut Bits<'_>, sps: &mut Sps) -> Option<()> {
-    if b.flag()? {
-        let idc = b.bits(8)?;
-        sps.sample_aspect_ratio = match idc {
-            255 => Some((b.bits(16)?, b.bits(16)?)).filter(|&(w, h)| w > 0 && h > 0),
-            1..=16 => Some(SAR_TABLE[idc as usize - 1]),
-            _ => None,
-        };
-    }
-    if b.flag()? {
-        b.flag()?; // overscan_appropriate_flag
-    }
-    if b.flag()? {
-        b.bits(3)?; // video_format
-        sps.full_range = Some(b.flag()?);
-        if b.flag()? {
-            sps.colour = Some((b.bits(8)? as u8, b.bits(8)? as u8, b.bits(8)? as u8));
-        }
-    }
-    if b.flag()? {
-        let top = b.ue()?;
-        b.ue()?;
-        if top > 5 {
-            return None;
-        }
-        sps.chroma_location = Some(top);
-    }
-    Some(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
