@@ -10,6 +10,7 @@ pub mod convert;
 pub mod cuda;
 pub mod dataset;
 pub mod demux;
+mod encode;
 pub mod error;
 mod ffi;
 pub mod index;
@@ -31,6 +32,12 @@ pub use batch::FrameBatch;
 pub use color::{ColorMatrix, ColorRange, ColorType};
 pub use dataset::{VideoDataset, VideoEntry, VideoMeta};
 pub use demux::{Demuxer, Packet, StreamInfo, StreamProbe};
+pub use encode::{
+    parse_bitrate, parse_fps, read_sei, segment_path, Codec, EncodedPacket, Encoder,
+    EncoderBackend, EncoderOptions, FrameSei, InputFormat, PicFlags, Preset, RateControl,
+    ReconfigureParams, Reconfigured, Sei, TranscodeOptions, TranscodeStats, Transcoder, Tuning,
+    VideoWriter, WriteStats, MAX_SEI_PAYLOAD, SEI_USER_DATA_UNREGISTERED, TEXT_SEI_UUID,
+};
 pub use error::{Error, Result};
 pub use index::FrameIndex;
 pub use loader::{Batch, DataLoader, ErrorPolicy, Layout, Resize};

@@ -96,6 +96,54 @@ pub(crate) fn is_disposable(codec: NalCodec, framing: NalFraming, data: &[u8]) -
     slices > 0
 }
 
+/// The NAL units of an Annex-B byte stream, without their start codes (trailing zero bytes of a unit belong to
+/// the next start code and are dropped).
+pub(crate) fn annexb_units(data: &[u8]) -> Vec<&[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 2 < data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut units = Vec::with_capacity(starts.len());
+    for (k, &s) in starts.iter().enumerate() {
+        let mut end = starts.get(k + 1).map_or(data.len(), |&n| n - 3);
+        while end > s && data[end - 1] == 0 && k + 1 < starts.len() {
+            end -= 1;
+        }
+        if end > s {
+            units.push(&data[s..end]);
+        }
+    }
+    units
+}
+
+/// Whether a NAL unit (first byte = its header) is a parameter set: H.264 SPS / PPS, HEVC VPS / SPS / PPS.
+pub(crate) fn is_parameter_set(codec: NalCodec, unit: &[u8]) -> bool {
+    let Some(&h) = unit.first() else { return false };
+    match codec {
+        NalCodec::H264 => matches!(h & 0x1f, 7 | 8),
+        NalCodec::Hevc => matches!((h >> 1) & 0x3f, 32..=34),
+    }
+}
+
+/// The parameter sets of an Annex-B packet, each behind a 4-byte start code, in stream order (empty when it has
+/// none).
+pub(crate) fn annexb_parameter_sets(codec: NalCodec, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for unit in annexb_units(data) {
+        if is_parameter_set(codec, unit) {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(unit);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +199,27 @@ mod tests {
             NalFraming::AnnexB,
             &[0, 0, 1, 0x4e, 0x01, 5, 0, 0, 1, 0x10, 0x01, 0xaf]
         ));
+    }
+
+    #[test]
+    fn parameter_sets_of_an_annexb_packet() {
+        let packet = [
+            0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 1, 0x65, 0x88, 0x80, 0,
+        ];
+        let units = annexb_units(&packet);
+        assert_eq!(
+            units,
+            vec![
+                &[0x67, 0x42][..],
+                &[0x68, 0xce][..],
+                &[0x65, 0x88, 0x80, 0][..]
+            ]
+        );
+        assert_eq!(
+            annexb_parameter_sets(NalCodec::H264, &packet),
+            vec![0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce]
+        );
+        assert!(annexb_parameter_sets(NalCodec::H264, &packet[15..]).is_empty());
     }
 
     #[test]

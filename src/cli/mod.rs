@@ -6,6 +6,7 @@ mod extract;
 mod info;
 mod loader_args;
 mod plan;
+mod transcode;
 
 use std::path::PathBuf;
 
@@ -70,6 +71,12 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         gop: u32,
     },
+    /// Re-encode a video (or time segments of it): decoded by vidloader (NVDEC with --gpu), encoded with NVENC
+    /// where the GPU has it, else libx264 / libx265 / SVT-AV1; audio copied.
+    Transcode(transcode::TranscodeArgs),
+    /// Cut every path,label,start,end row of a manifest into a clip with a short GOP for fast random access, in
+    /// parallel, and write OUTDIR/labels.csv for the DataLoader.
+    Clips(transcode::ClipsArgs),
     /// Print a video's stream metadata and exact frame count.
     Info {
         /// The video file.
@@ -124,6 +131,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => demo::run(&dir, per_class, frames, batch, gpu),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Plan(args)) => plan::run(&args),
+        Some(Command::Transcode(args)) => transcode::run(&args),
+        Some(Command::Clips(args)) => transcode::run_clips(&args),
         Some(Command::Synth {
             dir,
             per_class,

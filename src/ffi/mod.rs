@@ -2,5 +2,6 @@
 //! memory that torch owns. Every `unsafe` block of these modules carries a `// SAFETY:` note.
 
 pub(crate) mod dlpack;
+pub(crate) mod encode;
 pub(crate) mod ffmpeg;
 pub(crate) mod tensor;

@@ -25,3 +25,20 @@ pub(crate) fn host_bytes_mut(tensor: &mut tch::Tensor) -> Result<&mut [u8]> {
     // shared with another tensor because every caller passes a tensor it has just allocated with Tensor::empty.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
+
+/// The bytes of a contiguous CPU tensor, borrowed for as long as the tensor is.
+pub(crate) fn host_bytes(tensor: &tch::Tensor) -> Result<&[u8]> {
+    if tensor.device() != tch::Device::Cpu || !tensor.is_contiguous() {
+        return Err(Error::InvalidArgument(
+            "expected a contiguous CPU tensor".into(),
+        ));
+    }
+    let len = tensor.numel() * tensor.kind().elt_size_in_bytes();
+    let ptr = tensor.data_ptr() as *const u8;
+    if len == 0 || ptr.is_null() {
+        return Ok(&[]);
+    }
+    // SAFETY: the tensor is a contiguous CPU tensor of `len` bytes starting at `ptr`; the slice borrows the tensor,
+    // so it cannot be dropped or resized through Rust while the slice lives.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
