@@ -143,6 +143,8 @@ pub struct Encoder {
     /// Packets drained by a restart, handed out with the next call.
     pending: Vec<EncodedPacket>,
     force_next_idr: bool,
+    /// Pictures the running encoder has been given (since it was opened).
+    sent: u64,
     tags: Option<ColorTags>,
     note: String,
     ended: bool,
@@ -276,6 +278,7 @@ impl Encoder {
             headers: Vec::new(),
             pending: Vec::new(),
             force_next_idr: false,
+            sent: 0,
             tags,
             note,
             ended: false,
@@ -448,6 +451,7 @@ impl Encoder {
         self.enc
             .send_frame(frame)
             .map_err(|e| Error::ffmpeg("avcodec_send_frame", e))?;
+        self.sent += 1;
         let mut out = std::mem::take(&mut self.pending);
         self.receive(&mut out)?;
         if flags.eos {
@@ -463,11 +467,29 @@ impl Encoder {
             return Ok(out);
         }
         self.ended = true;
+        if self.sent == 0 && self.setup.family == Family::SvtAv1 {
+            // SVT-AV1 never answers the end of a stream that had no picture (and hangs when closed without one):
+            // give it a picture whose packets nobody sees.
+            self.close_empty_svt_stream();
+            return Ok(out);
+        }
         self.enc
             .send_eof()
             .map_err(|e| Error::ffmpeg("avcodec_send_frame", e))?;
         self.receive(&mut out)?;
         Ok(out)
+    }
+
+    /// Ends an SVT-AV1 stream that had no picture: one blank picture, the end of stream, every packet dropped.
+    fn close_empty_svt_stream(&mut self) {
+        self.enc_frame.set_pts(Some(0));
+        if self.enc.send_frame(&self.enc_frame).is_ok() {
+            self.sent += 1;
+        }
+        if self.enc.send_eof().is_ok() {
+            let mut packet = ff::Packet::empty();
+            while self.enc.receive_packet(&mut packet).is_ok() {}
+        }
     }
 
     /// Changes bit rate, peak bit rate, VBV size or frame rate during the session. libx264 takes the rate
@@ -502,10 +524,11 @@ impl Encoder {
         // x264 reconfigures its rate control in place only within the method it started with: an average bit
         // rate (not constant quality) and VBV only where it was on from the start.
         let rate_only = params.fps.is_none() || params.fps == Some(self.opts.fps);
-        let vbv_on =
-            self.opts.maxbitrate.is_some() || self.opts.rc == super::options::RateControl::Cbr;
+        // Under CBR the NAL HRD is on, and x264 refuses to change VBV settings with it: restart there.
+        let vbv_on = self.opts.maxbitrate.is_some();
         let in_place = self.setup.family == Family::X264
             && rate_only
+            && self.opts.rc == super::options::RateControl::Vbr
             && self.opts.bitrate.is_some()
             && (vbv_on || (params.maxbitrate.is_none() && params.vbvbufsize.is_none()));
         if in_place {
@@ -553,6 +576,7 @@ impl Encoder {
         self.setup = setup;
         self.opts = next;
         self.ended = false;
+        self.sent = 0;
         self.force_next_idr = true;
         Ok(Reconfigured::Restarted)
     }
@@ -635,7 +659,12 @@ impl Drop for Encoder {
     /// An encoder dropped before [`Encoder::end_encode`] is drained first: SVT-AV1 hangs when it is closed
     /// without the end of the stream.
     fn drop(&mut self) {
-        if !self.ended && self.enc.send_eof().is_ok() {
+        if self.ended {
+            return;
+        }
+        if self.sent == 0 && self.setup.family == Family::SvtAv1 {
+            self.close_empty_svt_stream();
+        } else if self.enc.send_eof().is_ok() {
             let mut packet = ff::Packet::empty();
             while self.enc.receive_packet(&mut packet).is_ok() {}
         }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+pub mod encode;
 pub mod exact;
 
 /// A fixture: a video file and how to make it.
