@@ -11,10 +11,11 @@ use tch::{Device, Kind, Tensor};
 use std::collections::VecDeque;
 
 use crate::backend::nvdec::{check_support, reliable_timestamps};
-use crate::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
-use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream, RgbLayout};
-use crate::demux::{Demuxer, Packet};
+use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream};
 use crate::error::{Error, Result};
+use crate::frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
+use crate::frame::transform::RgbLayout;
+use crate::io::demux::{Demuxer, Packet};
 use crate::nvdec::{
     DecodeStats, DisplayedFrame, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionConfig,
     SessionStats,

@@ -12,20 +12,20 @@ use std::time::{Duration, Instant};
 
 use tch::{Device, Tensor};
 
-use crate::backend::cpu::CpuDecoder;
 use crate::backend::nvdec::{bit_exact, check_support, NvdecDecoder};
 use crate::backend::{Backend, DecoderKey, FrameDecoder, FrameSink};
-use crate::batch::{FrameBatch, FrameShape};
-use crate::color::ColorType;
-use crate::convert::{frame_bytes, ResizeTarget};
-use crate::demux::{Demuxer, Packet, StreamInfo};
+use crate::bitstream::nal::{self, NalCodec, NalFraming};
+use crate::cpu::convert::frame_bytes;
+use crate::cpu::decoder::CpuDecoder;
 use crate::error::{Error, Result};
 use crate::ffi::tensor::host_bytes_mut;
-use crate::index::{index_for, FrameIndex};
-use crate::nal::{self, NalCodec, NalFraming};
+use crate::frame::batch::{FrameBatch, FrameShape};
+use crate::frame::color::ColorType;
+use crate::frame::transform::{self, FrameTransform, ResizeTarget};
+use crate::io::demux::{Demuxer, Packet, StreamInfo};
+use crate::io::index::{index_for, FrameIndex};
+use crate::io::source::Source;
 use crate::pool::DecoderPool;
-use crate::source::Source;
-use crate::transform::{self, FrameTransform};
 
 /// Packets a restart may read and drop (instead of seeking) to reach a keyframe ahead.
 const SKIP_READ_LIMIT: usize = 64;
@@ -952,7 +952,7 @@ impl SimpleDecoder {
                 let resized = self.opts.color != ColorType::Native
                     && transform::slot_hw(self.opts.color, &size[1..])?
                         != (i64::from(crop_h), i64::from(crop_w))
-                    && crate::convert::resizes_directly(self.info.pixel);
+                    && crate::cpu::convert::resizes_directly(self.info.pixel);
                 if direct {
                     self.decode_host(indices, host_bytes_mut(out)?)
                 } else if resized {
@@ -1034,7 +1034,7 @@ impl SimpleDecoder {
 
     /// Decodes `wanted` on the CPU straight into `out` (an RGB/RGBP destination of another size than the
     /// pictures): each frame is cropped, resized and normalised from its YUV planes in one pass (see
-    /// [`crate::convert::write_frame_resized`]) into f32 values, which go into `out` with one copy (rounded for
+    /// [`crate::cpu::convert::write_frame_resized`]) into f32 values, which go into `out` with one copy (rounded for
     /// integer kinds).
     fn decode_host_resized(
         &mut self,

@@ -14,15 +14,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use vidloader::color::YuvToRgb;
 use vidloader::cuda::{
-    self, native_frame_bytes, DstBytes, DstImage, GpuContext, GpuStream, Normalize, OutputDtype,
-    RgbLayout, SurfaceFormat,
+    self, native_frame_bytes, DstBytes, DstImage, GpuContext, GpuStream, SurfaceFormat,
 };
 use vidloader::nvdec::{
     self, ChromaFormat, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionConfig,
 };
-use vidloader::{ColorMatrix, ColorRange, Error};
+use vidloader::YuvToRgb;
+use vidloader::{ColorMatrix, ColorRange, Error, Normalize, OutputDtype, RgbLayout};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fixtures

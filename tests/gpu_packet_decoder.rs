@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use vidloader::nvdec::LatencyMode;
-use vidloader::packet_decoder::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
 use vidloader::{Backend, DecoderOptions, Demuxer, Error, SimpleDecoder};
+use vidloader::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
 
 fn gpu() -> bool {
     let ok = vidloader::nvdec::is_available() && tch::Cuda::is_available();

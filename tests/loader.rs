@@ -11,14 +11,14 @@ use std::sync::Mutex;
 
 use common::*;
 use tch::{Device, Kind, Tensor};
-use vidloader::loader::{DataLoaderBuilder, SampleInfo};
-use vidloader::sampler::{SampleRng, Sampled, VideoView};
 use vidloader::synth::{write_dataset, write_moving_square, SynthSpec};
 use vidloader::{
     Backend, ClipSampler, ColorType, DataLoader, DecoderOptions, ErrorPolicy, Layout,
     RandomFrameSampler, Resize, Sampler, ShortVideoPolicy, SimpleDecoder, UniformSampler,
     VideoDataset, VideoEntry,
 };
+use vidloader::{DataLoaderBuilder, SampleInfo};
+use vidloader::{SampleRng, Sampled, VideoView};
 
 static MAKE: Mutex<()> = Mutex::new(());
 
@@ -683,7 +683,7 @@ fn manifests_csv_and_jsonl_class_names_and_paths() {
         (ds.entries()[0].start, ds.entries()[0].end),
         (Some(0.5), Some(1.5))
     );
-    assert_eq!(ds.entries()[1].label, vidloader::dataset::NO_LABEL);
+    assert_eq!(ds.entries()[1].label, vidloader::NO_LABEL);
 
     for (name, text, needle) in [
         ("d.csv", "a.mp4,1,2,1\n", "line 1"),

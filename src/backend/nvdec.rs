@@ -5,15 +5,16 @@
 use std::sync::LazyLock;
 
 use crate::backend::{FrameDecoder, FrameSink};
-use crate::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
-use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream, RgbLayout};
-use crate::demux::{Demuxer, Packet, StreamInfo};
+use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream};
 use crate::error::{Error, Result};
+use crate::frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
+use crate::frame::transform::slot_hw;
+use crate::frame::transform::RgbLayout;
+use crate::io::demux::{Demuxer, Packet, StreamInfo};
 use crate::nvdec::{
     decoder_caps, is_available, unavailable_reason, ChromaFormat, DisplayedFrame, NvCodec,
     NvdecSession, SessionConfig,
 };
-use crate::transform::slot_hw;
 
 /// The NVDEC codec and chroma format of a stream, or why NVDEC cannot take it.
 fn stream_codec(demuxer: &Demuxer) -> Result<(NvCodec, ChromaFormat)> {

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use vidloader::loader::{dist_from_env, DataLoaderBuilder};
-use vidloader::sampler::{parse_sampler, Sampler, ShortVideoPolicy, TimeRange};
+use vidloader::{dist_from_env, DataLoaderBuilder};
+use vidloader::{parse_sampler, Sampler, ShortVideoPolicy, TimeRange};
 use vidloader::{DataLoader, Error, ErrorPolicy, Resize, Result, VideoDataset};
 
 #[derive(Args, Debug)]

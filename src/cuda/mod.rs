@@ -7,7 +7,7 @@
 //! [`GpuContext`] wraps the device's **primary** context (the one PyTorch/tch also use), so device pointers from
 //! torch tensors (`tensor.data_ptr()`) are valid in it and work can be ordered against torch's streams.
 
-pub mod convert;
+mod convert;
 mod nvrtc;
 
 use std::ffi::c_void;
@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 
 pub use convert::{
     native_frame_bytes, nvdec_surface_bytes, reference_rgb, Converter, DstBytes, DstImage,
-    Normalize, OutputDtype, RgbLayout, SourceSurface, SurfaceFormat,
+    SourceSurface, SurfaceFormat,
 };
 pub use nvrtc::{nvrtc_library, NvrtcInfo};
 

@@ -30,9 +30,9 @@ use super::api::{api, check, NvcuvidApi};
 use super::caps::{query_caps, ChromaFormat, DecoderCaps, NvCodec};
 use super::recycle;
 use super::sys;
-use crate::color::{ColorMatrix, ColorRange};
 use crate::cuda::{GpuContext, GpuStream, SourceSurface, SurfaceFormat};
 use crate::error::{Error, Result};
+use crate::frame::color::{ColorMatrix, ColorRange};
 
 /// How early decoded pictures are handed out (PyNvVideoCodec's latency modes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

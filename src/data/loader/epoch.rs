@@ -19,10 +19,10 @@ use tch::Tensor;
 use super::plan::Planned;
 use super::{Batch, ErrorPolicy, Layout, Shared};
 use crate::backend::Backend;
+use crate::data::loader::plan::{SampleInfo, SkippedSample};
 use crate::error::{Error, Result};
-use crate::loader::plan::{SampleInfo, SkippedSample};
+use crate::frame::transform::FrameTransform;
 use crate::simple::{DecodeWork, DecoderOptions, SimpleDecoder};
-use crate::transform::FrameTransform;
 
 /// A sample for a worker: plan position, video, and the slot its frames go into.
 struct Task {

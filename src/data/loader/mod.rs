@@ -2,9 +2,7 @@
 //! tensors on the CPU or a GPU.
 //!
 //! ```no_run
-//! use vidloader::loader::DataLoader;
-//! use vidloader::sampler::ClipSampler;
-//! use vidloader::VideoDataset;
+//! use vidloader::{ClipSampler, DataLoader, VideoDataset};
 //!
 //! # fn main() -> vidloader::Result<()> {
 //! let loader = DataLoader::builder(VideoDataset::open("clips/")?)
@@ -40,13 +38,13 @@ use serde::Serialize;
 use tch::{Device, Kind};
 
 use crate::backend::Backend;
-use crate::color::ColorType;
-use crate::dataset::VideoDataset;
+use crate::data::dataset::VideoDataset;
+use crate::data::sampler::{Sampler, UniformSampler};
 use crate::error::{Error, Result};
+use crate::frame::color::ColorType;
+use crate::frame::transform::Normalize;
 use crate::pool::{DecoderPool, PoolStats};
-use crate::sampler::{Sampler, UniformSampler};
 use crate::simple::DecoderOptions;
-use crate::transform::Normalize;
 
 pub use epoch::{Epoch, Epochs};
 pub use plan::{Plan, SampleInfo, SkippedSample};

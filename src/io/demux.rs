@@ -8,10 +8,10 @@ use std::sync::{Arc, Once};
 use ffmpeg_next as ff;
 use serde::Serialize;
 
-use crate::color::{ColorMatrix, ColorRange};
 use crate::error::{Error, Result};
 use crate::ffi::ffmpeg::{self as ffx, AnnexBFilter};
-use crate::source::Source;
+use crate::frame::color::{ColorMatrix, ColorRange};
+use crate::io::source::Source;
 
 /// `AV_PKT_FLAG_DISCARD`: decode the packet but drop its frame (edit-list pre-roll).
 const PKT_FLAG_DISCARD: i32 = 0x4;
@@ -233,7 +233,16 @@ impl Demuxer {
                 let n = read_up_to(&mut file, &mut head)
                     .map_err(|e| Error::io(format!("{name}: reading"), e))?;
                 head.truncate(n);
-                (head, ffx::open_input(path, probe))
+                let opened =
+                    ffx::open_input(path, probe == StreamProbe::Headers).map(|(i, headers)| {
+                        let probe = if headers {
+                            StreamProbe::Headers
+                        } else {
+                            StreamProbe::Full
+                        };
+                        (i, probe)
+                    });
+                (head, opened)
             }
             Source::Memory { bytes, name } => {
                 let head = bytes[..bytes.len().min(4096)].to_vec();
