@@ -10,15 +10,13 @@ mod bitstream;
 mod cpu;
 pub mod cuda;
 mod data;
+mod decode;
 mod error;
 mod ffi;
 mod frame;
 mod io;
 pub mod nvdec;
 mod packet_decoder;
-mod pool;
-mod simple;
-mod threaded;
 
 pub use backend::{Backend, DecoderKey};
 pub use data::dataset::{
@@ -34,6 +32,11 @@ pub use data::sampler::{
     VideoView,
 };
 pub use data::synth;
+pub use decode::options::DecoderOptions;
+pub use decode::pool::{DecoderPool, PoolStats};
+pub use decode::simple::SimpleDecoder;
+pub use decode::stats::{DecodeTimes, DecodeWork};
+pub use decode::threaded::{ThreadedDecoder, ThreadedOptions};
 pub use error::{Error, Result};
 pub use frame::batch::FrameBatch;
 pub use frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
@@ -42,9 +45,6 @@ pub use io::demux::{Demuxer, Packet, StreamInfo, StreamProbe};
 pub use io::index::{FrameIndex, PacketEntry};
 pub use io::source::Source;
 pub use packet_decoder::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
-pub use pool::{DecoderPool, PoolStats};
-pub use simple::{DecodeTimes, DecodeWork, DecoderOptions, SimpleDecoder};
-pub use threaded::{ThreadedDecoder, ThreadedOptions};
 
 /// Initialises FFmpeg once for the whole process (quiet logging); every entry point that touches FFmpeg calls it.
 pub(crate) use io::demux::init_ffmpeg;

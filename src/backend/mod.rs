@@ -2,7 +2,10 @@
 //! into frames and writes the current frame into a batch slot; everything above it (planning, seeking, batching,
 //! pooling) is backend-independent.
 
+mod factory;
 pub(crate) mod nvdec;
+
+pub(crate) use self::factory::{open, prepare, resolve};
 
 use serde::Serialize;
 

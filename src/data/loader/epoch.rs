@@ -20,9 +20,11 @@ use super::plan::Planned;
 use super::{Batch, ErrorPolicy, Layout, Shared};
 use crate::backend::Backend;
 use crate::data::loader::plan::{SampleInfo, SkippedSample};
+use crate::decode::options::DecoderOptions;
+use crate::decode::simple::SimpleDecoder;
+use crate::decode::stats::DecodeWork;
 use crate::error::{Error, Result};
 use crate::frame::transform::FrameTransform;
-use crate::simple::{DecodeWork, DecoderOptions, SimpleDecoder};
 
 /// A sample for a worker: plan position, video, and the slot its frames go into.
 struct Task {

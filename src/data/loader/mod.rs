@@ -40,11 +40,11 @@ use tch::{Device, Kind};
 use crate::backend::Backend;
 use crate::data::dataset::VideoDataset;
 use crate::data::sampler::{Sampler, UniformSampler};
+use crate::decode::options::DecoderOptions;
+use crate::decode::pool::{DecoderPool, PoolStats};
 use crate::error::{Error, Result};
 use crate::frame::color::ColorType;
 use crate::frame::transform::Normalize;
-use crate::pool::{DecoderPool, PoolStats};
-use crate::simple::DecoderOptions;
 
 pub use epoch::{Epoch, Epochs};
 pub use plan::{Plan, SampleInfo, SkippedSample};
@@ -279,12 +279,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The decoder backend for the loader's device; the one place that maps devices to backends.
+    /// The decoder backend for the loader's device ([`Backend::for_device`] unless overridden).
     fn backend(&self) -> Backend {
-        self.cfg.backend.unwrap_or(match self.cfg.device {
-            Device::Cuda(n) => Backend::Nvdec(n),
-            _ => Backend::Cpu,
-        })
+        self.cfg
+            .backend
+            .unwrap_or(Backend::for_device(self.cfg.device))
     }
 
     fn decoder_options(&self) -> DecoderOptions {

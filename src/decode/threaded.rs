@@ -9,10 +9,11 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::decode::options::DecoderOptions;
+use crate::decode::simple::SimpleDecoder;
 use crate::error::{Error, Result};
 use crate::frame::batch::FrameBatch;
 use crate::io::source::Source;
-use crate::simple::{DecoderOptions, SimpleDecoder};
 
 /// Options of a [`ThreadedDecoder`].
 #[derive(Clone, Debug)]
