@@ -16,7 +16,6 @@ mod ffi;
 mod frame;
 mod io;
 pub mod nvdec;
-mod packet_decoder;
 
 pub use backend::{Backend, DecoderKey};
 pub use data::dataset::{
@@ -44,7 +43,7 @@ pub use frame::transform::{CropRect, FrameTransform, Normalize, OutputDtype, Rgb
 pub use io::demux::{Demuxer, Packet, StreamInfo, StreamProbe};
 pub use io::index::{FrameIndex, PacketEntry};
 pub use io::source::Source;
-pub use packet_decoder::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
+pub use nvdec::packet::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
 
 /// Initialises FFmpeg once for the whole process (quiet logging); every entry point that touches FFmpeg calls it.
 pub(crate) use io::demux::init_ffmpeg;

@@ -4,11 +4,12 @@
 
 use tch::Device;
 
-use crate::backend::nvdec::{bit_exact, check_support, NvdecDecoder};
 use crate::backend::{Backend, DecoderKey, FrameDecoder};
 use crate::cpu::decoder::CpuDecoder;
 use crate::error::{Error, Result};
 use crate::io::demux::Demuxer;
+use crate::nvdec::frame_decoder::NvdecDecoder;
+use crate::nvdec::{bit_exact, check_support};
 
 /// The GPU that [`Backend::Auto`] tries.
 const AUTO_GPU: usize = 0;

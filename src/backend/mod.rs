@@ -3,7 +3,6 @@
 //! pooling) is backend-independent.
 
 mod factory;
-pub(crate) mod nvdec;
 
 pub(crate) use self::factory::{open, prepare, resolve};
 

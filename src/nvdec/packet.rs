@@ -10,16 +10,16 @@ use tch::{Device, Kind, Tensor};
 
 use std::collections::VecDeque;
 
-use crate::backend::nvdec::{check_support, reliable_timestamps};
+use super::caps::{check_support, reliable_timestamps, sequence_header};
+use super::{
+    DecodeStats, DisplayedFrame, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionConfig,
+    SessionStats,
+};
 use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream};
 use crate::error::{Error, Result};
 use crate::frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
 use crate::frame::transform::RgbLayout;
 use crate::io::demux::{Demuxer, Packet};
-use crate::nvdec::{
-    DecodeStats, DisplayedFrame, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionConfig,
-    SessionStats,
-};
 
 /// Options of a [`PacketDecoder`].
 #[derive(Clone, Debug)]
@@ -106,7 +106,7 @@ fn session_config(
     cfg.extract_sei = opts.extract_sei;
     cfg.max_width = opts.max_width.max(info.width);
     cfg.max_height = opts.max_height.max(info.height);
-    cfg.sequence_header = crate::backend::nvdec::sequence_header(codec, demuxer);
+    cfg.sequence_header = sequence_header(codec, demuxer);
     cfg.clock_rate = u32::try_from(info.time_base.1).unwrap_or(0);
     Ok((cfg, codec))
 }
