@@ -8,12 +8,13 @@ use std::ffi::{c_int, c_ulong, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use super::api::{check, NvcuvidApi};
+use super::api::NvcuvidApi;
 use super::caps::{query_caps, ChromaFormat, DecoderCaps, NvCodec};
 use super::config::{
     Deinterlace, DisplayedFrame, LatencyMode, Rect, SeiMessage, SessionStats, VideoFormat,
 };
 use super::recycle;
+use super::result;
 use super::sys;
 use crate::cuda::{GpuContext, SurfaceFormat};
 use crate::error::{Error, Result};
@@ -233,11 +234,11 @@ impl State {
                     },
                     ..Default::default()
                 };
-                let f = self.api.reconfigure_decoder.expect("checked");
                 // SAFETY: valid decoder handle, initialised struct, called from inside the sequence callback with
                 // the context bound (nvcuvid's requirement); no frame of this decoder is mapped or queued.
-                let code = unsafe { f(d.handle, &mut rc) };
-                if code == 0 {
+                let reconfigured =
+                    unsafe { result::reconfigure_decoder(self.api, d.handle, &mut rc) };
+                if reconfigured.is_ok() {
                     self.next_epoch += 1;
                     self.stats.reconfigurations += 1;
                     d.epoch = epoch;
@@ -359,12 +360,9 @@ impl State {
             enableDecodeFeatures: 0,
             Reserved2: [0; 3],
         };
-        let mut handle: sys::CUvideodecoder = std::ptr::null_mut();
         // SAFETY: `ci` is fully initialised and outlives the call; the context is bound (we are inside
-        // cuvidParseVideoData, called with it bound); `handle` receives the new decoder.
-        check("cuvidCreateDecoder", unsafe {
-            (self.api.create_decoder)(&mut handle, &mut ci)
-        })?;
+        // cuvidParseVideoData, called with it bound); the new decoder's handle is returned.
+        let handle = unsafe { result::create_decoder(self.api, &mut ci) }?;
         let epoch = self.next_epoch;
         self.next_epoch += 1;
         self.stats.decoders_created += 1;
@@ -432,9 +430,7 @@ impl State {
         d.intra[i] = p.intra_pic_flag() != 0;
         // SAFETY: valid decoder handle; `pic` is the parser's own struct, passed through unchanged during the
         // callback; the context is bound.
-        check("cuvidDecodePicture", unsafe {
-            (self.api.decode_picture)(d.handle, pic)
-        })?;
+        unsafe { result::decode_picture(self.api, d.handle, pic) }?;
         self.stats.frames_decoded += 1;
         let complete = p.field_pic_flag() == 0 || p.second_field() != 0;
         if self.latency == LatencyMode::Zero && complete {

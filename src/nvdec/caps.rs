@@ -2,7 +2,8 @@
 //! check built on them: whether a GPU can decode a demuxer's stream, whether NVDEC's output is bit-exact for a
 //! codec, whether its parser's time stamps can be trusted, and the sequence header a session needs.
 
-use super::api::{api, check, is_available, unavailable_reason};
+use super::api::{api, is_available, unavailable_reason};
+use super::result;
 use super::sys;
 use crate::cuda::{GpuContext, SurfaceFormat};
 use crate::error::{Error, Result};
@@ -295,7 +296,7 @@ pub(crate) fn query_caps(
     if let Some(c) = cached_caps(gpu, codec, chroma, bit_depth) {
         return Ok(c);
     }
-    let Some(f) = api.get_decoder_caps else {
+    if api.get_decoder_caps.is_none() {
         return Err(Error::Unsupported(
             "this NVIDIA driver is too old to report NVDEC capabilities".into(),
         ));
@@ -308,7 +309,7 @@ pub(crate) fn query_caps(
     };
     // SAFETY: `c` is a correctly laid out, initialised CUVIDDECODECAPS that lives across the call; the caller has
     // bound a CUDA context to this thread.
-    check("cuvidGetDecoderCaps", unsafe { f(&mut c) })?;
+    unsafe { result::get_decoder_caps(api, &mut c) }?;
     let caps = DecoderCaps::from_raw(codec, chroma, bit_depth, &c);
     if let Ok(mut cache) = CAPS.lock() {
         cache.push((gpu.cu_context() as usize, caps.clone()));

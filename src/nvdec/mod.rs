@@ -20,6 +20,7 @@ mod config;
 pub(crate) mod frame_decoder;
 pub(crate) mod packet;
 mod recycle;
+mod result;
 mod session;
 mod surface;
 pub mod sys;

@@ -15,6 +15,7 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use super::api::NvcuvidApi;
 use super::caps::{ChromaFormat, DecoderCaps, NvCodec};
+use super::result;
 use super::sys;
 use crate::cuda::{GpuContext, SurfaceFormat};
 
@@ -54,7 +55,7 @@ impl ParkedDecoder {
             // SAFETY: the handle came from cuvidCreateDecoder and is destroyed exactly once, here (a parked
             // decoder is owned by whoever holds this value); no frame of it is mapped (frames are mapped only
             // through a live session's decoder).
-            let _ = unsafe { (self.api.destroy_decoder)(self.handle) };
+            let _ = unsafe { result::destroy_decoder(self.api, self.handle) };
         }
     }
 }

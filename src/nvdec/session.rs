@@ -25,13 +25,14 @@ use std::ffi::{c_int, c_ulong, c_void};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::api::{api, check, NvcuvidApi};
+use super::api::{api, NvcuvidApi};
 use super::callbacks::{decode_callback, display_callback, sei_callback, sequence_callback, State};
 use super::caps::DecoderCaps;
 use super::config::{
     DecodeStats, DecodeStatus, DisplayedFrame, LatencyMode, SessionConfig, SessionStats,
     VideoFormat,
 };
+use super::result;
 use super::surface::MappedSurface;
 use super::sys;
 use crate::cuda::{GpuContext, GpuStream};
@@ -148,15 +149,16 @@ impl NvdecSession {
                 &mut **b as *mut sys::CUVIDEOFORMATEX
             }),
         };
-        let mut parser: sys::CUvideoparser = std::ptr::null_mut();
         // SAFETY: `params` is fully initialised; the callbacks are `extern "C"` functions that never unwind; the
         // user pointer and the ext info stay valid until the parser is destroyed (Drop destroys the parser first).
-        let rc = unsafe { (api.create_video_parser)(&mut parser, &mut params) };
-        if let Err(e) = check("cuvidCreateVideoParser", rc) {
-            // SAFETY: the parser was not created, so nothing else holds `state`.
-            drop(unsafe { Box::from_raw(state) });
-            return Err(e);
-        }
+        let parser = match unsafe { result::create_video_parser(api, &mut params) } {
+            Ok(parser) => parser,
+            Err(e) => {
+                // SAFETY: the parser was not created, so nothing else holds `state`.
+                drop(unsafe { Box::from_raw(state) });
+                return Err(e);
+            }
+        };
         let mut session = NvdecSession {
             parser,
             state,
@@ -220,13 +222,13 @@ impl NvdecSession {
         };
         // SAFETY: valid parser handle; `pkt` and `data` outlive the call; the context is bound; the callbacks reach
         // the state through the raw pointer while no Rust reference to it is live.
-        let rc = unsafe { (self.api.parse_video_data)(self.parser, &mut pkt) };
+        let parsed = unsafe { result::parse_video_data(self.api, self.parser, &mut pkt) };
         let s = self.st_mut();
         s.current_pts = None;
         if let Some(e) = s.error.take() {
             return Err(e);
         }
-        check("cuvidParseVideoData", rc)
+        parsed
     }
 
     /// Feeds one packet of the Annex-B byte stream with presentation timestamp `pts` (in the units of
@@ -388,11 +390,8 @@ impl NvdecSession {
             histogram_dptr: std::ptr::null_mut(),
             pCuvidProcExt: std::ptr::null_mut(),
         };
-        let (mut dptr, mut pitch) = (0u64, 0u32);
-        // SAFETY: valid decoder handle and picture index; all out-pointers are valid locals; the context is bound.
-        check("cuvidMapVideoFrame64", unsafe {
-            (api.map_video_frame)(dec.handle, idx, &mut dptr, &mut pitch, &mut proc)
-        })?;
+        // SAFETY: valid decoder handle and picture index; `proc` is a valid local; the context is bound.
+        let (dptr, pitch) = unsafe { result::map_video_frame(api, dec.handle, idx, &mut proc) }?;
         Ok(MappedSurface {
             api,
             gpu,
@@ -413,7 +412,7 @@ impl NvdecSession {
 
     /// `cuvidGetDecodeStatus` for a picture of the current decoder. Not a wait: map the frame to wait for it.
     pub fn decode_status(&self, picture_index: i32) -> Result<DecodeStatus> {
-        let Some(f) = self.api.get_decode_status else {
+        if self.api.get_decode_status.is_none() {
             return Err(Error::Unsupported(
                 "this NVIDIA driver has no cuvidGetDecodeStatus".into(),
             ));
@@ -430,9 +429,7 @@ impl NvdecSession {
             pReserved: [std::ptr::null_mut(); 8],
         };
         // SAFETY: valid decoder handle, valid out-struct, context bound.
-        check("cuvidGetDecodeStatus", unsafe {
-            f(d.handle, picture_index, &mut out)
-        })?;
+        unsafe { result::get_decode_status(self.api, d.handle, picture_index, &mut out) }?;
         Ok(DecodeStatus::from_raw(out.decodeStatus))
     }
 
@@ -467,7 +464,7 @@ impl Drop for NvdecSession {
         if !self.parser.is_null() {
             // SAFETY: the parser came from cuvidCreateVideoParser and is destroyed once, before the state it calls
             // back into.
-            let _ = unsafe { (self.api.destroy_video_parser)(self.parser) };
+            let _ = unsafe { result::destroy_video_parser(self.api, self.parser) };
             self.parser = std::ptr::null_mut();
         }
         // SAFETY: `state` came from Box::into_raw; the parser that held it is gone. Dropping it destroys the

@@ -3,9 +3,10 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::api::{check, NvcuvidApi};
+use super::api::NvcuvidApi;
 use super::callbacks::align2;
 use super::config::Rect;
+use super::result;
 use super::session::NvdecSession;
 use super::sys;
 use crate::cuda::{GpuContext, GpuStream, SourceSurface, SurfaceFormat};
@@ -128,9 +129,7 @@ impl MappedSurface<'_> {
         self.gpu.bind()?;
         // SAFETY: unmapping the exact pointer cuvidMapVideoFrame64 returned for this decoder, once; the work that
         // read it has finished (stream synchronised above).
-        let unmapped = check("cuvidUnmapVideoFrame64", unsafe {
-            (self.api.unmap_video_frame)(self.handle, self.dptr)
-        });
+        let unmapped = unsafe { result::unmap_video_frame(self.api, self.handle, self.dptr) };
         synced.and(unmapped)
     }
 }
