@@ -288,7 +288,7 @@ impl Converter {
         self.launch(f, dst.width, dst.height, stream, &mut args)
     }
 
-    /// Writes the NATIVE planes of `src` (see [`native_frame_bytes`]) to the start of `dst`, on `stream`
+    /// Writes the NATIVE planes of `src` (see [`super::native_frame_bytes`]) to the start of `dst`, on `stream`
     /// (asynchronously).
     pub fn to_native(
         &self,

@@ -13,7 +13,7 @@ pub struct DecoderOptions {
     pub backend: Backend,
     /// CPU decoding threads; 0 means one per core.
     pub threads: usize,
-    /// Idle decoders kept for reuse by [`SimpleDecoder::reconfigure`] (`decoder_cache_size`).
+    /// Idle decoders kept for reuse by [`crate::SimpleDecoder::reconfigure`] (`decoder_cache_size`).
     pub decoder_cache_size: usize,
     /// Largest width a pooled decoder must accept (`max_width`); 0 means the stream's own.
     pub max_width: u32,

@@ -40,7 +40,7 @@ pub enum Deinterlace {
     Adaptive,
 }
 
-/// Settings of an [`NvdecSession`].
+/// Settings of an [`super::NvdecSession`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
     /// The codec of the stream.
@@ -62,7 +62,7 @@ pub struct SessionConfig {
     /// overwritten before they are mapped (default 6). The total is capped at 32.
     pub extra_decode_surfaces: u32,
     /// Out-of-band sequence header in Annex-B form (SPS/PPS/VPS with start codes, e.g. the `par_out` extradata of
-    /// `h264_mp4toannexb`). Given to the parser at creation and again after every [`NvdecSession::reset`].
+    /// `h264_mp4toannexb`). Given to the parser at creation and again after every [`super::NvdecSession::reset`].
     pub sequence_header: Option<Vec<u8>>,
     /// Timestamp units in Hz (`ulClockRate`; 0 = 10 MHz). Only affects timestamps the parser synthesises for
     /// packets given without one; pass e.g. the stream time base's denominator.
@@ -357,7 +357,7 @@ pub struct SessionStats {
 }
 
 /// Per-16x16-block decode statistics (SDK 13.1 / driver 590+). Not produced by this version; see
-/// [`NvdecSession::decode_stats`].
+/// [`super::NvdecSession::decode_stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DecodeStats {
     /// Blocks per row.
