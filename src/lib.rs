@@ -22,8 +22,8 @@ pub use data::dataset::{
     default_cache_dir, CacheStats, VideoDataset, VideoEntry, VideoMeta, NO_LABEL, VIDEO_EXTENSIONS,
 };
 pub use data::loader::{
-    dist_from_env, Batch, DataLoader, DataLoaderBuilder, Epoch, Epochs, ErrorPolicy, Layout,
-    LoaderSummary, Plan, Resize, SampleInfo, SkippedSample,
+    dist_from_env, Batch, DataLoader, DataLoaderBuilder, DistEnv, Epoch, Epochs, ErrorPolicy,
+    Layout, LoaderSummary, Plan, Resize, SampleInfo, SkippedSample,
 };
 pub use data::sampler::{
     below, linspace, parse_sampler, unit, ClipPositions, ClipSampler, ClipSpacing,
@@ -40,10 +40,14 @@ pub use error::{Error, Result};
 pub use frame::batch::FrameBatch;
 pub use frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
 pub use frame::transform::{CropRect, FrameTransform, Normalize, OutputDtype, RgbLayout};
-pub use io::demux::{Demuxer, Packet, StreamInfo, StreamProbe};
+pub use io::demux::{Demuxer, Packet, ProbeMode, StreamInfo};
 pub use io::index::{FrameIndex, PacketEntry};
 pub use io::source::Source;
 pub use nvdec::packet::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
+
+/// The former name of [`ProbeMode`], kept so that code written against it still builds.
+#[doc(hidden)]
+pub type StreamProbe = ProbeMode;
 
 /// Initialises FFmpeg once for the whole process (quiet logging); every entry point that touches FFmpeg calls it.
 pub(crate) use io::demux::init_ffmpeg;

@@ -345,9 +345,20 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Where this process stands in a distributed run, as torchrun describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DistEnv {
+    /// This process's rank (`RANK`, 0 when unset).
+    pub rank: usize,
+    /// The number of processes (`WORLD_SIZE`).
+    pub world_size: usize,
+    /// This process's rank on its machine (`LOCAL_RANK`, 0 when unset): the GPU it uses.
+    pub local_rank: usize,
+}
+
 /// Rank, world size and local rank from the variables torchrun sets (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`); `None`
 /// when `WORLD_SIZE` is not set.
-pub fn dist_from_env() -> Result<Option<(usize, usize, usize)>> {
+pub fn dist_from_env() -> Result<Option<DistEnv>> {
     let var = |k: &str| -> Result<Option<usize>> {
         match std::env::var(k) {
             Ok(v) => v.trim().parse::<usize>().map(Some).map_err(|_| {
@@ -361,7 +372,11 @@ pub fn dist_from_env() -> Result<Option<(usize, usize, usize)>> {
     };
     let rank = var("RANK")?.unwrap_or(0);
     let local = var("LOCAL_RANK")?.unwrap_or(0);
-    Ok(Some((rank, world, local)))
+    Ok(Some(DistEnv {
+        rank,
+        world_size: world,
+        local_rank: local,
+    }))
 }
 
 impl DataLoaderBuilder {
@@ -468,11 +483,11 @@ impl DataLoaderBuilder {
     /// Rank and world size from `RANK` / `WORLD_SIZE` as torchrun sets them (unchanged when unset); with a CUDA
     /// device, the GPU is `LOCAL_RANK`.
     pub fn shard_from_env(mut self) -> Result<Self> {
-        if let Some((rank, world, local)) = dist_from_env()? {
-            self.cfg.rank = rank;
-            self.cfg.world_size = world;
+        if let Some(env) = dist_from_env()? {
+            self.cfg.rank = env.rank;
+            self.cfg.world_size = env.world_size;
             if let Device::Cuda(_) = self.cfg.device {
-                self.cfg.device = Device::Cuda(local);
+                self.cfg.device = Device::Cuda(env.local_rank);
             }
         }
         Ok(self)
