@@ -1,4 +1,4 @@
-//! What an [`super::NvdecSession`] is asked for and reports: its settings ([`SessionConfig`], [`LatencyMode`],
+//! What an [`super::NvdecSession`] is asked for and reports: its settings ([`SessionOptions`], [`LatencyMode`],
 //! [`Deinterlace`]), the stream format from the last sequence header ([`VideoFormat`], [`ColorDescription`],
 //! [`Rect`]), the pictures it hands out ([`DisplayedFrame`], [`SeiMessage`], [`DecodeStatus`]) and its counters
 //! ([`SessionStats`], [`DecodeStats`]).
@@ -14,7 +14,7 @@ use crate::frame::color::{ColorMatrix, ColorRange};
 /// How early decoded pictures are handed out (PyNvVideoCodec's latency modes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum LatencyMode {
-    /// Display order with the parser's display queue (`ulMaxDisplayDelay` = [`SessionConfig::display_delay`],
+    /// Display order with the parser's display queue (`ulMaxDisplayDelay` = [`SessionOptions::display_delay`],
     /// default 1, as NVIDIA's NvDecoder). Packets may be arbitrary chunks of the byte stream.
     #[default]
     Native,
@@ -42,13 +42,13 @@ pub enum Deinterlace {
 
 /// Settings of an [`super::NvdecSession`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionConfig {
+pub struct SessionOptions {
     /// The codec of the stream.
     pub codec: NvCodec,
     /// Largest coded width the session should handle without recreating its decoder (0 = the first stream's).
     /// Later sequences up to this size reuse the decoder through `cuvidReconfigureDecoder`.
     pub max_width: u32,
-    /// Largest coded height, as [`SessionConfig::max_width`].
+    /// Largest coded height, as [`SessionOptions::max_width`].
     pub max_height: u32,
     /// Latency mode.
     pub latency: LatencyMode,
@@ -79,10 +79,10 @@ pub struct SessionConfig {
     pub recycle_decoders: bool,
 }
 
-impl SessionConfig {
+impl SessionOptions {
     /// Defaults for `codec`: native latency, no SEI, sizes from the first sequence.
     pub fn new(codec: NvCodec) -> Self {
-        SessionConfig {
+        SessionOptions {
             codec,
             max_width: 0,
             max_height: 0,
@@ -304,7 +304,7 @@ pub struct DisplayedFrame {
     pub repeat_first_field: i32,
     /// Whether the picture was intra-coded (`intra_pic_flag`; FFmpeg's key-frame flag for NVDEC output).
     pub key_frame: bool,
-    /// SEI messages of this picture (empty unless [`SessionConfig::extract_sei`]).
+    /// SEI messages of this picture (empty unless [`SessionOptions::extract_sei`]).
     pub sei: Vec<SeiMessage>,
     pub(crate) epoch: u64,
     pub(crate) generation: u64,
@@ -346,7 +346,7 @@ pub struct SessionStats {
     /// Decoders created (`cuvidCreateDecoder`, about 50-70 ms each at 1080p).
     pub decoders_created: u64,
     /// Decoders taken from the process-wide idle cache instead of being created
-    /// ([`SessionConfig::recycle_decoders`]).
+    /// ([`SessionOptions::recycle_decoders`]).
     pub decoders_recycled: u64,
     /// Successful `cuvidReconfigureDecoder` calls (a few ms each).
     pub reconfigurations: u64,
@@ -462,7 +462,7 @@ mod tests {
 
     #[test]
     fn config_defaults_and_delays() {
-        let mut c = SessionConfig::new(NvCodec::Hevc);
+        let mut c = SessionOptions::new(NvCodec::Hevc);
         assert_eq!(c.effective_display_delay(), 1);
         c.display_delay = Some(4);
         assert_eq!(c.effective_display_delay(), 4);

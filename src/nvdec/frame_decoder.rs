@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use super::caps::{reliable_timestamps, sequence_header, stream_codec};
-use super::{DisplayedFrame, NvCodec, NvdecSession, SessionConfig};
+use super::{DisplayedFrame, NvCodec, NvdecSession, SessionOptions};
 use crate::backend::{FrameDecoder, FrameSink};
 use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream};
 use crate::error::{Error, Result};
@@ -57,7 +57,7 @@ impl NvdecDecoder {
         let ctx = GpuContext::shared(gpu)?;
         let (codec, _) = stream_codec(demuxer)?;
         let info = demuxer.info();
-        let mut cfg = SessionConfig::new(codec);
+        let mut cfg = SessionOptions::new(codec);
         cfg.max_width = max_width.max(info.width);
         cfg.max_height = max_height.max(info.height);
         cfg.sequence_header = sequence_header(codec, demuxer);

@@ -30,8 +30,12 @@ pub(crate) use caps::{bit_exact, check_support};
 pub use caps::{decoder_caps, ChromaFormat, DecoderCaps, NvCodec};
 pub use config::{
     ColorDescription, DecodeStats, DecodeStatus, Deinterlace, DisplayedFrame, LatencyMode, Rect,
-    SeiMessage, SessionConfig, SessionStats, VideoFormat,
+    SeiMessage, SessionOptions, SessionStats, VideoFormat,
 };
 pub use recycle::{idle_decoder_limit, idle_decoders, set_idle_decoder_limit};
 pub use session::NvdecSession;
 pub use surface::MappedSurface;
+
+/// The former name of [`SessionOptions`], kept so that code written against it still builds.
+#[doc(hidden)]
+pub type SessionConfig = SessionOptions;

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use super::caps::{check_support, reliable_timestamps, sequence_header};
 use super::{
-    DecodeStats, DisplayedFrame, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionConfig,
+    DecodeStats, DisplayedFrame, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionOptions,
     SessionStats,
 };
 use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream};
@@ -97,11 +97,11 @@ impl std::fmt::Debug for PacketDecoder {
 fn session_config(
     demuxer: &Demuxer,
     opts: &PacketDecoderOptions,
-) -> Result<(SessionConfig, NvCodec)> {
+) -> Result<(SessionOptions, NvCodec)> {
     let info = demuxer.info();
     let codec = NvCodec::from_ffmpeg(demuxer.parameters().id())
         .ok_or_else(|| Error::Unsupported(format!("NVDEC has no decoder for {}", info.codec)))?;
-    let mut cfg = SessionConfig::new(codec);
+    let mut cfg = SessionOptions::new(codec);
     cfg.latency = opts.latency;
     cfg.extract_sei = opts.extract_sei;
     cfg.max_width = opts.max_width.max(info.width);

@@ -5,7 +5,7 @@
 //! Creating a decoder and destroying one each take 25-70 ms of driver time, and the driver does them one at a
 //! time for the whole GPU: opening a new `SimpleDecoder` per short clip on 7 threads spent about 0.5 s of
 //! thread time per clip in those two calls. Only sessions that ask for it
-//! ([`super::SessionConfig::recycle_decoders`], set by the frame-exact decoders) park and take decoders; a
+//! ([`super::SessionOptions::recycle_decoders`], set by the frame-exact decoders) park and take decoders; a
 //! session built directly keeps creating its own.
 
 use std::collections::VecDeque;

@@ -16,7 +16,7 @@
 //! A [`DisplayedFrame`] names a decode surface; the parser reuses that surface for a later picture once the frame
 //! has been displayed. Map (and convert) the queued frames before feeding much more data: the usual loop is
 //! "decode one packet, drain `next_frame()`, map + convert each". Extra decode surfaces
-//! ([`SessionConfig::extra_decode_surfaces`]) give slack for a few queued frames. A frame whose surface was reused,
+//! ([`SessionOptions::extra_decode_surfaces`]) give slack for a few queued frames. A frame whose surface was reused,
 //! or whose decoder was reconfigured or replaced, is detected: [`NvdecSession::map`] returns
 //! [`Error::InvalidArgument`] for it instead of wrong pixels.
 
@@ -29,7 +29,7 @@ use super::api::{api, NvcuvidApi};
 use super::callbacks::{decode_callback, display_callback, sei_callback, sequence_callback, State};
 use super::caps::DecoderCaps;
 use super::config::{
-    DecodeStats, DecodeStatus, DisplayedFrame, LatencyMode, SessionConfig, SessionStats,
+    DecodeStats, DecodeStatus, DisplayedFrame, LatencyMode, SessionOptions, SessionStats,
     VideoFormat,
 };
 use super::result;
@@ -49,7 +49,7 @@ pub struct NvdecSession {
     _ext: Option<Box<sys::CUVIDEOFORMATEX>>,
     gpu: Arc<GpuContext>,
     api: &'static NvcuvidApi,
-    cfg: SessionConfig,
+    cfg: SessionOptions,
 }
 
 // SAFETY: the parser/decoder handles and the state are only used through `&mut self`/`&self` methods, each of which
@@ -72,7 +72,7 @@ impl NvdecSession {
     ///
     /// Errors: [`Error::GpuUnavailable`] without libnvcuvid; [`Error::Nvdec`] when the parser cannot be created;
     /// [`Error::Unsupported`] when the sequence header describes a stream this GPU cannot decode.
-    pub fn new(gpu: Arc<GpuContext>, cfg: SessionConfig) -> Result<Self> {
+    pub fn new(gpu: Arc<GpuContext>, cfg: SessionOptions) -> Result<Self> {
         let api = api()?;
         if cfg.output_surfaces == 0 || cfg.output_surfaces > 64 {
             return Err(Error::InvalidArgument(format!(
@@ -232,7 +232,7 @@ impl NvdecSession {
     }
 
     /// Feeds one packet of the Annex-B byte stream with presentation timestamp `pts` (in the units of
-    /// [`SessionConfig::clock_rate`]). `end_of_picture` says the packet holds exactly one whole picture (it is
+    /// [`SessionOptions::clock_rate`]). `end_of_picture` says the packet holds exactly one whole picture (it is
     /// always set in Low/Zero latency). Displayed pictures are queued for [`NvdecSession::next_frame`]. Returns the
     /// first error any callback hit (unsupported stream, decode failure).
     pub fn decode(&mut self, data: &[u8], pts: i64, end_of_picture: bool) -> Result<()> {
@@ -282,7 +282,7 @@ impl NvdecSession {
     /// Switches the session to another stream of the same codec (the decoder pool's reuse path): like
     /// [`NvdecSession::reset`], then `sequence_header` (the new stream's Annex-B parameter sets, or `None` when
     /// they are in-band) replaces the configured one and is fed. The next sequence header reconfigures the decoder
-    /// when the new coded size fits [`SessionConfig::max_width`] x [`SessionConfig::max_height`] (a few ms), and
+    /// when the new coded size fits [`SessionOptions::max_width`] x [`SessionOptions::max_height`] (a few ms), and
     /// recreates it otherwise or when bit depth / chroma format change.
     pub fn start_stream(&mut self, sequence_header: Option<Vec<u8>>) -> Result<()> {
         self.cfg.sequence_header = None;
@@ -327,7 +327,7 @@ impl NvdecSession {
     }
 
     /// The session's settings.
-    pub fn config(&self) -> &SessionConfig {
+    pub fn config(&self) -> &SessionOptions {
         &self.cfg
     }
 
@@ -369,7 +369,7 @@ impl NvdecSession {
         if idx < 0 || dec.generations.get(idx as usize).copied() != Some(frame.generation) {
             return Err(Error::InvalidArgument(format!(
                 "picture {idx} was overwritten by a later picture before it was mapped: map queued frames sooner, \
-                 or raise SessionConfig::extra_decode_surfaces"
+                 or raise SessionOptions::extra_decode_surfaces"
             )));
         }
         let mut proc = sys::CUVIDPROCPARAMS {
@@ -486,7 +486,7 @@ mod tests {
         // Without libnvcuvid no context can be made either, but the codepath must not panic.
         if let Ok(gpu) = GpuContext::new(0) {
             assert!(matches!(
-                NvdecSession::new(gpu, SessionConfig::new(NvCodec::H264)),
+                NvdecSession::new(gpu, SessionOptions::new(NvCodec::H264)),
                 Err(Error::GpuUnavailable(_))
             ));
         }
