@@ -4,7 +4,8 @@
 use crate::backend::Backend;
 use crate::frame::color::ColorType;
 
-/// Options of a decoder (the seed's constructor arguments).
+/// Options of a [`crate::SimpleDecoder`]. The names in brackets are the matching constructor arguments of
+/// PyNvVideoCodec's `SimpleDecoder`, whose API this one follows.
 #[derive(Clone, Debug)]
 pub struct DecoderOptions {
     /// What frames are turned into (`output_color_type`).

@@ -112,7 +112,7 @@ impl SessionOptions {
 /// For most payload types this is the raw SEI payload (e.g. type 5, user data unregistered: 16-byte UUID + data;
 /// type 4: ITU-T T.35 data). For the types NVIDIA's parser decodes itself it is the parser's struct: type 1 (H.264
 /// picture timing) and 136 (HEVC time code) a 64-byte `TIMECODE`, 137 a 24-byte `SEIMASTERINGDISPLAYINFO`, 144 an
-/// 8-byte `SEICONTENTLIGHTLEVELINFO`, 147 one byte (layouts in `shared/nvdec.md`, section 3 "SEI").
+/// 8-byte `SEICONTENTLIGHTLEVELINFO`, 147 one byte (layouts as in the SDK's `nvcuvid.h`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeiMessage {
     /// SEI payload type.
@@ -293,7 +293,7 @@ impl VideoFormat {
 pub struct DisplayedFrame {
     /// The decode surface index (`CUVIDPARSERDISPINFO.picture_index`).
     pub picture_index: i32,
-    /// Presentation timestamp: the packets' pts handed out in display order (see `shared/nvdec.md` 5.4), or
+    /// Presentation timestamp: the packets' pts, which the parser hands out again in display order, or
     /// synthesised from the frame rate for packets given without one.
     pub timestamp: i64,
     /// Progressive frame.

@@ -1,6 +1,7 @@
-//! PacketDecoder: the packet-level NVDEC decoder (the seed's low-level decoder). Packets from a [`Demuxer`] go in,
-//! zero or more frames come out of each `decode` call, in display order, each as its own CUDA tensor with its
-//! presentation time stamp, picture type and SEI messages; `flush` returns the rest at the end of the stream.
+//! PacketDecoder: the packet-level NVDEC decoder (the counterpart of PyNvVideoCodec's low-level decoder). Packets
+//! from a [`Demuxer`] go in, zero or more frames come out of each `decode` call, in display order, each as its own
+//! CUDA tensor with its presentation time stamp, picture type and SEI messages; `flush` returns the rest at the end
+//! of the stream.
 //!
 //! It exposes what [`crate::SimpleDecoder`] hides: latency modes (frames out as soon as possible, with the
 //! end-of-picture flag on every packet), SEI extraction, decode statistics (where the driver has them), the
