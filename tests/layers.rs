@@ -223,6 +223,11 @@ fn row_of(rows: &[(usize, Vec<String>)], path: &str) -> Option<usize> {
 #[test]
 fn imports_only_point_down_the_layers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join("src/lib.rs").is_file() {
+        // A test binary carried to another machine (scripts/gpu.sh) has no source tree to read.
+        eprintln!("skipped: no source tree at {}", root.display());
+        return;
+    }
     let rows = layer_table(&std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap());
     assert!(rows.len() > 5, "no layer table in ARCHITECTURE.md");
     let src = root.join("src");
