@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use vidloader::{
-    Backend, ColorType, DecoderOptions, Demuxer, SimpleDecoder, StreamProbe, ThreadedDecoder,
+    Backend, ColorType, DecoderOptions, Demuxer, ProbeMode, SimpleDecoder, ThreadedDecoder,
     ThreadedOptions,
 };
 
@@ -193,7 +193,7 @@ fn main() {
 
     // Opening the file: what a short clip pays before its first frame.
     const OPENS: usize = 50;
-    let open_ms = |probe: StreamProbe| {
+    let open_ms = |probe: ProbeMode| {
         let (_, secs) = best_of(|| {
             for _ in 0..OPENS {
                 let d = Demuxer::open_with_probe(path.as_path(), probe).unwrap();
@@ -203,8 +203,8 @@ fn main() {
         });
         secs * 1e3 / OPENS as f64
     };
-    let full = open_ms(StreamProbe::Full);
-    let headers = open_ms(StreamProbe::Headers);
+    let full = open_ms(ProbeMode::Full);
+    let headers = open_ms(ProbeMode::Headers);
     println!(
         "{:<38} {:>10} {:>8}",
         "opening the file", "ms/open", "ratio"

@@ -46,7 +46,7 @@ use serde_json::{json, Value};
 use tch::{Device, Kind, Tensor};
 
 use vidloader::cuda::{DstBytes, GpuContext, GpuStream};
-use vidloader::nvdec::{self, NvCodec, NvdecSession, SessionConfig};
+use vidloader::nvdec::{self, NvCodec, NvdecSession, SessionOptions};
 use vidloader::{
     Backend, ColorType, DecodeWork, DecoderOptions, Demuxer, FrameTransform, Normalize,
     SimpleDecoder,
@@ -711,7 +711,7 @@ impl Nv12Decoder {
                 ))
             }
         };
-        let mut cfg = SessionConfig::new(codec);
+        let mut cfg = SessionOptions::new(codec);
         cfg.sequence_header = Some(dmx.extradata()).filter(|e| !e.is_empty());
         cfg.clock_rate = u32::try_from(info.time_base.1).unwrap_or(0);
         cfg.display_delay = Some(display_delay);

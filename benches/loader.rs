@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tch::{Device, Kind};
-use vidloader::loader::LoaderSummary;
-use vidloader::sampler::{parse_sampler, ShortVideoPolicy, TimeRange};
+use vidloader::LoaderSummary;
+use vidloader::{parse_sampler, ShortVideoPolicy, TimeRange};
 use vidloader::{
     Backend, ColorType, DataLoader, DecoderOptions, DecoderPool, SimpleDecoder, VideoDataset,
 };

@@ -1,37 +1,42 @@
 //! vidloader: video files to exact, batched tch tensors.
 //!
-//! See `ARCHITECTURE.md` for the layers and the path of a frame from packet to tensor.
+//! See `ARCHITECTURE.md` for the layers and the path of a frame from packet to tensor. The modules are private;
+//! every public type has one path, at the crate root, except the GPU layers ([`cuda`], [`nvdec`]) and the
+//! synthetic videos ([`synth`]), which keep their own namespaces.
 #![warn(missing_docs)]
 
-pub mod backend;
-pub mod batch;
-pub mod color;
-pub mod convert;
+mod backend;
+mod bitstream;
+mod cpu;
 pub mod cuda;
-pub mod dataset;
-pub mod demux;
+mod data;
+mod decode;
 mod encode;
-pub mod error;
+mod error;
 mod ffi;
-pub mod index;
-pub mod loader;
-mod nal;
+mod frame;
+mod io;
 pub mod nvdec;
-pub mod packet_decoder;
-pub mod pool;
-pub mod sampler;
-pub mod simple;
-pub mod source;
-mod sps;
-pub mod synth;
-pub mod threaded;
-pub mod transform;
 
-pub use backend::Backend;
-pub use batch::FrameBatch;
-pub use color::{ColorMatrix, ColorRange, ColorType};
-pub use dataset::{VideoDataset, VideoEntry, VideoMeta};
-pub use demux::{Demuxer, Packet, StreamInfo, StreamProbe};
+pub use backend::{Backend, DecoderKey};
+pub use data::dataset::{
+    default_cache_dir, CacheStats, VideoDataset, VideoEntry, VideoMeta, NO_LABEL, VIDEO_EXTENSIONS,
+};
+pub use data::loader::{
+    dist_from_env, Batch, DataLoader, DataLoaderBuilder, DistEnv, Epoch, Epochs, ErrorPolicy,
+    Layout, LoaderSummary, Plan, Resize, SampleInfo, SkippedSample,
+};
+pub use data::sampler::{
+    below, linspace, parse_sampler, unit, ClipPositions, ClipSampler, ClipSpacing,
+    RandomFrameSampler, SampleRng, Sampled, Sampler, ShortVideoPolicy, TimeRange, UniformSampler,
+    VideoView,
+};
+pub use data::synth;
+pub use decode::options::DecoderOptions;
+pub use decode::pool::{DecoderPool, PoolStats};
+pub use decode::simple::SimpleDecoder;
+pub use decode::stats::{DecodeTimes, DecodeWork};
+pub use decode::threaded::{ThreadedDecoder, ThreadedOptions};
 pub use encode::{
     parse_bitrate, parse_fps, read_sei, segment_path, Codec, EncodedPacket, Encoder,
     EncoderBackend, EncoderOptions, FrameSei, InputFormat, PicFlags, Preset, RateControl,
@@ -39,12 +44,17 @@ pub use encode::{
     VideoWriter, WriteStats, MAX_SEI_PAYLOAD, SEI_USER_DATA_UNREGISTERED, TEXT_SEI_UUID,
 };
 pub use error::{Error, Result};
-pub use index::FrameIndex;
-pub use loader::{Batch, DataLoader, ErrorPolicy, Layout, Resize};
-pub use packet_decoder::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
-pub use pool::{DecoderPool, PoolStats};
-pub use sampler::{ClipSampler, RandomFrameSampler, Sampler, ShortVideoPolicy, UniformSampler};
-pub use simple::{DecodeTimes, DecodeWork, DecoderOptions, SimpleDecoder};
-pub use source::Source;
-pub use threaded::{ThreadedDecoder, ThreadedOptions};
-pub use transform::{CropRect, FrameTransform, Normalize};
+pub use frame::batch::FrameBatch;
+pub use frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
+pub use frame::transform::{CropRect, FrameTransform, Normalize, OutputDtype, RgbLayout};
+pub use io::demux::{Demuxer, Packet, ProbeMode, StreamInfo};
+pub use io::index::{FrameIndex, PacketEntry};
+pub use io::source::Source;
+pub use nvdec::packet::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
+
+/// The former name of [`ProbeMode`], kept so that code written against it still builds.
+#[doc(hidden)]
+pub type StreamProbe = ProbeMode;
+
+/// Initialises FFmpeg once for the whole process (quiet logging); every entry point that touches FFmpeg calls it.
+pub(crate) use io::demux::init_ffmpeg;

@@ -3,28 +3,15 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
-
-fn vidloader() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vidloader"))
-}
 
 #[test]
 fn info_json_has_the_contract_fields() {
-    let out = vidloader()
+    let stdout = run(cli()
         .arg("info")
         .arg(fixture("h264_b3_gop30.mp4"))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+        .arg("--json"));
+    let stdout = String::from_utf8(stdout).unwrap();
     assert_eq!(
         stdout.trim().lines().count(),
         1,
@@ -47,7 +34,7 @@ fn extract_native_and_rgb_match_ffmpeg() {
     let path = fixture("hevc10.mkv");
     let dir = fixture_dir().join("scratch/extract-hevc10");
     let _ = std::fs::remove_dir_all(&dir);
-    let st = vidloader()
+    let st = cli()
         .arg("extract")
         .arg(&path)
         .args(["--indices", "17,0,17,47", "--color", "native", "--out"])
@@ -67,7 +54,7 @@ fn extract_native_and_rgb_match_ffmpeg() {
         "duplicates write the same file"
     );
 
-    let st = vidloader()
+    let st = cli()
         .arg("extract")
         .arg(&path)
         .args(["--indices", "5", "--color", "rgb", "--out"])
@@ -110,7 +97,7 @@ fn bad_input_exits_nonzero_with_one_line() {
         ],
     ];
     for args in cases {
-        let out = vidloader().args(&args).output().unwrap();
+        let out = cli().args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?} should fail");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
@@ -122,19 +109,13 @@ fn bad_input_exits_nonzero_with_one_line() {
 #[test]
 fn demo_makes_a_dataset_and_prints_batches_and_speed() {
     let dir = fixture_dir().join("scratch/demo");
-    let out = vidloader()
-        .arg("demo")
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--per-class", "2", "--frames", "4"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = String::from_utf8(out.stdout).unwrap();
+    let stdout =
+        run(cli()
+            .arg("demo")
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--per-class", "2", "--frames", "4"]));
+    let s = String::from_utf8(stdout).unwrap();
     assert!(s.contains("batch: [8, 4, 3, 128, 128]"), "{s}");
     assert!(s.contains("decoder pool hit rate"), "{s}");
     assert!(s.contains("frames/s"), "{s}");

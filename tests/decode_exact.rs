@@ -4,7 +4,7 @@
 mod common;
 
 use common::exact::check_fixture;
-use vidloader::{Backend, Demuxer, StreamProbe};
+use vidloader::{Backend, Demuxer, ProbeMode};
 
 macro_rules! fixture_tests {
     ($($test:ident => $name:expr),* $(,)?) => { $( #[test] fn $test() { assert!(check_fixture($name, Backend::Cpu)); } )* };
@@ -42,9 +42,9 @@ fixture_tests! {
 fn headers_probe_equals_full_probe() {
     for f in common::FIXTURES {
         let path = common::fixture(f.name);
-        let fast = Demuxer::open_with_probe(&path, StreamProbe::Headers).unwrap();
-        let full = Demuxer::open_with_probe(&path, StreamProbe::Full).unwrap();
-        assert_eq!(full.probe(), StreamProbe::Full);
+        let fast = Demuxer::open_with_probe(&path, ProbeMode::Headers).unwrap();
+        let full = Demuxer::open_with_probe(&path, ProbeMode::Full).unwrap();
+        assert_eq!(full.probe(), ProbeMode::Full);
         assert_eq!(
             serde_json::to_value(fast.info()).unwrap(),
             serde_json::to_value(full.info()).unwrap(),
@@ -66,9 +66,9 @@ fn headers_probe_equals_full_probe() {
             "h264_baseline_sar.mp4",
         ];
         let expected = if headers.contains(&f.name) {
-            StreamProbe::Headers
+            ProbeMode::Headers
         } else {
-            StreamProbe::Full
+            ProbeMode::Full
         };
         assert_eq!(fast.probe(), expected, "{}", f.name);
     }

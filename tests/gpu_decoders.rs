@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::exact::check_fixture;
 use common::*;
 use tch::{Device, Kind, Tensor};
@@ -29,18 +27,7 @@ static GPU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The GPU lock when there is an NVDEC GPU that torch can use, else `None` (and the test is skipped).
 fn gpu() -> Option<std::sync::MutexGuard<'static, ()>> {
-    if !vidloader::nvdec::is_available() {
-        eprintln!(
-            "skipped: no NVDEC ({})",
-            vidloader::nvdec::unavailable_reason().unwrap_or_default()
-        );
-        return None;
-    }
-    if !tch::Cuda::is_available() {
-        eprintln!("skipped: torch sees no CUDA device");
-        return None;
-    }
-    Some(GPU_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
+    nvdec_gpu().then(|| GPU_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn check_on_nvdec(name: &str) {
@@ -286,12 +273,6 @@ fn gpu_memory_stays_flat_over_1000_batches() {
     }
 }
 
-fn vidloader_bin() -> std::path::PathBuf {
-    std::env::var_os("VIDLOADER_BIN")
-        .map(Into::into)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_vidloader").into())
-}
-
 #[test]
 fn cli_extract_and_info_take_gpu() {
     let Some(_gpu) = gpu() else { return };
@@ -302,7 +283,7 @@ fn cli_extract_and_info_take_gpu() {
         let mut dirs = Vec::new();
         for gpu in [None, Some("0")] {
             let dir = scratch.join(format!("{color}-{}", gpu.unwrap_or("cpu")));
-            let mut cmd = Command::new(vidloader_bin());
+            let mut cmd = cli();
             cmd.arg("extract")
                 .arg(&path)
                 .args(["--indices", "40,3,40,74", "--color", color, "--out"])
@@ -326,18 +307,8 @@ fn cli_extract_and_info_take_gpu() {
             );
         }
     }
-    let out = Command::new(vidloader_bin())
-        .arg("info")
-        .arg(&path)
-        .args(["--json", "--gpu", "0"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stdout = run(cli().arg("info").arg(&path).args(["--json", "--gpu", "0"]));
+    let v: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     assert_eq!(v["num_frames"], 75);
     assert_eq!(v["backend"]["Nvdec"], 0);
 }

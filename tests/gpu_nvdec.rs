@@ -14,15 +14,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use vidloader::color::YuvToRgb;
 use vidloader::cuda::{
-    self, native_frame_bytes, DstBytes, DstImage, GpuContext, GpuStream, Normalize, OutputDtype,
-    RgbLayout, SurfaceFormat,
+    self, native_frame_bytes, DstBytes, DstImage, GpuContext, GpuStream, SurfaceFormat,
 };
 use vidloader::nvdec::{
-    self, ChromaFormat, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionConfig,
+    self, ChromaFormat, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionOptions,
 };
-use vidloader::{ColorMatrix, ColorRange, Error};
+use vidloader::YuvToRgb;
+use vidloader::{ColorMatrix, ColorRange, Error, Normalize, OutputDtype, RgbLayout};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fixtures
@@ -286,7 +285,7 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(gpu: &Arc<GpuContext>, cfg: SessionConfig) -> Harness {
+    fn new(gpu: &Arc<GpuContext>, cfg: SessionOptions) -> Harness {
         let stream = GpuStream::new(gpu).expect("stream");
         let session = NvdecSession::new(gpu.clone(), cfg).expect("session");
         Harness {
@@ -456,7 +455,7 @@ fn caps_and_stats_capability() {
 fn h264_chunks_native_bit_exact_and_rgb_matches_cpu() {
     let Some(gpu) = gpu() else { return };
     let Some(fx) = load(&H264) else { return };
-    let mut h = Harness::new(&gpu, SessionConfig::new(NvCodec::H264));
+    let mut h = Harness::new(&gpu, SessionOptions::new(NvCodec::H264));
     h.feed_chunks(&fx.stream, 4096);
     let fmt = h.session.format().expect("format").clone();
     assert_eq!((fmt.width(), fmt.height()), (320, 240));
@@ -468,7 +467,7 @@ fn h264_chunks_native_bit_exact_and_rgb_matches_cpu() {
 
     // RGB (HWC and CHW, u8) of a few frames against the CPU formula, through a second decode.
     let conv = gpu.converter().unwrap();
-    let mut h2 = Harness::new(&gpu, SessionConfig::new(NvCodec::H264));
+    let mut h2 = Harness::new(&gpu, SessionOptions::new(NvCodec::H264));
     let mut checked = 0;
     let mut worst = 0i32;
     for c in fx
@@ -525,7 +524,7 @@ fn h264_chunks_native_bit_exact_and_rgb_matches_cpu() {
 fn h264_cropped_320x180_bit_exact() {
     let Some(gpu) = gpu() else { return };
     let Some(fx) = load(&H264_CROP) else { return };
-    let mut h = Harness::new(&gpu, SessionConfig::new(NvCodec::H264));
+    let mut h = Harness::new(&gpu, SessionOptions::new(NvCodec::H264));
     h.feed_chunks(&fx.stream, 4096);
     let fmt = h.session.format().unwrap();
     assert_eq!((fmt.coded_width, fmt.coded_height), (320, 192), "{fmt:?}");
@@ -541,7 +540,7 @@ fn hevc10_native_bit_exact_and_rgb_matches_cpu() {
         eprintln!("skipped: this GPU has no HEVC 10-bit decode");
         return;
     }
-    let mut h = Harness::new(&gpu, SessionConfig::new(NvCodec::Hevc));
+    let mut h = Harness::new(&gpu, SessionOptions::new(NvCodec::Hevc));
     h.feed_chunks(&fx.stream, 4096);
     let fmt = h.session.format().unwrap().clone();
     assert_eq!(fmt.surface_format, SurfaceFormat::P016);
@@ -549,7 +548,7 @@ fn hevc10_native_bit_exact_and_rgb_matches_cpu() {
     assert_frames_equal("hevc10", &h.out, &fx.frames, 320, 180);
 
     // 10-bit RGB planar against the CPU formula, first frame.
-    let mut h2 = Harness::new(&gpu, SessionConfig::new(NvCodec::Hevc));
+    let mut h2 = Harness::new(&gpu, SessionOptions::new(NvCodec::Hevc));
     let conv = gpu.converter().unwrap();
     let color = YuvToRgb::new(ColorMatrix::Bt709, ColorRange::Limited, 10);
     let want = cpu_rgb(&fx.frames[0], 320, 180, 10, &color);
@@ -602,7 +601,7 @@ fn start_stream_switches_mid_stream() {
     let (Some(a), Some(b)) = (load(&H264_IPPP), load(&H264_CROP)) else {
         return;
     };
-    let mut cfg = SessionConfig::new(NvCodec::H264);
+    let mut cfg = SessionOptions::new(NvCodec::H264);
     (cfg.max_width, cfg.max_height) = (320, 240);
     let mut h = Harness::new(&gpu, cfg);
     for au in h264_access_units(&a.stream).iter().take(10) {
@@ -630,7 +629,7 @@ fn start_stream_switches_mid_stream() {
 fn sei_type5_on_first_frame() {
     let Some(gpu) = gpu() else { return };
     let Some(fx) = load(&H264) else { return };
-    let mut cfg = SessionConfig::new(NvCodec::H264);
+    let mut cfg = SessionOptions::new(NvCodec::H264);
     cfg.extract_sei = true;
     let mut h = Harness::new(&gpu, cfg);
     h.feed_chunks(&fx.stream, 4096);
@@ -658,7 +657,7 @@ fn low_latency_access_units_with_pts() {
     let Some(gpu) = gpu() else { return };
     let Some(fx) = load(&H264) else { return };
     let aus = h264_access_units(&fx.stream);
-    let mut cfg = SessionConfig::new(NvCodec::H264);
+    let mut cfg = SessionOptions::new(NvCodec::H264);
     cfg.latency = LatencyMode::Low;
     cfg.clock_rate = 30;
     let mut h = Harness::new(&gpu, cfg);
@@ -685,7 +684,7 @@ fn zero_latency_ippp_one_frame_per_packet() {
     let Some(gpu) = gpu() else { return };
     let Some(fx) = load(&H264_IPPP) else { return };
     let aus = h264_access_units(&fx.stream);
-    let mut cfg = SessionConfig::new(NvCodec::H264);
+    let mut cfg = SessionOptions::new(NvCodec::H264);
     cfg.latency = LatencyMode::Zero;
     let mut h = Harness::new(&gpu, cfg);
     for (i, au) in aus.iter().enumerate() {
@@ -707,7 +706,7 @@ fn reset_then_continue_at_second_idr() {
     let k = (1..aus.len())
         .find(|&i| is_idr_au(aus[i]))
         .expect("second IDR");
-    let mut h = Harness::new(&gpu, SessionConfig::new(NvCodec::H264));
+    let mut h = Harness::new(&gpu, SessionOptions::new(NvCodec::H264));
     // Decode into the second GOP, then "seek" back to its IDR.
     for au in &aus[..(k + 10).min(aus.len())] {
         h.session.decode_untimed(au, true).unwrap();
@@ -737,7 +736,7 @@ fn splice(
     for p in parts {
         loaded.push(load(p)?);
     }
-    let mut cfg = SessionConfig::new(NvCodec::H264);
+    let mut cfg = SessionOptions::new(NvCodec::H264);
     (cfg.max_width, cfg.max_height) = max;
     let mut h = Harness::new(&gpu, cfg);
     if flush_between {
@@ -782,7 +781,7 @@ fn recycled_decoder_serves_the_next_session() {
     let (Some(a), Some(b)) = (load(&H264_IPPP), load(&H264_CROP)) else {
         return;
     };
-    let mut cfg = SessionConfig::new(NvCodec::H264);
+    let mut cfg = SessionOptions::new(NvCodec::H264);
     cfg.recycle_decoders = true;
     (cfg.max_width, cfg.max_height) = (320, 240);
     // Only this test's sessions recycle, so the count is this test's alone.
@@ -850,7 +849,7 @@ fn resize_normalize_dtypes_match_cpu_model() {
     let Some(gpu) = gpu() else { return };
     let Some(fx) = load(&H264) else { return };
     let conv = gpu.converter().unwrap();
-    let mut h = Harness::new(&gpu, SessionConfig::new(NvCodec::H264));
+    let mut h = Harness::new(&gpu, SessionOptions::new(NvCodec::H264));
     let color = YuvToRgb::new(ColorMatrix::Bt709, ColorRange::Limited, 8);
     let rgb = cpu_rgb(&fx.frames[0], 320, 240, 8, &color);
     let (ow, oh) = (224usize, 168usize);
@@ -986,7 +985,7 @@ fn writes_into_a_torch_batch_slot() {
     }
     let Some(fx) = load(&H264) else { return };
     let conv = gpu.converter().unwrap();
-    let mut h = Harness::new(&gpu, SessionConfig::new(NvCodec::H264));
+    let mut h = Harness::new(&gpu, SessionOptions::new(NvCodec::H264));
     let color = YuvToRgb::new(ColorMatrix::Bt601, ColorRange::Limited, 8);
     let batch = tch::Tensor::zeros([4, 3, 240, 320], (tch::Kind::Uint8, tch::Device::Cuda(0)));
     let native = tch::Tensor::zeros(
@@ -1042,7 +1041,7 @@ fn writes_into_a_torch_batch_slot() {
 fn decode_stats_are_capability_gated() {
     let Some(gpu) = gpu() else { return };
     let Some(fx) = load(&H264_IPPP) else { return };
-    let mut h = Harness::new(&gpu, SessionConfig::new(NvCodec::H264));
+    let mut h = Harness::new(&gpu, SessionOptions::new(NvCodec::H264));
     assert!(!h.session.decode_stats_supported(), "no sequence yet");
     h.session.decode_untimed(&fx.stream, false).unwrap();
     let f = h.session.next_frame().expect("a frame");
@@ -1061,7 +1060,7 @@ fn wrong_codec_is_unsupported_not_a_panic() {
     let Some(gpu) = gpu() else { return };
     let Some(fx) = load(&H264) else { return };
     // H.264 data into an HEVC parser: no sequence is ever found; nothing must panic and no frame comes out.
-    let mut h = Harness::new(&gpu, SessionConfig::new(NvCodec::Hevc));
+    let mut h = Harness::new(&gpu, SessionOptions::new(NvCodec::Hevc));
     for c in fx.stream.chunks(4096) {
         let _ = h.session.decode_untimed(c, false);
     }

@@ -6,15 +6,11 @@ mod common;
 
 use common::*;
 use vidloader::nvdec::LatencyMode;
-use vidloader::packet_decoder::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
 use vidloader::{Backend, DecoderOptions, Demuxer, Error, SimpleDecoder};
+use vidloader::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
 
 fn gpu() -> bool {
-    let ok = vidloader::nvdec::is_available() && tch::Cuda::is_available();
-    if !ok {
-        eprintln!("skipped: no NVDEC GPU");
-    }
-    ok
+    nvdec_gpu()
 }
 
 /// Decodes all of `name` packet by packet; returns the frames and how many came out of each `decode` call.

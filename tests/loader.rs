@@ -6,19 +6,18 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 use common::*;
 use tch::{Device, Kind, Tensor};
-use vidloader::loader::{DataLoaderBuilder, SampleInfo};
-use vidloader::sampler::{SampleRng, Sampled, VideoView};
 use vidloader::synth::{write_dataset, write_moving_square, SynthSpec};
 use vidloader::{
     Backend, ClipSampler, ColorType, DataLoader, DecoderOptions, ErrorPolicy, Layout,
     RandomFrameSampler, Resize, Sampler, ShortVideoPolicy, SimpleDecoder, UniformSampler,
     VideoDataset, VideoEntry,
 };
+use vidloader::{DataLoaderBuilder, SampleInfo};
+use vidloader::{SampleRng, Sampled, VideoView};
 
 static MAKE: Mutex<()> = Mutex::new(());
 
@@ -683,7 +682,7 @@ fn manifests_csv_and_jsonl_class_names_and_paths() {
         (ds.entries()[0].start, ds.entries()[0].end),
         (Some(0.5), Some(1.5))
     );
-    assert_eq!(ds.entries()[1].label, vidloader::dataset::NO_LABEL);
+    assert_eq!(ds.entries()[1].label, vidloader::NO_LABEL);
 
     for (name, text, needle) in [
         ("d.csv", "a.mp4,1,2,1\n", "line 1"),
@@ -789,14 +788,10 @@ fn disk_cache_is_reused_and_invalidated_when_the_file_changes() {
     assert_eq!(e.cache_stats().scans, 1);
 }
 
-fn vidloader_cli() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vidloader"))
-}
-
 #[test]
 fn plan_command_prints_the_loader_plan_as_json() {
     let dir = synth("plan-cli", 2, 24);
-    let out = vidloader_cli()
+    let stdout = run(cli()
         .arg("plan")
         .arg(&dir)
         .args([
@@ -817,15 +812,8 @@ fn plan_command_prints_the_loader_plan_as_json() {
             "--json",
             "--cache-dir",
         ])
-        .arg(dir.join("cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+        .arg(dir.join("cache")));
+    let stdout = String::from_utf8(stdout).unwrap();
     assert_eq!(stdout.trim().lines().count(), 1);
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
@@ -851,7 +839,7 @@ fn plan_command_prints_the_loader_plan_as_json() {
     assert!(first["path"].as_str().unwrap().ends_with(".mp4"));
     assert_eq!(first["frames"].as_array().unwrap().len(), 6);
     // Rank and world size from the environment, as torchrun sets them.
-    let out = vidloader_cli()
+    let out = cli()
         .arg("plan")
         .arg(&dir)
         .args([
@@ -878,7 +866,7 @@ fn plan_command_prints_the_loader_plan_as_json() {
 #[test]
 fn bench_command_reports_rates_and_hit_rate() {
     let dir = synth("bench-cli", 1, 24);
-    let out = vidloader_cli()
+    let stdout = run(cli()
         .arg("bench")
         .arg(&dir)
         .args([
@@ -899,37 +887,23 @@ fn bench_command_reports_rates_and_hit_rate() {
             "--json",
             "--cache-dir",
         ])
-        .arg(dir.join("cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        .arg(dir.join("cache")));
+    let v: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     assert_eq!(v["batch_shape"], serde_json::json!([2, 4, 3, 32, 32]));
     assert_eq!(v["frames"], 16);
     assert!(v["fps"].as_f64().unwrap() > 0.0);
     assert!(v["pool_hit_rate"].as_f64().unwrap() > 0.0);
-    let out = vidloader_cli()
+    let stdout = run(cli()
         .arg("bench")
         .arg(&dir)
         .args(["--sampler", "uniform:2", "--cache-dir"])
-        .arg(dir.join("cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = String::from_utf8(out.stdout).unwrap();
+        .arg(dir.join("cache")));
+    let s = String::from_utf8(stdout).unwrap();
     assert!(
         s.contains("frames/s") && s.contains("batches/s") && s.contains("hit rate"),
         "{s}"
     );
-    let out = vidloader_cli()
+    let out = cli()
         .arg("bench")
         .arg(&dir)
         .args(["--sampler", "clips:0:4"])

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::*;
 use rand_chacha::rand_core::SeedableRng;
-use vidloader::sampler::{linspace, parse_sampler, SampleRng, Sampled, TimeRange, VideoView};
+use vidloader::{linspace, parse_sampler, SampleRng, Sampled, TimeRange, VideoView};
 use vidloader::{
     ClipSampler, RandomFrameSampler, Sampler, ShortVideoPolicy, UniformSampler, VideoDataset,
     VideoMeta,

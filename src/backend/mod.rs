@@ -2,15 +2,16 @@
 //! into frames and writes the current frame into a batch slot; everything above it (planning, seeking, batching,
 //! pooling) is backend-independent.
 
-pub(crate) mod cpu;
-pub(crate) mod nvdec;
+mod factory;
+
+pub(crate) use self::factory::{open, prepare, resolve};
 
 use serde::Serialize;
 
-use crate::color::ColorType;
-use crate::demux::{Demuxer, Packet};
 use crate::error::Result;
-use crate::transform::FrameTransform;
+use crate::frame::color::ColorType;
+use crate::frame::transform::FrameTransform;
+use crate::io::demux::{Demuxer, Packet};
 
 /// Which decoder to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
@@ -53,7 +54,7 @@ pub(crate) enum FrameSink<'a> {
         /// `3 x H x W` values.
         values: &'a mut [f32],
         /// Crop, size, layout and normalisation.
-        target: &'a crate::convert::ResizeTarget,
+        target: &'a crate::frame::transform::ResizeTarget,
     },
     /// One slot of a CUDA tensor: `[3, H, W]` (RGBP), `[H, W, 3]` (RGB) of any size and kind u8/f16/bf16/f32, or
     /// `[bytes]` (NATIVE); cropped, resized and normalised on the way (the NVDEC backend's destination).

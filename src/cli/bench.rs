@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use tch::Device;
-use vidloader::loader::LoaderSummary;
+use vidloader::LoaderSummary;
 use vidloader::Result;
 
 use super::loader_args::{dtype, normalize, LoaderArgs};

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use vidloader::loader::{dist_from_env, DataLoaderBuilder};
-use vidloader::sampler::{parse_sampler, Sampler, ShortVideoPolicy, TimeRange};
+use vidloader::{dist_from_env, DataLoaderBuilder};
+use vidloader::{parse_sampler, Sampler, ShortVideoPolicy, TimeRange};
 use vidloader::{DataLoader, Error, ErrorPolicy, Resize, Result, VideoDataset};
 
 #[derive(Args, Debug)]
@@ -108,8 +108,8 @@ impl LoaderArgs {
     /// A builder with the dataset, sampler, batching, shuffling, sharding, resize and error policy set.
     pub fn builder(&self) -> Result<DataLoaderBuilder> {
         let env = dist_from_env()?;
-        let rank = self.rank.or(env.map(|e| e.0)).unwrap_or(0);
-        let world = self.world.or(env.map(|e| e.1)).unwrap_or(1);
+        let rank = self.rank.or(env.map(|e| e.rank)).unwrap_or(0);
+        let world = self.world.or(env.map(|e| e.world_size)).unwrap_or(1);
         let mut b = DataLoader::builder(self.dataset()?)
             .sampler_arc(self.sampler()?)
             .batch_size(self.batch)

@@ -6,9 +6,15 @@
 //!
 //! [`GpuContext`] wraps the device's **primary** context (the one PyTorch/tch also use), so device pointers from
 //! torch tensors (`tensor.data_ptr()`) are valid in it and work can be ordered against torch's streams.
+//!
+//! Files: this one (context, streams, buffers), `surface.rs` (the decoded pictures the kernels read), `dest.rs`
+//! (the destinations they write), `convert.rs` (the launcher of the kernels in `kernels/convert.cu`, compiled by
+//! NVRTC through `nvrtc.rs`).
 
-pub mod convert;
+mod convert;
+mod dest;
 mod nvrtc;
+mod surface;
 
 use std::ffi::c_void;
 use std::sync::{Arc, OnceLock};
@@ -17,11 +23,10 @@ use cudarc::driver::{result as cu, sys as cusys, CudaContext};
 
 use crate::error::{Error, Result};
 
-pub use convert::{
-    native_frame_bytes, nvdec_surface_bytes, reference_rgb, Converter, DstBytes, DstImage,
-    Normalize, OutputDtype, RgbLayout, SourceSurface, SurfaceFormat,
-};
+pub use convert::{reference_rgb, Converter, KERNEL_SOURCE};
+pub use dest::{DstBytes, DstImage};
 pub use nvrtc::{nvrtc_library, NvrtcInfo};
+pub use surface::{native_frame_bytes, nvdec_surface_bytes, SourceSurface, SurfaceFormat};
 
 /// Whether the CUDA driver library (`libcuda.so.1`) can be loaded. Never panics; checked once per process.
 pub fn driver_present() -> bool {

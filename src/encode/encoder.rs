@@ -15,8 +15,8 @@ use super::options::{
     Codec, EncoderBackend, EncoderOptions, InputFormat, PicFlags, ReconfigureParams,
 };
 use super::sei::Sei;
+use crate::bitstream::nal::{annexb_parameter_sets, NalCodec};
 use crate::ffi::encode as ffe;
-use crate::nal::{annexb_parameter_sets, NalCodec};
 use crate::{ColorMatrix, ColorRange, Error, Result};
 
 /// One compressed packet: an access unit of Annex-B H.264 / HEVC or AV1 OBUs.
@@ -85,7 +85,7 @@ impl InputLayout {
         match self {
             InputLayout::Format(f) => (f.high_bit_depth(), f.full_chroma(), f.is_rgb()),
             InputLayout::Raw(p) => {
-                let (depth, chroma) = crate::demux::pixel_format_depth_chroma(p, 0);
+                let (depth, chroma) = crate::io::demux::pixel_format_depth_chroma(p, 0);
                 (depth > 8, chroma == "444", false)
             }
         }
@@ -190,7 +190,7 @@ impl Encoder {
         global_header: bool,
         tags: Option<ColorTags>,
     ) -> Result<Self> {
-        crate::demux::init_ffmpeg();
+        crate::init_ffmpeg();
         opts.validate()?;
         if width == 0 || height == 0 || width > 16384 || height > 16384 {
             return Err(Error::InvalidArgument(format!(
@@ -251,7 +251,11 @@ impl Encoder {
         {
             Conversion::HighBitsTo10
         } else {
-            let matrix = opts.colorspace.unwrap_or(ColorMatrix::Bt601);
+            let matrix = match opts.colorspace.unwrap_or(ColorMatrix::Bt601) {
+                ColorMatrix::Bt601 => ff::color::Space::BT470BG,
+                ColorMatrix::Bt709 => ff::color::Space::BT709,
+                ColorMatrix::Bt2020 => ff::color::Space::BT2020NCL,
+            };
             let full = opts.color_range == Some(ColorRange::Full);
             Conversion::Scale(ffe::Scaler::new(
                 src_pix,

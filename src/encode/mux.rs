@@ -59,7 +59,7 @@ impl Muxer {
         if is_raw_stream(path) {
             return Ok(false);
         }
-        crate::demux::init_ffmpeg();
+        crate::init_ffmpeg();
         crate::ffi::encode::output_needs_global_header(path)
             .ok_or_else(|| open_err(path, "no container format matches this file name"))
     }

@@ -143,13 +143,13 @@ pub(crate) fn copy_display_matrix(
     Ok(())
 }
 
-/// The FFmpeg `SWS_CS_*` constant of a YUV matrix.
+/// The FFmpeg `SWS_CS_*` constant of a YUV colour space (BT.601 for anything but BT.709 and BT.2020).
 #[allow(clippy::unnecessary_cast)] // bindgen types these constants differently across versions
-fn sws_colorspace(matrix: crate::ColorMatrix) -> i32 {
-    match matrix {
-        crate::ColorMatrix::Bt601 => ffi::SWS_CS_ITU601 as i32,
-        crate::ColorMatrix::Bt709 => ffi::SWS_CS_ITU709 as i32,
-        crate::ColorMatrix::Bt2020 => ffi::SWS_CS_BT2020 as i32,
+fn sws_colorspace(space: ff::color::Space) -> i32 {
+    match space {
+        ff::color::Space::BT709 => ffi::SWS_CS_ITU709 as i32,
+        ff::color::Space::BT2020NCL | ff::color::Space::BT2020CL => ffi::SWS_CS_BT2020 as i32,
+        _ => ffi::SWS_CS_ITU601 as i32,
     }
 }
 
@@ -168,7 +168,7 @@ impl Scaler {
         dst: ff::format::Pixel,
         width: u32,
         height: u32,
-        matrix: crate::ColorMatrix,
+        matrix: ff::color::Space,
         full_range: bool,
     ) -> Result<Self> {
         let flags = ff::software::scaling::Flags::BILINEAR

@@ -8,7 +8,6 @@ use ff::codec::packet::Mut as _;
 use ff::ffi;
 use ffmpeg_next as ff;
 
-use crate::demux::StreamProbe;
 use crate::error::{Error, Result};
 
 /// `AVERROR(EAGAIN)` on Linux.
@@ -76,15 +75,16 @@ pub(crate) fn display_matrix_rotation(matrix: &[u8]) -> Option<f64> {
 }
 
 /// Opens the file at `path` and reads its streams' parameters (`avformat_open_input` +
-/// `avformat_find_stream_info`), as `probe` says; the second value is how they were read ([`StreamProbe::Full`] when
-/// the headers did not describe every H.264 stream).
+/// `avformat_find_stream_info`): from the H.264 headers alone when `from_headers` is set (see [`describe_h264`]),
+/// otherwise with FFmpeg's full probe. The second value says whether the headers were used (`false` when they were
+/// not asked for or did not describe every H.264 stream).
 pub(crate) fn open_input(
     path: &std::path::Path,
-    probe: StreamProbe,
-) -> std::result::Result<(ff::format::context::Input, StreamProbe), ff::Error> {
+    from_headers: bool,
+) -> std::result::Result<(ff::format::context::Input, bool), ff::Error> {
     use std::os::unix::ffi::OsStrExt;
-    if probe == StreamProbe::Full {
-        return ff::format::input(path).map(|i| (i, StreamProbe::Full));
+    if !from_headers {
+        return ff::format::input(path).map(|i| (i, false));
     }
     let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| ff::Error::InvalidData)?;
     let mut ps: *mut ffi::AVFormatContext = ptr::null_mut();
@@ -120,7 +120,7 @@ pub(crate) fn open_input(
     if !described {
         // SAFETY: `ps` is valid and closed exactly once (FFmpeg nulls it); the dictionaries are still empty.
         unsafe { ffi::avformat_close_input(&mut ps) };
-        return ff::format::input(path).map(|i| (i, StreamProbe::Full));
+        return ff::format::input(path).map(|i| (i, false));
     }
     // SAFETY: `ps` is valid; `options` has one dictionary per stream (nb_streams entries, as FFmpeg requires);
     // FFmpeg may replace each with the options it did not use, which we free right after.
@@ -134,13 +134,8 @@ pub(crate) fn open_input(
         unsafe { ffi::avformat_close_input(&mut ps) };
         return Err(ff::Error::from(rc));
     }
-    let probe = if any {
-        StreamProbe::Headers
-    } else {
-        StreamProbe::Full
-    };
     // SAFETY: `ps` is an opened context with stream info; the Input owns it from here on and closes it.
-    Ok((unsafe { ff::format::context::Input::wrap(ps) }, probe))
+    Ok((unsafe { ff::format::context::Input::wrap(ps) }, any))
 }
 
 /// For an H.264 stream whose extradata is an `avcC` record with a sequence parameter set this crate reads
@@ -153,7 +148,7 @@ pub(crate) fn open_input(
 /// # Safety
 /// `par` must point at valid codec parameters that nothing else accesses during the call.
 unsafe fn describe_h264(par: *mut ffi::AVCodecParameters) -> Option<bool> {
-    use crate::sps::h264::sps_from_avcc;
+    use crate::bitstream::sps::h264::sps_from_avcc;
     use ffi::AVPixelFormat as F;
     // SAFETY: the caller guarantees `par`; the extradata is read within extradata_size.
     let p = unsafe { &mut *par };

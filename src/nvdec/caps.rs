@@ -1,9 +1,13 @@
-//! Codec identifiers and decoder capabilities (`cuvidGetDecoderCaps`).
+//! Codec identifiers, decoder capabilities (`cuvidGetDecoderCaps`, asked once per process) and every support
+//! check built on them: whether a GPU can decode a demuxer's stream, whether NVDEC's output is bit-exact for a
+//! codec, whether its parser's time stamps can be trusted, and the sequence header a session needs.
 
-use super::api::{api, check};
+use super::api::{api, is_available, unavailable_reason};
+use super::result;
 use super::sys;
 use crate::cuda::{GpuContext, SurfaceFormat};
 use crate::error::{Error, Result};
+use crate::io::demux::Demuxer;
 
 /// A codec NVDEC can be asked to decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -292,7 +296,7 @@ pub(crate) fn query_caps(
     if let Some(c) = cached_caps(gpu, codec, chroma, bit_depth) {
         return Ok(c);
     }
-    let Some(f) = api.get_decoder_caps else {
+    if api.get_decoder_caps.is_none() {
         return Err(Error::Unsupported(
             "this NVIDIA driver is too old to report NVDEC capabilities".into(),
         ));
@@ -305,12 +309,107 @@ pub(crate) fn query_caps(
     };
     // SAFETY: `c` is a correctly laid out, initialised CUVIDDECODECAPS that lives across the call; the caller has
     // bound a CUDA context to this thread.
-    check("cuvidGetDecoderCaps", unsafe { f(&mut c) })?;
+    unsafe { result::get_decoder_caps(api, &mut c) }?;
     let caps = DecoderCaps::from_raw(codec, chroma, bit_depth, &c);
     if let Ok(mut cache) = CAPS.lock() {
         cache.push((gpu.cu_context() as usize, caps.clone()));
     }
     Ok(caps)
+}
+
+/// The NVDEC codec and chroma format of a stream, or why NVDEC cannot take it.
+pub(crate) fn stream_codec(demuxer: &Demuxer) -> Result<(NvCodec, ChromaFormat)> {
+    let info = demuxer.info();
+    let codec = NvCodec::from_ffmpeg(demuxer.parameters().id())
+        .ok_or_else(|| Error::Unsupported(format!("NVDEC has no decoder for {}", info.codec)))?;
+    let chroma = match info.chroma.as_str() {
+        "420" => ChromaFormat::Yuv420,
+        "422" => ChromaFormat::Yuv422,
+        "444" => ChromaFormat::Yuv444,
+        "400" => ChromaFormat::Monochrome,
+        other => {
+            return Err(Error::Unsupported(format!(
+                "NVDEC: chroma format {other} of {}",
+                info.codec
+            )))
+        }
+    };
+    Ok((codec, chroma))
+}
+
+/// `Ok` when GPU `gpu` can decode `demuxer`'s stream with NVDEC and torch can allocate CUDA tensors there;
+/// otherwise [`Error::GpuUnavailable`] (no GPU, driver, NVDEC library or CUDA-enabled torch) or
+/// [`Error::Unsupported`] (NVDEC lacks this codec, chroma format, bit depth or size).
+pub(crate) fn check_support(gpu: usize, demuxer: &Demuxer) -> Result<()> {
+    if !is_available() {
+        return Err(Error::GpuUnavailable(format!(
+            "NVDEC is not available: {}",
+            unavailable_reason().unwrap_or_else(|| "unknown reason".into())
+        )));
+    }
+    if !tch::Cuda::is_available() || gpu >= tch::Cuda::device_count().max(0) as usize {
+        return Err(Error::GpuUnavailable(format!(
+            "torch sees no CUDA device {gpu} (a CPU-only libtorch, or no such GPU)"
+        )));
+    }
+    let (codec, chroma) = stream_codec(demuxer)?;
+    let info = demuxer.info();
+    let ctx = GpuContext::shared(gpu)?;
+    ctx.converter()?;
+    // Asked once per process (decoder_caps keeps the answers).
+    let caps = decoder_caps(&ctx, codec, chroma, info.bit_depth)?;
+    if !caps.supported {
+        return Err(Error::Unsupported(format!(
+            "NVDEC on {} does not decode {} {}-bit {}",
+            ctx.name(),
+            codec.name(),
+            info.bit_depth,
+            chroma.name()
+        )));
+    }
+    let (max_w, max_h) = (caps.max_width, caps.max_height);
+    if info.width > max_w || info.height > max_h {
+        return Err(Error::Unsupported(format!(
+            "NVDEC {}: {}x{} is larger than {max_w}x{max_h}",
+            codec.name(),
+            info.width,
+            info.height
+        )));
+    }
+    Ok(())
+}
+
+/// Whether NVDEC's output equals libavcodec's bit for bit for this codec. MPEG-1/2, MPEG-4 part 2 and VC-1 let
+/// decoders differ in their inverse DCT, so the frame-exact decoders keep those on the CPU (`Backend::Auto`
+/// picks the CPU, `Backend::Nvdec` is `Unsupported`); [`crate::PacketDecoder`] still decodes them on NVDEC.
+pub(crate) fn bit_exact(demuxer: &Demuxer) -> bool {
+    !matches!(
+        NvCodec::from_ffmpeg(demuxer.parameters().id()),
+        Some(NvCodec::Mpeg1 | NvCodec::Mpeg2 | NvCodec::Mpeg4 | NvCodec::Vc1)
+    )
+}
+
+/// Whether NVDEC's parser returns each picture's own time stamp. For VP8/VP9/AV1 it does not: on the H100
+/// (driver 580) a libvpx VP9 stream with hidden alt-ref frames came back with one time stamp repeated and a later
+/// one missing, while the pictures themselves were in the right order. Those codecs have no reordering (one shown
+/// picture per packet, in packet order), so callers count pictures instead.
+pub(crate) fn reliable_timestamps(codec: NvCodec) -> bool {
+    !matches!(codec, NvCodec::Vp8 | NvCodec::Vp9 | NvCodec::Av1)
+}
+
+/// The out-of-band sequence header NVDEC's parser needs for `demuxer`'s stream: Annex-B parameter sets for
+/// H.264/HEVC (the demuxer is in Annex-B mode), the container's extradata for MPEG-1/2/4 and VC-1, nothing for
+/// VP8/VP9/AV1/JPEG (their headers are in-band).
+pub(crate) fn sequence_header(codec: NvCodec, demuxer: &Demuxer) -> Option<Vec<u8>> {
+    match codec {
+        NvCodec::H264
+        | NvCodec::Hevc
+        | NvCodec::Mpeg1
+        | NvCodec::Mpeg2
+        | NvCodec::Mpeg4
+        | NvCodec::Vc1 => Some(demuxer.extradata()).filter(|e| !e.is_empty()),
+        NvCodec::Vp8 | NvCodec::Vp9 | NvCodec::Av1 | NvCodec::Jpeg => None,
+    }
 }
 
 #[cfg(test)]

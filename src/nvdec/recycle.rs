@@ -5,7 +5,7 @@
 //! Creating a decoder and destroying one each take 25-70 ms of driver time, and the driver does them one at a
 //! time for the whole GPU: opening a new `SimpleDecoder` per short clip on 7 threads spent about 0.5 s of
 //! thread time per clip in those two calls. Only sessions that ask for it
-//! ([`super::SessionConfig::recycle_decoders`], set by the frame-exact decoders) park and take decoders; a
+//! ([`super::SessionOptions::recycle_decoders`], set by the frame-exact decoders) park and take decoders; a
 //! session built directly keeps creating its own.
 
 use std::collections::VecDeque;
@@ -15,6 +15,7 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use super::api::NvcuvidApi;
 use super::caps::{ChromaFormat, DecoderCaps, NvCodec};
+use super::result;
 use super::sys;
 use crate::cuda::{GpuContext, SurfaceFormat};
 
@@ -54,7 +55,7 @@ impl ParkedDecoder {
             // SAFETY: the handle came from cuvidCreateDecoder and is destroyed exactly once, here (a parked
             // decoder is owned by whoever holds this value); no frame of it is mapped (frames are mapped only
             // through a live session's decoder).
-            let _ = unsafe { (self.api.destroy_decoder)(self.handle) };
+            let _ = unsafe { result::destroy_decoder(self.api, self.handle) };
         }
     }
 }

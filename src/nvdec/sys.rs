@@ -1,11 +1,12 @@
 //! Raw `#[repr(C)]` mirrors of the nvcuvid (NVDEC) types, x86-64 Linux layout (Video Codec SDK 13.0 headers, with
 //! the 13.1 additions noted where they reuse reserved space).
 //!
-//! The layouts were taken from `shared/nvdec.md` (measured with gcc against the SDK headers) and are pinned by
+//! The layouts were measured with gcc against the SDK headers (`cuviddec.h`, `nvcuvid.h`) and are pinned by
 //! compile-time size and offset assertions at the bottom of this file. C enums are plain `u32` type aliases with
 //! `const` values, so an unknown value written by a newer driver can never be an invalid Rust enum.
 //!
-//! Nothing here is safe to use directly; [`super::session`] is the safe layer.
+//! Nothing here is safe to use directly; `result.rs` turns the calls into `Result`s and [`super::NvdecSession`] is
+//! the safe layer.
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 
 use std::ffi::{c_int, c_uint, c_ulong, c_void};

@@ -63,16 +63,44 @@ pub fn ffmpeg_cli_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs `cmd` (an ffmpeg CLI call) and fails the test with its stderr if it does not succeed.
-pub fn run(cmd: &mut Command) {
+/// Runs `cmd` (an ffmpeg CLI call, or [`cli`]), fails the test with its stderr if it does not succeed, and returns
+/// its stdout.
+pub fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is the ffmpeg CLI installed?)"));
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is it installed?)"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
+}
+
+/// The vidloader command line: `$VIDLOADER_BIN` where it is set (the GPU machine runs a bundled binary, see
+/// `scripts/gpu-remote.sh`), otherwise the binary cargo built for these tests.
+pub fn cli() -> Command {
+    Command::new(
+        std::env::var_os("VIDLOADER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_vidloader").into()),
+    )
+}
+
+/// Whether NVDEC and a CUDA build of torch are both here; when not, says why on stderr (the test is then skipped).
+pub fn nvdec_gpu() -> bool {
+    if !vidloader::nvdec::is_available() {
+        eprintln!(
+            "skipped: no NVDEC ({})",
+            vidloader::nvdec::unavailable_reason().unwrap_or_default()
+        );
+        return false;
+    }
+    if !tch::Cuda::is_available() {
+        eprintln!("skipped: torch sees no CUDA device");
+        return false;
+    }
+    true
 }
 
 /// The path of fixture `name`, making it (and its reference decode) on first use.

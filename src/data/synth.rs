@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use ff::format::Pixel;
 use ffmpeg_next as ff;
 
-use crate::demux::init_ffmpeg;
 use crate::error::{Error, Result};
+use crate::init_ffmpeg;
 
 /// Names of the classes: the direction the square moves in.
 pub const CLASSES: [&str; 4] = ["right", "left", "down", "up"];

@@ -5,10 +5,10 @@ use ff::format::Pixel;
 use ffmpeg_next as ff;
 use rayon::prelude::*;
 
-use crate::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
 use crate::error::{Error, Result};
 use crate::ffi::ffmpeg::packed_plane_layout;
-use crate::transform::{CropRect, Normalize};
+use crate::frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
+use crate::frame::transform::ResizeTarget;
 
 /// Rows per rayon task: small frames are converted on one thread.
 const MIN_ROWS_PER_TASK: usize = 16;
@@ -56,16 +56,6 @@ pub fn write_frame(
             }
         }
     }
-}
-
-/// Where [`write_frame_resized`] puts a frame: an RGB slot of `width x height` f32 values, cut from `crop` of the
-/// picture (all of it when `None`), planar (`[3, H, W]`) or interleaved (`[H, W, 3]`), normalised or not.
-pub(crate) struct ResizeTarget {
-    pub crop: Option<CropRect>,
-    pub width: usize,
-    pub height: usize,
-    pub planar: bool,
-    pub normalize: Option<Normalize>,
 }
 
 /// The layout of `format` when [`write_frame_resized`] takes it (8-bit planar YUV: 4:2:0, 4:2:2, 4:4:4).

@@ -6,9 +6,102 @@
 
 use tch::{Kind, Tensor};
 
-use crate::color::ColorType;
-pub use crate::cuda::Normalize;
 use crate::error::{Error, Result};
+use crate::frame::color::ColorType;
+
+/// Element type of an RGB destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutputDtype {
+    /// u8, rounded half up and clamped to 0..=255.
+    U8,
+    /// IEEE half, round to nearest even.
+    F16,
+    /// bfloat16, round to nearest even.
+    Bf16,
+    /// f32.
+    F32,
+}
+
+impl OutputDtype {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            OutputDtype::U8 => 1,
+            OutputDtype::F16 | OutputDtype::Bf16 => 2,
+            OutputDtype::F32 => 4,
+        }
+    }
+
+    /// The matching tch kind.
+    pub fn to_kind(self) -> tch::Kind {
+        match self {
+            OutputDtype::U8 => tch::Kind::Uint8,
+            OutputDtype::F16 => tch::Kind::Half,
+            OutputDtype::Bf16 => tch::Kind::BFloat16,
+            OutputDtype::F32 => tch::Kind::Float,
+        }
+    }
+
+    /// From a tch kind (`None` for kinds the kernels do not write).
+    pub fn from_kind(kind: tch::Kind) -> Option<Self> {
+        Some(match kind {
+            tch::Kind::Uint8 => OutputDtype::U8,
+            tch::Kind::Half => OutputDtype::F16,
+            tch::Kind::BFloat16 => OutputDtype::Bf16,
+            tch::Kind::Float => OutputDtype::F32,
+            _ => return None,
+        })
+    }
+}
+
+/// Channel arrangement of an RGB destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RgbLayout {
+    /// `[H, W, 3]` (HWC).
+    Interleaved,
+    /// `[3, H, W]` (CHW).
+    Planar,
+}
+
+/// `out = (v * scale - mean[c]) / std[c]` per channel, v the RGB value in 0..=255.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Normalize {
+    /// Applied to the 0..=255 value first (1/255 to work in 0..=1).
+    pub scale: f32,
+    /// Per-channel mean (R, G, B), in scaled units.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation (R, G, B), in scaled units.
+    pub std: [f32; 3],
+}
+
+impl Normalize {
+    /// `(v / 255 - mean) / std`, torchvision's `ToTensor` + `Normalize(mean, std)`.
+    pub fn new(mean: [f32; 3], std: [f32; 3]) -> Self {
+        Normalize {
+            scale: 1.0 / 255.0,
+            mean,
+            std,
+        }
+    }
+    /// ImageNet mean/std.
+    pub fn imagenet() -> Self {
+        Self::new([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    }
+    /// Only `v / 255` (values in 0..=1).
+    pub fn unit() -> Self {
+        Self::new([0.0; 3], [1.0; 3])
+    }
+}
+
+/// Where the CPU converter's one-pass resize (`cpu::convert::write_frame_resized`) puts a frame: an RGB slot of `width x height` f32 values, cut from `crop` of the
+/// picture (all of it when `None`), planar (`[3, H, W]`) or interleaved (`[H, W, 3]`), normalised or not.
+pub(crate) struct ResizeTarget {
+    pub crop: Option<CropRect>,
+    pub width: usize,
+    pub height: usize,
+    pub planar: bool,
+    pub normalize: Option<Normalize>,
+}
 
 /// A rectangle of the source picture, in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -18,9 +18,9 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::demux::Demuxer;
 use crate::error::{Error, Result};
-use crate::index::FrameIndex;
+use crate::io::demux::Demuxer;
+use crate::io::index::FrameIndex;
 
 /// File extensions [`VideoDataset::from_dir`] takes for videos (compared without regard to case).
 pub const VIDEO_EXTENSIONS: &[&str] = &[
@@ -407,7 +407,7 @@ impl VideoDataset {
                     duration_s: rec.duration_s,
                     index: Arc::new(rec.index),
                 });
-                crate::index::remember(path, meta.index.clone());
+                crate::io::index::remember(path, meta.index.clone());
                 return Ok(meta);
             }
         }
@@ -441,7 +441,7 @@ impl VideoDataset {
             duration_s: info.duration_s,
             index: Arc::new(index),
         });
-        crate::index::remember(path, meta.index.clone());
+        crate::io::index::remember(path, meta.index.clone());
         Ok(meta)
     }
 }

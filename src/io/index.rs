@@ -8,9 +8,10 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::demux::Demuxer;
+use crate::bitstream::mpeg4::{mpeg4_vop, Vop, VopType};
 use crate::error::{Error, Result};
-use crate::source::Source;
+use crate::io::demux::Demuxer;
+use crate::io::source::Source;
 
 /// One packet of the stream in decode order.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -318,50 +319,6 @@ fn median(v: &[i64]) -> Option<i64> {
 /// One scanned packet: pts, dts, key flag, discard flag, duration.
 type RawPacket = (Option<i64>, Option<i64>, bool, bool, i64);
 
-/// MPEG-4 Part 2 picture coding types (`vop_coding_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum VopType {
-    I,
-    P,
-    B,
-    S,
-}
-
-/// What an MPEG-4 Part 2 packet holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Vop {
-    /// One picture of this type.
-    Single(VopType),
-    /// Several pictures in one packet ("packed bitstream", DivX style).
-    Packed,
-}
-
-/// The picture(s) of an MPEG-4 Part 2 packet: the two bits after each VOP start code `00 00 01 B6`.
-fn mpeg4_vop(data: &[u8]) -> Option<Vop> {
-    let mut found = None;
-    let mut count = 0;
-    let mut i = 0;
-    while i + 4 < data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 && data[i + 3] == 0xB6 {
-            count += 1;
-            found = Some(match data[i + 4] >> 6 {
-                0 => VopType::I,
-                1 => VopType::P,
-                2 => VopType::B,
-                _ => VopType::S,
-            });
-            i += 4;
-        } else {
-            i += 1;
-        }
-    }
-    match count {
-        0 => None,
-        1 => found.map(Vop::Single),
-        _ => Some(Vop::Packed),
-    }
-}
-
 /// Presentation time stamps from MPEG-4 Part 2 picture types, for containers that store decode times only: a
 /// B-picture is shown when decoded, an I-, P- or S-picture when the next one of those arrives (or at the end).
 /// The stamps are the decode time stamps put in that order. `None` when a packet is not one picture.
@@ -560,22 +517,5 @@ mod tests {
         let mut packed = vops.clone();
         packed[3] = Some(Vop::Packed);
         assert!(display_order_from_vops(&raw, &packed).is_none());
-    }
-
-    #[test]
-    fn mpeg4_vop_types_are_read_after_the_start_code() {
-        assert_eq!(
-            mpeg4_vop(&[0, 0, 1, 0xB0, 1, 0, 0, 1, 0xB6, 0b1000_0000]),
-            Some(Vop::Single(VopType::B))
-        );
-        assert_eq!(
-            mpeg4_vop(&[0, 0, 1, 0xB6, 0x40, 7]),
-            Some(Vop::Single(VopType::P))
-        );
-        assert_eq!(
-            mpeg4_vop(&[0, 0, 1, 0xB6, 0x40, 0, 0, 1, 0xB6, 0x80, 0]),
-            Some(Vop::Packed)
-        );
-        assert_eq!(mpeg4_vop(&[0, 0, 1, 0xB3, 0]), None);
     }
 }

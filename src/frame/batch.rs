@@ -2,8 +2,8 @@
 
 use tch::{Device, Kind, Tensor};
 
-use crate::color::ColorType;
 use crate::error::{Error, Result};
+use crate::frame::color::ColorType;
 
 /// Decoded frames of one video as a single tensor, with where each frame came from.
 #[derive(Debug)]

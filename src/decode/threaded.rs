@@ -9,10 +9,11 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::batch::FrameBatch;
+use crate::decode::options::DecoderOptions;
+use crate::decode::simple::SimpleDecoder;
 use crate::error::{Error, Result};
-use crate::simple::{DecoderOptions, SimpleDecoder};
-use crate::source::Source;
+use crate::frame::batch::FrameBatch;
+use crate::io::source::Source;
 
 /// Options of a [`ThreadedDecoder`].
 #[derive(Clone, Debug)]
@@ -208,7 +209,7 @@ impl ThreadedDecoder {
 /// Joins the given ranges of queued batches into one batch (one copy per frame).
 fn assemble(
     parts: Vec<(FrameBatch, usize, usize)>,
-    color: crate::color::ColorType,
+    color: crate::frame::color::ColorType,
     empty_dims: &[i64],
 ) -> Result<FrameBatch> {
     let mut out = FrameBatch {

@@ -3,10 +3,10 @@
 use ffmpeg_next as ff;
 
 use crate::backend::{FrameDecoder, FrameSink};
-use crate::color::{ColorMatrix, ColorRange, ColorType};
-use crate::convert::{write_frame, write_frame_resized};
-use crate::demux::{Demuxer, Packet};
+use crate::cpu::convert::{write_frame, write_frame_resized};
 use crate::error::{Error, Result};
+use crate::frame::color::{ColorMatrix, ColorRange, ColorType};
+use crate::io::demux::{Demuxer, Packet};
 
 /// libavcodec decoder of one stream.
 pub(crate) struct CpuDecoder {

@@ -1,6 +1,6 @@
 //! Sequence parameter sets, read far enough to describe a stream without decoding a picture: chroma format, bit
 //! depth, cropped size, interlacing, colour description and reorder depth. The demuxer uses them to skip the
-//! picture decoding that FFmpeg's stream probe would do (see `StreamProbe`). H.264 only: FFmpeg's HEVC decoder
+//! picture decoding that FFmpeg's stream probe would do (see `ProbeMode`). H.264 only: FFmpeg's HEVC decoder
 //! already reads its parameters from the `hvcC` record when it opens, so its probe decodes nothing (0.89 ms per
 //! 1080p open on the build machine, against 9.8-11.9 ms for H.264).
 

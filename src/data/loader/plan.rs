@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use rand_chacha::rand_core::SeedableRng;
 use serde::Serialize;
 
+use crate::data::sampler::{below, SampleRng, Sampled, TimeRange, VideoView};
 use crate::error::{Error, Result};
-use crate::sampler::{below, SampleRng, Sampled, TimeRange, VideoView};
-use crate::transform::CropRect;
+use crate::frame::transform::CropRect;
 
 use super::{Resize, Shared};
 

@@ -25,7 +25,7 @@ use rand_chacha::rand_core::RngCore;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::index::FrameIndex;
+use crate::io::index::FrameIndex;
 
 /// The random generator samplers draw from (ChaCha8: portable and reproducible).
 pub type SampleRng = rand_chacha::ChaCha8Rng;

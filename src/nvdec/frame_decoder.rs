@@ -1,114 +1,18 @@
-//! The NVDEC backend: an [`NvdecSession`] fed with the demuxer's Annex-B packets; each wanted frame is mapped and
-//! converted by one kernel straight into its slot of a CUDA batch tensor (with crop, resize, normalisation and
-//! element type fused in).
+//! The NVDEC frame decoder behind [`crate::backend::FrameDecoder`]: an [`NvdecSession`] fed with the demuxer's
+//! Annex-B packets; each wanted frame is mapped and converted by one kernel straight into its slot of a CUDA batch
+//! tensor (with crop, resize, normalisation and element type fused in).
 
 use std::sync::LazyLock;
 
+use super::caps::{reliable_timestamps, sequence_header, stream_codec};
+use super::{DisplayedFrame, NvCodec, NvdecSession, SessionOptions};
 use crate::backend::{FrameDecoder, FrameSink};
-use crate::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
-use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream, RgbLayout};
-use crate::demux::{Demuxer, Packet, StreamInfo};
+use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream};
 use crate::error::{Error, Result};
-use crate::nvdec::{
-    decoder_caps, is_available, unavailable_reason, ChromaFormat, DisplayedFrame, NvCodec,
-    NvdecSession, SessionConfig,
-};
-use crate::transform::slot_hw;
-
-/// The NVDEC codec and chroma format of a stream, or why NVDEC cannot take it.
-fn stream_codec(demuxer: &Demuxer) -> Result<(NvCodec, ChromaFormat)> {
-    let info = demuxer.info();
-    let codec = NvCodec::from_ffmpeg(demuxer.parameters().id())
-        .ok_or_else(|| Error::Unsupported(format!("NVDEC has no decoder for {}", info.codec)))?;
-    let chroma = match info.chroma.as_str() {
-        "420" => ChromaFormat::Yuv420,
-        "422" => ChromaFormat::Yuv422,
-        "444" => ChromaFormat::Yuv444,
-        "400" => ChromaFormat::Monochrome,
-        other => {
-            return Err(Error::Unsupported(format!(
-                "NVDEC: chroma format {other} of {}",
-                info.codec
-            )))
-        }
-    };
-    Ok((codec, chroma))
-}
-
-/// `Ok` when GPU `gpu` can decode `demuxer`'s stream with NVDEC and torch can allocate CUDA tensors there;
-/// otherwise [`Error::GpuUnavailable`] (no GPU, driver, NVDEC library or CUDA-enabled torch) or
-/// [`Error::Unsupported`] (NVDEC lacks this codec, chroma format, bit depth or size).
-pub(crate) fn check_support(gpu: usize, demuxer: &Demuxer) -> Result<()> {
-    if !is_available() {
-        return Err(Error::GpuUnavailable(format!(
-            "NVDEC is not available: {}",
-            unavailable_reason().unwrap_or_else(|| "unknown reason".into())
-        )));
-    }
-    if !tch::Cuda::is_available() || gpu >= tch::Cuda::device_count().max(0) as usize {
-        return Err(Error::GpuUnavailable(format!(
-            "torch sees no CUDA device {gpu} (a CPU-only libtorch, or no such GPU)"
-        )));
-    }
-    let (codec, chroma) = stream_codec(demuxer)?;
-    let info = demuxer.info();
-    let ctx = GpuContext::shared(gpu)?;
-    ctx.converter()?;
-    // Asked once per process (decoder_caps keeps the answers).
-    let caps = decoder_caps(&ctx, codec, chroma, info.bit_depth)?;
-    if !caps.supported {
-        return Err(Error::Unsupported(format!(
-            "NVDEC on {} does not decode {} {}-bit {}",
-            ctx.name(),
-            codec.name(),
-            info.bit_depth,
-            chroma.name()
-        )));
-    }
-    let (max_w, max_h) = (caps.max_width, caps.max_height);
-    if info.width > max_w || info.height > max_h {
-        return Err(Error::Unsupported(format!(
-            "NVDEC {}: {}x{} is larger than {max_w}x{max_h}",
-            codec.name(),
-            info.width,
-            info.height
-        )));
-    }
-    Ok(())
-}
-
-/// Whether NVDEC's output equals libavcodec's bit for bit for this codec. MPEG-1/2, MPEG-4 part 2 and VC-1 let
-/// decoders differ in their inverse DCT, so the frame-exact decoders keep those on the CPU (`Backend::Auto`
-/// picks the CPU, `Backend::Nvdec` is `Unsupported`); [`crate::PacketDecoder`] still decodes them on NVDEC.
-pub(crate) fn bit_exact(demuxer: &Demuxer) -> bool {
-    !matches!(
-        NvCodec::from_ffmpeg(demuxer.parameters().id()),
-        Some(NvCodec::Mpeg1 | NvCodec::Mpeg2 | NvCodec::Mpeg4 | NvCodec::Vc1)
-    )
-}
-
-/// Whether NVDEC's parser returns each picture's own time stamp. For VP8/VP9/AV1 it does not: on the H100
-/// (driver 580) a libvpx VP9 stream with hidden alt-ref frames came back with one time stamp repeated and a later
-/// one missing, while the pictures themselves were in the right order. Those codecs have no reordering (one shown
-/// picture per packet, in packet order), so callers count pictures instead.
-pub(crate) fn reliable_timestamps(codec: NvCodec) -> bool {
-    !matches!(codec, NvCodec::Vp8 | NvCodec::Vp9 | NvCodec::Av1)
-}
-
-/// The out-of-band sequence header NVDEC's parser needs for `demuxer`'s stream: Annex-B parameter sets for
-/// H.264/HEVC (the demuxer is in Annex-B mode), the container's extradata for MPEG-1/2/4 and VC-1, nothing for
-/// VP8/VP9/AV1/JPEG (their headers are in-band).
-pub(crate) fn sequence_header(codec: NvCodec, demuxer: &Demuxer) -> Option<Vec<u8>> {
-    match codec {
-        NvCodec::H264
-        | NvCodec::Hevc
-        | NvCodec::Mpeg1
-        | NvCodec::Mpeg2
-        | NvCodec::Mpeg4
-        | NvCodec::Vc1 => Some(demuxer.extradata()).filter(|e| !e.is_empty()),
-        NvCodec::Vp8 | NvCodec::Vp9 | NvCodec::Av1 | NvCodec::Jpeg => None,
-    }
-}
+use crate::frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
+use crate::frame::transform::{slot_hw, RgbLayout};
+use crate::io::demux::StreamInfo;
+use crate::io::demux::{Demuxer, Packet};
 
 /// Colour conversion of a stream: the container's matrix and range, as the CPU backend uses them.
 fn stream_color(info: &StreamInfo) -> (ColorMatrix, ColorRange) {
@@ -153,7 +57,7 @@ impl NvdecDecoder {
         let ctx = GpuContext::shared(gpu)?;
         let (codec, _) = stream_codec(demuxer)?;
         let info = demuxer.info();
-        let mut cfg = SessionConfig::new(codec);
+        let mut cfg = SessionOptions::new(codec);
         cfg.max_width = max_width.max(info.width);
         cfg.max_height = max_height.max(info.height);
         cfg.sequence_header = sequence_header(codec, demuxer);
@@ -179,10 +83,7 @@ impl NvdecDecoder {
         match e {
             Error::Nvdec { call, code } => Error::Corrupt {
                 source_name: self.source_name.clone(),
-                reason: format!(
-                    "NVDEC {call} failed ({})",
-                    crate::nvdec::cu_result_name(code)
-                ),
+                reason: format!("NVDEC {call} failed ({})", super::cu_result_name(code)),
             },
             other => other,
         }

@@ -8,10 +8,10 @@ use std::sync::{Arc, Once};
 use ffmpeg_next as ff;
 use serde::Serialize;
 
-use crate::color::{ColorMatrix, ColorRange};
 use crate::error::{Error, Result};
 use crate::ffi::ffmpeg::{self as ffx, AnnexBFilter};
-use crate::source::Source;
+use crate::frame::color::{ColorMatrix, ColorRange};
+use crate::io::source::Source;
 
 /// `AV_PKT_FLAG_DISCARD`: decode the packet but drop its frame (edit-list pre-roll).
 const PKT_FLAG_DISCARD: i32 = 0x4;
@@ -28,10 +28,10 @@ pub(crate) fn init_ffmpeg() {
 /// How [`Demuxer::open_with_probe`] reads the stream's parameters (pixel format, colour description, reorder
 /// delay) when it opens a file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub enum StreamProbe {
+pub enum ProbeMode {
     /// From the codec headers where they say everything, without decoding a picture: H.264 with an `avcC` record
     /// (MP4, MOV, Matroska) whose sequence parameter set describes a progressive 4:2:0/4:2:2/4:4:4 stream of 8 or
-    /// 10 bits with its reorder depth. Other streams get [`StreamProbe::Full`] (for HEVC that costs no decoding
+    /// 10 bits with its reorder depth. Other streams get [`ProbeMode::Full`] (for HEVC that costs no decoding
     /// anyway: FFmpeg's HEVC decoder reads its parameters from the `hvcC` record). The result is the same;
     /// FFmpeg's probe of H.264 decodes a picture first, which is most of the cost of opening a short clip (about
     /// 11 ms of 12 for a 1080p clip).
@@ -41,14 +41,14 @@ pub enum StreamProbe {
     Full,
 }
 
-impl StreamProbe {
-    /// The probe [`Demuxer::open`] uses: [`StreamProbe::Headers`], or [`StreamProbe::Full`] when the
+impl ProbeMode {
+    /// The probe [`Demuxer::open`] uses: [`ProbeMode::Headers`], or [`ProbeMode::Full`] when the
     /// environment sets `VIDLOADER_PROBE=full`.
-    pub fn from_env() -> StreamProbe {
-        static PROBE: std::sync::LazyLock<StreamProbe> =
+    pub fn from_env() -> ProbeMode {
+        static PROBE: std::sync::LazyLock<ProbeMode> =
             std::sync::LazyLock::new(|| match std::env::var("VIDLOADER_PROBE").as_deref() {
-                Ok("full") => StreamProbe::Full,
-                _ => StreamProbe::Headers,
+                Ok("full") => ProbeMode::Full,
+                _ => ProbeMode::Headers,
             });
         *PROBE
     }
@@ -182,7 +182,7 @@ impl AsRef<[u8]> for SharedBytes {
 /// Reads the video stream of a container packet by packet.
 pub struct Demuxer {
     input: ff::format::context::Input,
-    probe: StreamProbe,
+    probe: ProbeMode,
     source: Source,
     stream_index: usize,
     info: StreamInfo,
@@ -206,11 +206,11 @@ impl Demuxer {
     /// Errors: [`Error::NotFound`] for a missing file, [`Error::NotVideo`] for a file FFmpeg does not recognise
     /// or one without a video stream, [`Error::Corrupt`] for a recognised but broken container.
     pub fn open(source: impl Into<Source>) -> Result<Self> {
-        Self::open_with_probe(source, StreamProbe::from_env())
+        Self::open_with_probe(source, ProbeMode::from_env())
     }
 
     /// Opens `source`, reading the stream's parameters as `probe` says.
-    pub fn open_with_probe(source: impl Into<Source>, probe: StreamProbe) -> Result<Self> {
+    pub fn open_with_probe(source: impl Into<Source>, probe: ProbeMode) -> Result<Self> {
         init_ffmpeg();
         let source = source.into();
         let name = source.name();
@@ -233,7 +233,16 @@ impl Demuxer {
                 let n = read_up_to(&mut file, &mut head)
                     .map_err(|e| Error::io(format!("{name}: reading"), e))?;
                 head.truncate(n);
-                (head, ffx::open_input(path, probe))
+                let opened =
+                    ffx::open_input(path, probe == ProbeMode::Headers).map(|(i, headers)| {
+                        let probe = if headers {
+                            ProbeMode::Headers
+                        } else {
+                            ProbeMode::Full
+                        };
+                        (i, probe)
+                    });
+                (head, opened)
             }
             Source::Memory { bytes, name } => {
                 let head = bytes[..bytes.len().min(4096)].to_vec();
@@ -242,7 +251,7 @@ impl Demuxer {
                 )))
                 .map_err(|e| Error::ffmpeg("avio_alloc_context", e))?;
                 let opened = ff::format::input_from_stream(io, Some(name), None);
-                (head, opened.map(|i| (i, StreamProbe::Full)))
+                (head, opened.map(|i| (i, ProbeMode::Full)))
             }
         };
         if head.is_empty() {
@@ -322,9 +331,9 @@ impl Demuxer {
             .map_or(0, |s| ffx::codecpar_extras(&s).video_delay)
     }
 
-    /// How the stream's parameters were read: [`StreamProbe::Full`] when asked for, for sources in memory, and
+    /// How the stream's parameters were read: [`ProbeMode::Full`] when asked for, for sources in memory, and
     /// where the codec headers did not say everything.
-    pub fn probe(&self) -> StreamProbe {
+    pub fn probe(&self) -> ProbeMode {
         self.probe
     }
 

@@ -1,4 +1,4 @@
-// Host emulation of vidloader's CUDA conversion kernels (src/cuda/convert.rs KERNEL_SOURCE), used by a unit test
+// Host emulation of vidloader's CUDA conversion kernels (src/cuda/kernels/convert.cu), used by a unit test
 // on machines without a GPU: the kernel source is compiled as plain C++ with the CUDA built-ins below, run over a
 // simulated grid, and compared with straightforward CPU implementations (independent indexing) of the documented
 // maths. Built with -ffp-contract=off so float operations round like the kernels' _rn intrinsics.

@@ -1,6 +1,7 @@
-//! PacketDecoder: the packet-level NVDEC decoder (the seed's low-level decoder). Packets from a [`Demuxer`] go in,
-//! zero or more frames come out of each `decode` call, in display order, each as its own CUDA tensor with its
-//! presentation time stamp, picture type and SEI messages; `flush` returns the rest at the end of the stream.
+//! PacketDecoder: the packet-level NVDEC decoder (the counterpart of PyNvVideoCodec's low-level decoder). Packets
+//! from a [`Demuxer`] go in, zero or more frames come out of each `decode` call, in display order, each as its own
+//! CUDA tensor with its presentation time stamp, picture type and SEI messages; `flush` returns the rest at the end
+//! of the stream.
 //!
 //! It exposes what [`crate::SimpleDecoder`] hides: latency modes (frames out as soon as possible, with the
 //! end-of-picture flag on every packet), SEI extraction, decode statistics (where the driver has them), the
@@ -10,15 +11,16 @@ use tch::{Device, Kind, Tensor};
 
 use std::collections::VecDeque;
 
-use crate::backend::nvdec::{check_support, reliable_timestamps};
-use crate::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
-use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream, RgbLayout};
-use crate::demux::{Demuxer, Packet};
-use crate::error::{Error, Result};
-use crate::nvdec::{
-    DecodeStats, DisplayedFrame, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionConfig,
+use super::caps::{check_support, reliable_timestamps, sequence_header};
+use super::{
+    DecodeStats, DisplayedFrame, LatencyMode, NvCodec, NvdecSession, SeiMessage, SessionOptions,
     SessionStats,
 };
+use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream};
+use crate::error::{Error, Result};
+use crate::frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
+use crate::frame::transform::RgbLayout;
+use crate::io::demux::{Demuxer, Packet};
 
 /// Options of a [`PacketDecoder`].
 #[derive(Clone, Debug)]
@@ -96,16 +98,16 @@ impl std::fmt::Debug for PacketDecoder {
 fn session_config(
     demuxer: &Demuxer,
     opts: &PacketDecoderOptions,
-) -> Result<(SessionConfig, NvCodec)> {
+) -> Result<(SessionOptions, NvCodec)> {
     let info = demuxer.info();
     let codec = NvCodec::from_ffmpeg(demuxer.parameters().id())
         .ok_or_else(|| Error::Unsupported(format!("NVDEC has no decoder for {}", info.codec)))?;
-    let mut cfg = SessionConfig::new(codec);
+    let mut cfg = SessionOptions::new(codec);
     cfg.latency = opts.latency;
     cfg.extract_sei = opts.extract_sei;
     cfg.max_width = opts.max_width.max(info.width);
     cfg.max_height = opts.max_height.max(info.height);
-    cfg.sequence_header = crate::backend::nvdec::sequence_header(codec, demuxer);
+    cfg.sequence_header = sequence_header(codec, demuxer);
     cfg.clock_rate = u32::try_from(info.time_base.1).unwrap_or(0);
     Ok((cfg, codec))
 }

@@ -19,10 +19,12 @@ use tch::Tensor;
 use super::plan::Planned;
 use super::{Batch, ErrorPolicy, Layout, Shared};
 use crate::backend::Backend;
+use crate::data::loader::plan::{SampleInfo, SkippedSample};
+use crate::decode::options::DecoderOptions;
+use crate::decode::simple::SimpleDecoder;
+use crate::decode::stats::DecodeWork;
 use crate::error::{Error, Result};
-use crate::loader::plan::{SampleInfo, SkippedSample};
-use crate::simple::{DecodeWork, DecoderOptions, SimpleDecoder};
-use crate::transform::FrameTransform;
+use crate::frame::transform::FrameTransform;
 
 /// A sample for a worker: plan position, video, and the slot its frames go into.
 struct Task {
