@@ -802,3 +802,35 @@ fn cli_transcode_segments_with_text_sei_and_clips_for_the_dataloader() {
         assert_eq!(d.scanned_stream_metadata().keyframes(), &[0, 16]);
     }
 }
+
+#[test]
+fn transcode_keeps_the_colour_description_and_full_range_samples() {
+    let src = common::fixture("h264_full_bt709.mp4"); // yuvj420p, BT.709, full range, 30 frames
+    let out = dir().join("full_range.mkv");
+    let mut t = Transcoder::new(
+        &src,
+        &out,
+        TranscodeOptions {
+            encoder: software(Codec::H264),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(t.transcode_with_mux().unwrap().frames, 30);
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args([
+            "stream=color_range,color_space,color_primaries,color_transfer",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let tags = String::from_utf8_lossy(&probe.stdout);
+    assert_eq!(tags.trim(), "pc,bt709,bt709,bt709", "{tags}");
+    // The samples are not rescaled to limited range on the way: frame 0 matches the source's.
+    let (a, b) = (decode_all(&src), decode_all(&out));
+    let p = psnr_y(&a[0], &b[0]);
+    assert!(p > 34.0, "first frame PSNR {p:.1}");
+}

@@ -65,6 +65,11 @@ impl InputLayout {
     /// The pixel format the input bytes are in.
     fn pixel(self) -> Pixel {
         match self {
+            // The JPEG-range formats hold the same bytes as their plain twins; the range is a tag, and a
+            // conversion between the two would rescale the samples.
+            InputLayout::Raw(Pixel::YUVJ420P) => Pixel::YUV420P,
+            InputLayout::Raw(Pixel::YUVJ422P) => Pixel::YUV422P,
+            InputLayout::Raw(Pixel::YUVJ444P) => Pixel::YUV444P,
             InputLayout::Raw(p) => p,
             InputLayout::Format(f) => match f {
                 InputFormat::Nv12 => Pixel::NV12,
