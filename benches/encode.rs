@@ -3,7 +3,8 @@
 //! `cargo bench --bench encode` makes its inputs in `target/bench/` with the ffmpeg CLI if missing (a raw 720p
 //! yuv420p clip of testsrc2, a 10 s 720p H.264 MP4, four 10 s 360p H.264 MP4s and a manifest of 24 one-second
 //! cuts) and times, best of `REPEATS`, alternating ours and theirs:
-//!   - encode: [`Encoder`] fed `Yuv420` tensors from memory, writing a raw stream, against
+//!   - encode: [`Encoder`] fed `Yuv420` tensors (the file read into one tensor, each frame a view of it), writing
+//!     a raw stream, against
 //!     `ffmpeg -f rawvideo -i SRC.yuv -c:v ENC -preset P -threads N -f FMT OUT` (the CLI reads the same file
 //!     from the page cache), for libx264, libx265 and SVT-AV1 at PyNvVideoCodec's default preset P4
 //!     (x264 / x265 `faster`, SVT-AV1 preset 8);
@@ -117,11 +118,13 @@ fn encode_rows(threads: usize) {
         };
         let (ours, theirs) = pair(
             || {
-                let bytes = std::fs::read(&src).unwrap();
+                // The file read into one tensor (as frames from a decoder or a model would be: in memory
+                // already), each frame a view of it.
+                let all = tch::Tensor::from_slice(&std::fs::read(&src).unwrap());
                 let mut enc = Encoder::new(W, H, InputFormat::Yuv420, opts.clone()).unwrap();
                 let mut out = Vec::new();
-                for f in bytes.chunks(fb).take(FRAMES) {
-                    let t = tch::Tensor::from_slice(f);
+                for i in 0..FRAMES as i64 {
+                    let t = all.narrow(0, i * fb as i64, fb as i64);
                     for p in enc.encode(&t, PicFlags::default(), &[]).unwrap() {
                         out.extend_from_slice(&p.data);
                     }

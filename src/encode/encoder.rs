@@ -358,7 +358,26 @@ impl Encoder {
         sei: &[Sei],
     ) -> Result<Vec<EncodedPacket>> {
         let host = self.host_frame(frame)?;
-        let bytes = crate::ffi::tensor::host_bytes(&host)?;
+        self.encode_host(&host, flags, sei)
+    }
+
+    /// Encodes one frame held in a contiguous host tensor of packed planes of the input layout: the encoder reads
+    /// the tensor itself when no conversion is needed, else its bytes are converted into the encoder's picture.
+    pub(crate) fn encode_host(
+        &mut self,
+        host: &Tensor,
+        flags: PicFlags,
+        sei: &[Sei],
+    ) -> Result<Vec<EncodedPacket>> {
+        if matches!(self.conversion, Conversion::Copy) {
+            // The encoder reads the tensor's own memory: no copy on our side.
+            self.check_flags(flags, sei)?;
+            let pix = self.layout.pixel();
+            let rows = crate::ffi::ffmpeg::packed_plane_layout(pix, self.width, self.height)?;
+            let mut picture = ffe::frame_over_tensor(host, pix, self.width, self.height, &rows)?;
+            return self.submit(&mut picture, flags, sei);
+        }
+        let bytes = crate::ffi::tensor::host_bytes(host)?;
         self.encode_bytes(bytes, flags, sei)
     }
 
@@ -427,6 +446,16 @@ impl Encoder {
         flags: PicFlags,
         sei: &[Sei],
     ) -> Result<Vec<EncodedPacket>> {
+        self.check_flags(flags, sei)?;
+        self.fill_frame(bytes)?;
+        let mut picture = std::mem::replace(&mut self.enc_frame, ff::frame::Video::empty());
+        let out = self.submit(&mut picture, flags, sei);
+        self.enc_frame = picture;
+        out
+    }
+
+    /// Errors for a picture that cannot be encoded whatever its pixels.
+    fn check_flags(&self, flags: PicFlags, sei: &[Sei]) -> Result<()> {
         if self.ended {
             return Err(Error::InvalidArgument(
                 "encode after the end of the stream".into(),
@@ -443,10 +472,18 @@ impl Encoder {
                 "output_spspps with AV1 (the sequence header comes with every key frame)".into(),
             ));
         }
-        self.fill_frame(bytes)?;
+        Ok(())
+    }
+
+    /// Sends one picture with its time stamp, flags and SEI, and collects the packets that are ready.
+    fn submit(
+        &mut self,
+        frame: &mut ff::frame::Video,
+        flags: PicFlags,
+        sei: &[Sei],
+    ) -> Result<Vec<EncodedPacket>> {
         let pts = self.next_pts;
         self.next_pts += 1;
-        let frame = &mut self.enc_frame;
         frame.set_pts(Some(pts));
         frame.remove_side_data(ff::util::frame::side_data::Type::SEI_UNREGISTERED);
         for m in sei {

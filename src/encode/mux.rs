@@ -358,9 +358,14 @@ impl VideoWriter {
         self.muxer_mut()?.write_video(&packets)
     }
 
-    /// Encodes and writes one frame of packed planes (the transcoder's path).
-    pub(crate) fn write_bytes(&mut self, bytes: &[u8], flags: PicFlags, sei: &[Sei]) -> Result<()> {
-        let packets = self.encoder.encode_bytes(bytes, flags, sei)?;
+    /// Encodes and writes one frame of packed planes in a contiguous host tensor (the transcoder's path).
+    pub(crate) fn write_host(
+        &mut self,
+        frame: &Tensor,
+        flags: PicFlags,
+        sei: &[Sei],
+    ) -> Result<()> {
+        let packets = self.encoder.encode_host(frame, flags, sei)?;
         self.frames += 1;
         self.muxer_mut()?.write_video(&packets)
     }

@@ -271,12 +271,11 @@ impl Transcoder {
                     eos: false,
                 };
                 let frame = frames.get(k as i64);
-                let bytes = crate::ffi::tensor::host_bytes(&frame)?;
                 let sei_now: &[Sei] = match (&sei, key) {
                     (Some(s), true) => std::slice::from_ref(s),
                     _ => &[],
                 };
-                writer.write_bytes(bytes, flags, sei_now)?;
+                writer.write_host(&frame, flags, sei_now)?;
                 done += 1;
                 if let Some(a) = audio.as_mut() {
                     a.pump(&mut input, &mut writer, index.time_of(i))?;

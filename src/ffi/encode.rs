@@ -259,3 +259,66 @@ pub(crate) fn clear_codec_tag(output: &mut ff::format::context::Output, index: u
         }
     }
 }
+
+/// Frees the tensor that an [`frame_over_tensor`] buffer keeps alive.
+unsafe extern "C" fn release_tensor(opaque: *mut std::ffi::c_void, _data: *mut u8) {
+    // SAFETY: `opaque` is the Box<tch::Tensor> that frame_over_tensor leaked for this buffer; FFmpeg calls this
+    // once, when the last reference to the buffer goes.
+    drop(unsafe { Box::from_raw(opaque as *mut tch::Tensor) });
+}
+
+/// A frame of `format` whose planes are the bytes of `tensor` (a contiguous CPU tensor, packed planes as
+/// `rows` says: `(row_bytes, rows)` per plane), without a copy: the frame's buffer holds a reference to the
+/// tensor, released when FFmpeg lets go of the frame. The buffer is read-only for FFmpeg.
+pub(crate) fn frame_over_tensor(
+    tensor: &tch::Tensor,
+    format: ff::format::Pixel,
+    width: u32,
+    height: u32,
+    rows: &[(usize, usize)],
+) -> Result<ff::frame::Video> {
+    let bytes = crate::ffi::tensor::host_bytes(tensor)?;
+    let need: usize = rows.iter().map(|(r, n)| r * n).sum();
+    if bytes.len() != need || rows.len() > 4 {
+        return Err(Error::InvalidArgument(format!(
+            "frame of {} bytes: {format:?} {width}x{height} has {need}",
+            bytes.len()
+        )));
+    }
+    let ptr = bytes.as_ptr() as *mut u8;
+    let keep = Box::into_raw(Box::new(tensor.shallow_clone()));
+    // SAFETY: `ptr` points at `need` bytes owned by the tensor that `keep` holds a reference to; the buffer
+    // returned by av_buffer_create owns `keep` and calls release_tensor exactly once (also on failure below we
+    // free `keep` ourselves since no buffer took it). The flag makes the buffer read-only for FFmpeg.
+    let buf = unsafe {
+        ffi::av_buffer_create(
+            ptr,
+            need as _,
+            Some(release_tensor),
+            keep as *mut std::ffi::c_void,
+            ffi::AV_BUFFER_FLAG_READONLY as _,
+        )
+    };
+    if buf.is_null() {
+        // SAFETY: no buffer took ownership of `keep`.
+        drop(unsafe { Box::from_raw(keep) });
+        return Err(Error::ffmpeg("av_buffer_create", ff::Error::from(-12)));
+    }
+    let mut frame = ff::frame::Video::empty();
+    // SAFETY: the frame is a fresh, empty AVFrame owned by `frame`; it takes ownership of `buf` (freed by
+    // av_frame_unref when the frame drops) and its plane pointers point into that buffer, `rows` apart.
+    unsafe {
+        let f = frame.as_mut_ptr();
+        (*f).format = ffi::AVPixelFormat::from(format) as i32;
+        (*f).width = width as i32;
+        (*f).height = height as i32;
+        (*f).buf[0] = buf;
+        let mut off = 0usize;
+        for (p, &(row, n)) in rows.iter().enumerate() {
+            (*f).data[p] = ptr.add(off);
+            (*f).linesize[p] = row as i32;
+            off += row * n;
+        }
+    }
+    Ok(frame)
+}
