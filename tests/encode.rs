@@ -280,10 +280,10 @@ fn video_packet_bytes(path: &Path) -> Vec<usize> {
 fn reconfigured_bitrate_shows_in_the_second_half() {
     let (_, frames) = source_yuv();
     // x264 under VBR takes a new rate in place; under CBR (NAL HRD) and on x265 the encoder restarts.
-    for (codec, rc, expected) in [
-        (Codec::H264, RateControl::Vbr, Reconfigured::InPlace),
-        (Codec::H264, RateControl::Cbr, Reconfigured::Restarted),
-        (Codec::Hevc, RateControl::Cbr, Reconfigured::Restarted),
+    for (codec, rc, expected, bf) in [
+        (Codec::H264, RateControl::Vbr, Reconfigured::InPlace, 0),
+        (Codec::H264, RateControl::Cbr, Reconfigured::Restarted, 2),
+        (Codec::Hevc, RateControl::Cbr, Reconfigured::Restarted, 3),
     ] {
         let path = dir().join(format!("reconf_{}_{rc:?}.mkv", codec.name()));
         let opts = EncoderOptions {
@@ -291,7 +291,7 @@ fn reconfigured_bitrate_shows_in_the_second_half() {
             bitrate: Some(300_000),
             maxbitrate: (rc == RateControl::Vbr).then_some(300_000),
             gop: Some(30),
-            bf: Some(0),
+            bf: Some(bf),
             ..software(codec)
         };
         let mut w = VideoWriter::create(&path, W, H, InputFormat::Yuv420, opts).unwrap();
