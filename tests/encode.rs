@@ -834,3 +834,11 @@ fn transcode_keeps_the_colour_description_and_full_range_samples() {
     let p = psnr_y(&a[0], &b[0]);
     assert!(p > 34.0, "first frame PSNR {p:.1}");
 }
+
+#[test]
+fn encoders_writers_and_transcoders_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<vidloader::Encoder>();
+    send::<VideoWriter>();
+    send::<Transcoder>();
+}
