@@ -10,6 +10,9 @@ fn main() {
     {
         panic!("feature static-ffmpeg needs FFMPEG_DIR (run scripts/build-static-ffmpeg.sh)");
     }
+    if std::env::var_os("CARGO_FEATURE_STATIC_FFMPEG").is_some() {
+        static_ffmpeg_link_args();
+    }
     let Some(lib) = std::env::var_os("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
@@ -21,5 +24,28 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,-ltorch,--as-needed");
     } else {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch,--as-needed");
+    }
+}
+
+/// The libraries a static FFmpeg needs beyond its own (libx264, libx265 with libstdc++ and libnuma, libdl for
+/// NVENC's dlopen): scripts/build-static-ffmpeg.sh writes them, one linker argument a line, to
+/// `$FFMPEG_DIR/vidloader-link-args`. ffmpeg-sys-next links only avcodec, avformat, avutil and swscale, and
+/// `rustc-link-lib` would put these ahead of the FFmpeg archives that need them; link arguments come after
+/// every library, in every executable of the package.
+fn static_ffmpeg_link_args() {
+    let Some(dir) = std::env::var_os("FFMPEG_DIR") else {
+        return;
+    };
+    let path = std::path::Path::new(&dir).join("vidloader-link-args");
+    println!("cargo:rerun-if-changed={}", path.display());
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        // A static FFmpeg made some other way, with no external libraries.
+        return;
+    };
+    // As needed: FFmpeg lists libraries (libatomic, librt) that nothing may use, and the executables must not
+    // ask for a library the GPU machine may lack.
+    println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    for arg in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        println!("cargo:rustc-link-arg={arg}");
     }
 }

@@ -17,27 +17,44 @@
 # What it does the first time:
 #   * adds a deb-src entry for bookworm (a separate file in /etc/apt/sources.list.d/, mirroring the deb
 #     entries already there) if `apt-get source` has nothing to fetch, then `apt-get update`;
-#   * installs `nasm` and `build-essential` (and dpkg-dev) if missing;
-#   * `apt-get source ffmpeg` (5.1.x with Debian's patches), configure, `make -j$JOBS`, `make install`.
+#   * installs `nasm`, `build-essential` (and dpkg-dev, pkg-config) and the external encoders' packages
+#     (libx264-dev, libx265-dev, libnuma-dev, libffmpeg-nvenc-dev) if missing;
+#   * copies libx264.a, libx265.a and libnuma.a into <PREFIX>/lib;
+#   * `apt-get source ffmpeg` (5.1.x with Debian's patches), configure, `make -j$JOBS`, `make install`;
+#   * writes <PREFIX>/vidloader-link-args: what the static libraries need at link time beyond themselves, one
+#     linker argument a line (-lx264 -lx265 -lstdc++ -lnuma -ldl ...). vidloader's build.rs passes them on to
+#     every executable when the `static-ffmpeg` feature is on; ffmpeg-sys-next links only FFmpeg's own libs.
 #
 # What the build contains (everything else is disabled, including all autodetected external libraries,
-# hwaccels, most encoders and muxers, avdevice, avfilter, swresample and postproc):
+# hwaccels, most encoders, muxers and filters, avdevice and postproc). It is GPL (libx264, libx265):
 #   demuxers : mov matroska avi mpegts mpegps ivf h264 hevc m4v mpegvideo flv
 #   decoders : h264 hevc vp8 vp9 mpeg4 mpeg2video rawvideo
 #              Not av1: 5.1's native `av1` decoder is only a front end for hwaccels (none is built here).
 #              With it, an AV1 file opens but every packet logs "Missing Sequence Header", the stream's
 #              pixel format stays NONE (swscale then aborts on an assertion) and decoding fails; without
 #              it, opening the decoder fails cleanly with "Decoder not found". The av1 parser stays, so
-#              AV1 files can still be demuxed and indexed. (Decoding AV1 needs libdav1d; NVDEC on the H100
-#              has no AV1 either.) Add it back with FFMPEG_EXTRA_CONFIGURE=--enable-decoder=av1.
+#              AV1 files can still be demuxed and indexed. Decoding AV1 on the CPU needs libdav1d, and
+#              Debian 12 ships no static libdav1d (libdav1d-dev has only the shared library); NVDEC on the
+#              H100 / H200 has no AV1 either. Add the native decoder back with
+#              FFMPEG_EXTRA_CONFIGURE=--enable-decoder=av1.
 #   parsers  : h264 hevc vp8 vp9 mpeg4video mpegvideo av1
 #   bsfs     : h264_mp4toannexb hevc_mp4toannexb vp9_superframe_split extract_extradata null
 #   protocols: file pipe
-#   encoders : mpeg4, muxers: mp4 (no external encoder exists there: `vidloader synth` / the CLI demo fall
-#              back to the native MPEG-4 encoder, and write .mp4)
-#   libs     : avcodec avformat avutil swscale, with pthreads (frame/slice threaded decoding)
-# No external libraries: the static libs need only libc, libm and libpthread, which every Rust binary on
-# Linux links already.
+#   encoders : libx264, libx265 (Debian 12's static libx264.a / libx265.a; x265 brings libstdc++ and a
+#              static libnuma), h264_nvenc, hevc_nvenc (FFmpeg's nv-codec-headers: the driver's libcuda and
+#              libnvidia-encode are opened at run time, so on a GPU without NVENC, or a machine without a
+#              driver, opening them fails cleanly), mpeg4. No AV1 encoder: Debian 12 ships no static SVT-AV1
+#              (libsvtav1enc-dev has only libSvtAv1Enc.so), so `Codec::Av1` is Unsupported in this build.
+#              `vidloader synth` / the CLI demo write H.264 with libx264.
+#   muxers   : mp4 mov matroska h264 hevc
+#   filters  : scale format null aformat anull aresample atrim trim crop hflip vflip transpose setpts fps
+#              (only for the ffmpeg program)
+#   libs     : avcodec avformat avutil swscale, with pthreads (frame/slice threaded decoding); avfilter and
+#              swresample are built for the ffmpeg program only (the Rust side links neither)
+#   programs : ffmpeg (static apart from libc, libm, libstdc++ and libgcc_s), in <PREFIX>/bin, for timing
+#              comparisons on the GPU machine (scripts/gpu.sh bundles it)
+# Beyond libc, libm and libpthread, executables linking these libraries need libstdc++ (which libtorch needs
+# anyway), libdl and libgcc_s: nothing the GPU machine lacks.
 #
 # Environment:
 #   JOBS                      parallel make jobs (default 2)
@@ -47,7 +64,7 @@
 #                             they are part of the stamp, so changing them triggers a rebuild
 set -euo pipefail
 
-SCRIPT_VERSION=3
+SCRIPT_VERSION=4
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 PREFIX="${1:-$repo/target/ffmpeg-static}"
@@ -59,6 +76,7 @@ esac
 WORK="${FFMPEG_WORK_DIR:-$repo/target/ffmpeg-work}"
 JOBS="${JOBS:-2}"
 STAMP="$PREFIX/vidloader-ffmpeg.stamp"
+LINK_ARGS="$PREFIX/vidloader-link-args"
 
 log() { printf '[build-static-ffmpeg] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -74,6 +92,9 @@ fi
 CONFIGURE_FLAGS=(
     --disable-everything
     --disable-programs
+    # The ffmpeg program, for timing comparisons on the GPU machine (it needs avfilter and swresample; the
+    # Rust side links neither).
+    --enable-ffmpeg
     --disable-doc
     --disable-network
     --disable-autodetect
@@ -83,21 +104,34 @@ CONFIGURE_FLAGS=(
     --enable-pic
     # --disable-autodetect also turns off thread detection: without this FFmpeg decodes on one thread.
     --enable-pthreads
+    # libx264 and libx265 are GPL: the static FFmpeg (and every executable linking it) is GPL.
+    --enable-gpl
+    --enable-libx264
+    --enable-libx265
+    # NVENC: FFmpeg's nv-codec-headers (Debian's libffmpeg-nvenc-dev); the driver's libcuda and
+    # libnvidia-encode are opened with dlopen at run time, so nothing NVIDIA is linked.
+    --enable-ffnvcodec
+    --enable-nvenc
+    # Static external libraries: pkg-config's private libs (x265 needs libstdc++ and libnuma), found first in
+    # the prefix's lib folder, where only static archives are copied (see copy_external_libs).
+    --pkg-config-flags=--static
     --disable-avdevice
-    --disable-avfilter
-    --disable-swresample
     --disable-postproc
     --enable-avcodec
     --enable-avformat
     --enable-avutil
     --enable-swscale
+    --enable-avfilter
+    --enable-swresample
     --enable-demuxer=mov,matroska,avi,mpegts,mpegps,ivf,h264,hevc,m4v,mpegvideo,flv
     --enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,rawvideo
     --enable-parser=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,av1
     --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,vp9_superframe_split,extract_extradata,null
     --enable-protocol=file,pipe
-    --enable-encoder=mpeg4
-    --enable-muxer=mp4
+    --enable-encoder=mpeg4,libx264,libx265,h264_nvenc,hevc_nvenc
+    --enable-muxer=mp4,mov,matroska,h264,hevc
+    # What the ffmpeg program's filter graph needs (format conversion, and what ffmpeg selects anyway).
+    --enable-filter=scale,format,null,aformat,anull,aresample,atrim,trim,crop,hflip,vflip,transpose,setpts,fps
 )
 if [ -n "${FFMPEG_EXTRA_CONFIGURE:-}" ]; then
     # Word splitting is intended: a list of flags in one variable.
@@ -113,7 +147,7 @@ stamp_key() {
         "$SCRIPT_VERSION" "${FFMPEG_SRC_DIR:-debian:ffmpeg}" "${CONFIGURE_FLAGS[*]}"
 }
 
-if [ -f "$PREFIX/lib/libavcodec.a" ] && [ -f "$STAMP" ] \
+if [ -f "$PREFIX/lib/libavcodec.a" ] && [ -f "$STAMP" ] && [ -f "$LINK_ARGS" ] \
     && [ "$(grep -v '^ffmpeg-version=' "$STAMP")" = "$(stamp_key)" ]; then
     log "up to date: $PREFIX ($(grep '^ffmpeg-version=' "$STAMP" | cut -d= -f2-))"
     exit 0
@@ -210,7 +244,30 @@ fetch_source() {
     fi
 }
 
-apt_install_missing nasm build-essential dpkg-dev pkg-config
+# The external encoders' static archives (Debian 12 ships libx264.a, libx265.a and libnuma.a; it ships no
+# static SVT-AV1 or dav1d, so AV1 encoding and libdav1d decoding stay out).
+EXTERNAL_PACKAGES=(libx264-dev libx265-dev libnuma-dev libffmpeg-nvenc-dev)
+EXTERNAL_ARCHIVES=(libx264.a libx265.a libnuma.a)
+
+# Copies the external static archives into <PREFIX>/lib, so that FFmpeg's configure and link (which search
+# there first, --extra-ldflags) and the Rust link (ffmpeg-sys-next puts <PREFIX>/lib on the search path) find
+# them before the shared libraries of the same name in the system folder, and so that the prefix holds
+# everything a static link needs.
+copy_external_libs() {
+    local multiarch a found
+    multiarch="$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)"
+    mkdir -p "$PREFIX/lib"
+    for a in "${EXTERNAL_ARCHIVES[@]}"; do
+        found=""
+        for d in "/usr/lib/$multiarch" /usr/lib /usr/local/lib; do
+            if [ -f "$d/$a" ]; then found="$d/$a"; break; fi
+        done
+        [ -n "$found" ] || die "no static $a (install ${EXTERNAL_PACKAGES[*]})"
+        cp "$found" "$PREFIX/lib/$a"
+    done
+}
+
+apt_install_missing nasm build-essential dpkg-dev pkg-config "${EXTERNAL_PACKAGES[@]}"
 fetch_source
 VERSION_STR="$(cat "$SRC/RELEASE" 2>/dev/null || basename "$SRC")"
 
@@ -220,10 +277,11 @@ start=$(date +%s)
 rm -rf "$BUILD"
 mkdir -p "$BUILD"
 # Remove what an earlier build installed so stale libraries or headers cannot survive a reconfigure.
-rm -rf "${PREFIX:?}/lib" "${PREFIX:?}/include" "${PREFIX:?}/share" "$STAMP"
+rm -rf "${PREFIX:?}/lib" "${PREFIX:?}/include" "${PREFIX:?}/share" "${PREFIX:?}/bin" "$STAMP" "$LINK_ARGS"
+copy_external_libs
 (
     cd "$BUILD"
-    "$SRC/configure" --prefix="$PREFIX" "${CONFIGURE_FLAGS[@]}" >configure.log 2>&1 \
+    "$SRC/configure" --prefix="$PREFIX" --extra-ldflags="-L$PREFIX/lib" "${CONFIGURE_FLAGS[@]}" >configure.log 2>&1 \
         || { tail -n 40 configure.log >&2; tail -n 40 ffbuild/config.log >&2 || true; exit 1; }
     make -j"$JOBS" >make.log 2>&1 || { tail -n 60 make.log >&2; exit 1; }
     make install >install.log 2>&1 || { tail -n 40 install.log >&2; exit 1; }
@@ -242,8 +300,24 @@ for c in h264 hevc vp9 vp8 mpeg4 mpeg2video rawvideo; do
     grep -qs "^#define CONFIG_$(echo "$c" | tr '[:lower:]' '[:upper:]')_DECODER 1" \
         "$BUILD/config.h" "$BUILD/config_components.h" || die "decoder $c is not enabled"
 done
-extralibs="$(grep -hE '^EXTRALIBS-(avcodec|avformat|avutil|swscale)=' "$BUILD/ffbuild/config.mak" | tr '\n' ' ')"
-log "system libraries FFmpeg asks for (config.mak): $extralibs"
+for c in libx264 libx265 h264_nvenc hevc_nvenc mpeg4; do
+    grep -qs "^#define CONFIG_$(echo "$c" | tr '[:lower:]' '[:upper:]')_ENCODER 1" \
+        "$BUILD/config.h" "$BUILD/config_components.h" || die "encoder $c is not enabled"
+done
+[ -x "$PREFIX/bin/ffmpeg" ] || die "the ffmpeg program was not built"
+if ldd "$PREFIX/bin/ffmpeg" | grep -E 'lib(x264|x265|numa|av[a-z]*|sw[a-z]*)\.so' >&2; then
+    die "$PREFIX/bin/ffmpeg links an external library dynamically"
+fi
+
+# What the static libraries need at link time beyond themselves (x264, x265 and its libstdc++ and libnuma,
+# libdl for NVENC), one linker argument a line: vidloader's build.rs passes them on to every executable when
+# the static-ffmpeg feature is on (ffmpeg-sys-next links only the FFmpeg libraries themselves). -L flags are
+# left out: the archives are in <PREFIX>/lib, which is on the link path already.
+extralibs="$(grep -hE '^EXTRALIBS-(avcodec|avformat|avutil|swscale)=' "$BUILD/ffbuild/config.mak" | cut -d= -f2- | tr '\n' ' ')"
+log "libraries FFmpeg asks for (config.mak): $extralibs"
+# Word splitting is intended: a list of flags.
+# shellcheck disable=SC2086
+printf '%s\n' $extralibs | grep -E '^-l' >"$LINK_ARGS" || true
 
 { stamp_key; printf 'ffmpeg-version=%s\n' "$VERSION_STR"; } >"$STAMP"
 end=$(date +%s)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpu-remote.sh: runs on the GPU machine (Ubuntu 24.04, H100; libtorch, no FFmpeg, no cargo), from the
+# gpu-remote.sh: runs on the GPU machine (Ubuntu 24.04, H100 / H200; libtorch, no FFmpeg, no cargo), from the
 # repo root, with the .gpu/ bundle that `scripts/gpu.sh build` made here carried along.
 #
 #     bash scripts/gpu-remote.sh [BENCH...] [-- BENCH_ARGS...]
@@ -10,7 +10,8 @@
 #    the default libtest options, and goes on after a failure;
 # 3. runs each BENCH named on the command line (a bench target name, e.g. cpu_decode) as `<exe> --bench
 #    BENCH_ARGS...`, as `cargo bench` would;
-# 4. prints a summary. Everything is also written to $OUT/gpu-log.txt when $OUT is set.
+# 4. with GPU_TRANSCODE_TIMING=N, times the transcodes below (before the benches);
+# 5. prints a summary. Everything is also written to $OUT/gpu-log.txt when $OUT is set.
 # Exit status: 0 if every test executable and bench passed, 1 otherwise.
 #
 # Environment:
@@ -20,6 +21,13 @@
 #   TEST_ARGS          extra arguments for every test executable (a filter, --test-threads=1, ...)
 #   GPU_TEST_TIMEOUT   seconds allowed per executable (default 300; 0 = no limit)
 #   GPU_KEEP_UNPACKED  keep the folder a packed bundle was unpacked into (default: removed at exit)
+#   GPU_TRANSCODE_TIMING=N   after the tests, time N runs each (alternating) of `vidloader transcode` of the
+#                      bundled 1080p input (fixtures/transcode_1080p30_h264.mp4) with `--gpu 0 --preset p4`
+#                      (NVDEC decode, libx264) and with `--preset p4` (CPU decode, libx264), and of the bundled
+#                      ffmpeg program (`-c:v libx264 -preset faster`, the same x264 preset) when there is one
+#
+# It finds the bundle in <current directory>/.gpu, so it also runs as `bash .gpu/gpu-remote.sh` from the
+# repository root (a copy of this script carried inside the bundle).
 set -euo pipefail
 
 TORCH_LIB="${TORCH_LIB:-/opt/torch/.venv/lib/python3.12/site-packages/torch/lib}"
@@ -154,6 +162,10 @@ main() {
         run_one "test $file" "$bin/$file" "${test_args[@]}"
     done
 
+    if [ -n "${GPU_TRANSCODE_TIMING:-}" ] && [ "${GPU_TRANSCODE_TIMING}" != 0 ]; then
+        transcode_timing "$GPU_TRANSCODE_TIMING" "$bin" || failed=1
+    fi
+
     local b exe
     for b in "${benches[@]}"; do
         exe=""
@@ -178,6 +190,53 @@ main() {
     for r in "${results[@]}"; do echo "    $r"; done
     if [ "$failed" -eq 0 ]; then echo "=== all passed"; else echo "=== SOME FAILED"; fi
     return "$failed"
+}
+
+# transcode_timing RUNS BIN: wall-clock times of the three transcodes, alternating, then min / median per kind.
+transcode_timing() {
+    local runs="$1" bin="$2" input tmp i label secs rc
+    input="$VIDLOADER_FIXTURES/transcode_1080p30_h264.mp4"
+    echo
+    if [ ! -f "$input" ]; then
+        echo "=== transcode timing: no $input (make it with scripts/gpu.sh fixtures)"
+        return 1
+    fi
+    tmp="$(mktemp -d "${TMPDIR:-/tmp}/vidloader-transcode.XXXXXX")"
+    echo "=== transcode timing: $(basename "$input") ($(du -h "$input" | cut -f1)), $runs runs each, alternating, $(nproc) cores"
+    local times="$tmp/times.tsv"
+    : >"$times"
+    timed() { # label, command...
+        label="$1"; shift
+        local t0 t1 log="$tmp/last.log"
+        t0=$(date +%s.%N)
+        rc=0
+        "$@" >"$log" 2>&1 || rc=$?
+        t1=$(date +%s.%N)
+        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+        printf '%s\t%s\n' "$label" "$secs" >>"$times"
+        printf '    run %s  %-34s %6s s%s\n' "$i" "$label" "$secs" "$([ "$rc" -eq 0 ] || echo "  FAILED (exit $rc)")"
+        if [ "$i" = 1 ] || [ "$rc" -ne 0 ]; then sed 's/^/        | /' "$log" | tail -n 6; fi
+        return "$rc"
+    }
+    local bad=0
+    for i in $(seq 1 "$runs"); do
+        timed "vidloader --gpu 0 (NVDEC + libx264)" \
+            "$bin/vidloader" transcode "$input" "$tmp/nvdec.mp4" --gpu 0 --preset p4 || bad=1
+        timed "vidloader (CPU decode + libx264)" \
+            "$bin/vidloader" transcode "$input" "$tmp/cpu.mp4" --preset p4 || bad=1
+        if [ -x "$bin/ffmpeg" ]; then
+            timed "ffmpeg -c:v libx264 -preset faster" \
+                "$bin/ffmpeg" -hide_banner -loglevel error -y -i "$input" -c:v libx264 -preset faster "$tmp/ffmpeg.mp4" || bad=1
+        fi
+    done
+    echo "    kind                                  min    median  (s, wall clock)"
+    awk -F'\t' '{ t[$1] = t[$1] " " $2; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+        END { for (k = 1; k <= n; k++) { m = split(substr(t[order[k]], 2), v, " ");
+                  for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] + 0 < v[i] + 0) { x = v[i]; v[i] = v[j]; v[j] = x }
+                  med = (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2;
+                  printf "    %-36s %6.2f %8.2f\n", order[k], v[1], med } }' "$times"
+    rm -rf "$tmp"
+    return "$bad"
 }
 
 # (With pipefail the pipeline's status is main's; main keeps errexit, so a broken bundle stops it early.)

@@ -8,12 +8,14 @@
 #   scripts/gpu.sh pack       redo only the fixture copy and the size check of an existing build
 #   scripts/gpu.sh command    print the command to run on the GPU machine
 #
-# The GPU machine (Ubuntu 24.04, H100) has libtorch but no FFmpeg, no cargo and no network, so:
+# The GPU machine (Ubuntu 24.04, H100 / H200; NVDEC, no NVENC) has libtorch but no FFmpeg, no cargo and no network, so:
 #   * FFmpeg is built statically by scripts/build-static-ffmpeg.sh (into target/ffmpeg-static) and linked
 #     in with `--features static-ffmpeg` (FFMPEG_DIR points ffmpeg-sys-next at it);
 #   * everything is built with CARGO_TARGET_DIR=target/gpu (so it never disturbs target/release), stripped,
 #     and copied to .gpu/bin/; .gpu/manifest.tsv says what each file is (bin, test, bench, example);
 #   * fixtures that the tests made in target/fixtures are copied to .gpu/fixtures/;
+#   * the static build's `ffmpeg` program goes along as .gpu/bin/ffmpeg (manifest kind "tool"), for timing
+#     comparisons; `fixtures` also makes the 1080p input of the transcode timing (transcode_1080p30_h264.mp4);
 #   * `ldd` must show no libav*/libsw*/libpostproc library in any executable, and .gpu must stay under
 #     60 MiB (the carry limit of the tool that ships it is 64 MiB). If the plain copy is too big, bin/ and
 #     fixtures/ are packed into one solid .gpu/bundle.tar.xz (the static FFmpeg code repeated in every
@@ -209,6 +211,13 @@ cmd_build() {
         log "$(printf '%-8s %-40s %7s MiB' "$kind" "$base" "$(mib "$(size_bytes "$GPU/bin/$base")")")"
     done <<<"$listing"
 
+    # The static build's ffmpeg program (libx264 / libx265 / NVENC encoders), for timing comparisons there.
+    if [ -x "$PREFIX/bin/ffmpeg" ]; then
+        strip "${strip_args[@]}" -o "$GPU/bin/ffmpeg" "$PREFIX/bin/ffmpeg"
+        printf 'tool\tffmpeg\tffmpeg\n' >>"$GPU/manifest.tsv"
+        log "$(printf '%-8s %-40s %7s MiB' tool ffmpeg "$(mib "$(size_bytes "$GPU/bin/ffmpeg")")")"
+    fi
+
     check_no_ffmpeg_shared
     {
         echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -259,8 +268,21 @@ cmd_fixtures() {
         (cd "$repo" && VIDLOADER_FIXTURES="$FIXTURES_SRC" "$bin/$file") >>"$log_file" 2>&1 || true
     done <"$GPU/manifest.tsv"
     rm -rf "$TARGET_DIR/unpacked"
+    make_transcode_input
     log "$FIXTURES_SRC now has $(find "$FIXTURES_SRC" -maxdepth 1 -type f | wc -l) files (log: $log_file)"
     log "next: scripts/gpu.sh pack"
+}
+
+# The input of the transcode timing on the GPU machine (scripts/gpu-remote.sh, GPU_TRANSCODE_TIMING=1):
+# 10 s of 1080p30 H.264 (testsrc2, libx264 with B-frames, 2 s GOP).
+TRANSCODE_INPUT=transcode_1080p30_h264.mp4
+make_transcode_input() {
+    local f="$FIXTURES_SRC/$TRANSCODE_INPUT"
+    [ -f "$f" ] && return 0
+    log "making $f"
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1920x1080:rate=30 -t 10 \
+        -c:v libx264 -preset veryfast -g 60 -bf 2 -pix_fmt yuv420p "$f.tmp.mp4"
+    mv "$f.tmp.mp4" "$f"
 }
 
 print_command() {

@@ -100,6 +100,19 @@ fn software(codec: Codec) -> EncoderOptions {
     }
 }
 
+/// Whether this FFmpeg has the software AV1 encoder (the static build for the GPU machine has none: Debian
+/// ships no static SVT-AV1); when not, says so (the AV1 part of a test is then skipped).
+fn have_av1() -> bool {
+    match vidloader::Encoder::new(W, H, InputFormat::Nv12, software(Codec::Av1)) {
+        Ok(_) => true,
+        Err(Error::Unsupported(m)) if m.contains("no libsvtav1") => {
+            eprintln!("skipped (AV1): {m}");
+            false
+        }
+        Err(e) => panic!("AV1 encoder: {e}"),
+    }
+}
+
 /// Encodes the source frames into `path` with `opts`.
 fn encode_file(path: &Path, opts: EncoderOptions) -> vidloader::WriteStats {
     let (_, frames) = source_yuv();
@@ -121,6 +134,9 @@ fn round_trips_keep_psnr_above_the_floor_per_codec_and_preset() {
         (Codec::Hevc, Preset::P4, "mkv", 34.0),
         (Codec::Av1, Preset::P2, "mkv", 32.0),
     ] {
+        if codec == Codec::Av1 && !have_av1() {
+            continue;
+        }
         let path = dir().join(format!("rt_{}_{preset:?}.{ext}", codec.name()));
         let stats = encode_file(
             &path,
@@ -646,6 +662,9 @@ fn bad_settings_and_frames_are_refused_with_the_setting_named() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(Sei::unregistered([0; 16], vec![0u8; vidloader::MAX_SEI_PAYLOAD + 1]).is_err());
+    if !have_av1() {
+        return;
+    }
     let mut av1 = vidloader::Encoder::new(W, H, InputFormat::Nv12, software(Codec::Av1)).unwrap();
     let frame = Tensor::zeros(
         [InputFormat::Nv12.frame_bytes(W, H) as i64],

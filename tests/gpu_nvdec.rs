@@ -143,11 +143,11 @@ fn fixture(f: &Fixture) -> Option<(PathBuf, PathBuf)> {
         return Some((stream, yuv));
     }
     if !have_ffmpeg() {
-        eprintln!(
+        skip_without_gpu(&format!(
             "fixture {} missing in {} and no ffmpeg CLI to make it",
             f.name,
             dir.display()
-        );
+        ));
         return None;
     }
     std::fs::create_dir_all(&dir).unwrap();
@@ -251,18 +251,27 @@ fn is_idr_au(au: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------------------------
 // GPU harness
 
+/// Under `VIDLOADER_REQUIRE_GPU=1` a missing GPU fails the test instead of skipping it.
+fn skip_without_gpu(reason: &str) {
+    assert!(
+        std::env::var("VIDLOADER_REQUIRE_GPU").map_or(true, |v| v != "1"),
+        "VIDLOADER_REQUIRE_GPU=1 but {reason}"
+    );
+    eprintln!("skipped: {reason}");
+}
+
 fn gpu() -> Option<Arc<GpuContext>> {
     if !nvdec::is_available() {
-        eprintln!(
-            "skipped: no GPU (NVDEC library unavailable: {:?})",
+        skip_without_gpu(&format!(
+            "no GPU (NVDEC library unavailable: {:?})",
             nvdec::unavailable_reason()
-        );
+        ));
         return None;
     }
     match GpuContext::shared(0) {
         Ok(g) => Some(g),
         Err(e) => {
-            eprintln!("skipped: no GPU ({e})");
+            skip_without_gpu(&format!("no GPU ({e})"));
             None
         }
     }
@@ -980,7 +989,7 @@ fn f16_to_f32(h: u16) -> f32 {
 fn writes_into_a_torch_batch_slot() {
     let Some(gpu) = gpu() else { return };
     if !tch::Cuda::is_available() {
-        eprintln!("skipped: tch sees no CUDA");
+        skip_without_gpu("tch sees no CUDA");
         return;
     }
     let Some(fx) = load(&H264) else { return };

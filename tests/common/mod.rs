@@ -87,17 +87,31 @@ pub fn cli() -> Command {
     )
 }
 
-/// Whether NVDEC and a CUDA build of torch are both here; when not, says why on stderr (the test is then skipped).
+/// Whether `VIDLOADER_REQUIRE_GPU=1` is set: then a GPU test that finds no usable GPU fails instead of skipping
+/// (for runs on the GPU machine, where a skip would hide a broken GPU path).
+pub fn require_gpu() -> bool {
+    std::env::var("VIDLOADER_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+/// Says "skipped: <reason>" on stderr (the test then returns early and passes), or fails the test under
+/// `VIDLOADER_REQUIRE_GPU=1`.
+pub fn skip_without_gpu(reason: &str) {
+    assert!(!require_gpu(), "VIDLOADER_REQUIRE_GPU=1 but {reason}");
+    eprintln!("skipped: {reason}");
+}
+
+/// Whether NVDEC and a CUDA build of torch are both here; when not, says why on stderr (the test is then skipped,
+/// or fails under `VIDLOADER_REQUIRE_GPU=1`).
 pub fn nvdec_gpu() -> bool {
     if !vidloader::nvdec::is_available() {
-        eprintln!(
-            "skipped: no NVDEC ({})",
+        skip_without_gpu(&format!(
+            "no NVDEC ({})",
             vidloader::nvdec::unavailable_reason().unwrap_or_default()
-        );
+        ));
         return false;
     }
     if !tch::Cuda::is_available() {
-        eprintln!("skipped: torch sees no CUDA device");
+        skip_without_gpu("torch sees no CUDA device");
         return false;
     }
     true
