@@ -14,7 +14,7 @@ use vidloader::{
     TranscodeOptions, Transcoder, VideoWriter,
 };
 
-use common::encode::{dir, source_yuv, FRAMES, H, W, X265_UUID};
+use common::encode::{clis, dir, source_yuv, FRAMES, H, W, X265_UUID};
 
 fn tensor_of(bytes: &[u8]) -> Tensor {
     Tensor::from_slice(bytes)
@@ -125,6 +125,9 @@ fn encode_file(path: &Path, opts: EncoderOptions) -> vidloader::WriteStats {
 
 #[test]
 fn round_trips_keep_psnr_above_the_floor_per_codec_and_preset() {
+    if !clis() {
+        return;
+    }
     let (_, src) = source_yuv();
     // Floors: testsrc2 at each codec's default quality measured 41-45 dB; the floors leave room for encoder
     // versions, not for broken plumbing (a shifted or swapped frame scores below 20 dB).
@@ -162,6 +165,9 @@ fn round_trips_keep_psnr_above_the_floor_per_codec_and_preset() {
 
 #[test]
 fn rgb_and_planar_rgb_input_round_trip() {
+    if !clis() {
+        return;
+    }
     let (_, src) = source_yuv();
     for (format, name) in [
         (InputFormat::Rgb, "rgb"),
@@ -245,6 +251,9 @@ fn rgb_and_planar_rgb_input_round_trip() {
 
 #[test]
 fn cbr_stays_within_ten_percent_of_the_target() {
+    if !clis() {
+        return;
+    }
     for (codec, ext) in [(Codec::H264, "mp4"), (Codec::Hevc, "mkv")] {
         let path = dir().join(format!("cbr_{}.{ext}", codec.name()));
         let target = 800_000u64;
@@ -294,6 +303,9 @@ fn video_packet_bytes(path: &Path) -> Vec<usize> {
 
 #[test]
 fn reconfigured_bitrate_shows_in_the_second_half() {
+    if !clis() {
+        return;
+    }
     let (_, frames) = source_yuv();
     // x264 under VBR takes a new rate in place; under CBR (NAL HRD) and on x265 the encoder restarts.
     for (codec, rc, expected, bf) in [
@@ -344,6 +356,9 @@ fn reconfigured_bitrate_shows_in_the_second_half() {
 
 #[test]
 fn sei_written_by_the_encoder_is_read_back_per_frame_on_the_cpu() {
+    if !clis() {
+        return;
+    }
     let (_, frames) = source_yuv();
     for (codec, ext) in [(Codec::H264, "mkv"), (Codec::Hevc, "mp4")] {
         let path = dir().join(format!("sei_{}.{ext}", codec.name()));
@@ -395,6 +410,9 @@ fn sei_written_by_the_encoder_is_read_back_per_frame_on_the_cpu() {
 
 #[test]
 fn forced_idr_and_parameter_sets_on_request() {
+    if !clis() {
+        return;
+    }
     let (_, frames) = source_yuv();
     let mut enc = vidloader::Encoder::new(
         W,
@@ -444,6 +462,9 @@ fn forced_idr_and_parameter_sets_on_request() {
 
 #[test]
 fn segments_hold_exactly_their_frames_and_start_at_an_idr() {
+    if !clis() {
+        return;
+    }
     let src = dir().join("seg_src.mp4");
     if !src.exists() {
         let tmp = dir().join("tmp-seg_src.mp4");
@@ -582,6 +603,9 @@ fn segments_hold_exactly_their_frames_and_start_at_an_idr() {
 
 #[test]
 fn bad_settings_and_frames_are_refused_with_the_setting_named() {
+    if !clis() {
+        return;
+    }
     let e = |opts: EncoderOptions| {
         vidloader::Encoder::new(W, H, InputFormat::Nv12, opts)
             .unwrap_err()
@@ -679,6 +703,9 @@ fn bad_settings_and_frames_are_refused_with_the_setting_named() {
 
 #[test]
 fn high_bit_depth_and_444_inputs_encode() {
+    if !clis() {
+        return;
+    }
     let (_, frames) = source_yuv();
     // P010 from the 8-bit source: samples << 8 put the value in the top bits; the decoded 10-bit output >> 2 must
     // give the source back closely.
@@ -735,6 +762,9 @@ fn vidloader_cli(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn cli_transcode_segments_with_text_sei_and_clips_for_the_dataloader() {
+    if !clis() {
+        return;
+    }
     let src = common::fixture("h264_b3_gop30.mp4"); // 75 frames at 30 fps
     let out = dir().join("cli_out.mp4");
     let o = vidloader_cli(&[
@@ -824,6 +854,9 @@ fn cli_transcode_segments_with_text_sei_and_clips_for_the_dataloader() {
 
 #[test]
 fn transcode_keeps_the_colour_description_and_full_range_samples() {
+    if !clis() {
+        return;
+    }
     let src = common::fixture("h264_full_bt709.mp4"); // yuvj420p, BT.709, full range, 30 frames
     let out = dir().join("full_range.mkv");
     let mut t = Transcoder::new(

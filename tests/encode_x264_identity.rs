@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Command;
 
-use common::encode::{dir, source_yuv, H, W};
+use common::encode::{clis, dir, source_yuv, H, W};
 use tch::Tensor;
 use vidloader::{Codec, EncoderBackend, EncoderOptions, InputFormat, PicFlags, Preset};
 
@@ -27,6 +27,9 @@ fn software(codec: Codec) -> EncoderOptions {
 
 #[test]
 fn libx264_bitstream_is_identical_to_the_ffmpeg_cli() {
+    if !clis() {
+        return;
+    }
     let (src_path, frames) = source_yuv();
     let cli = dir().join("cli_x264.h264");
     common::run(

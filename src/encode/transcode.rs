@@ -256,33 +256,61 @@ impl Transcoder {
         };
         let gop = eopts.gop.unwrap_or(0) as usize;
         let mut done = 0u64;
-        let mut at = first;
-        while at < stop {
-            let next = (at + self.opts.batch).min(stop);
-            let batch = self.decoder.get_range(at, next, 1)?;
-            let frames = batch.frames.contiguous();
-            for (k, &i) in batch.indices.iter().enumerate() {
-                let n = i - first;
-                let key = n == 0 || (sei.is_some() && gop > 0 && n % gop == 0);
-                let flags = PicFlags {
-                    force_idr: key,
-                    // AV1 key frames carry the sequence header already.
-                    output_spspps: n == 0 && eopts.codec != super::options::Codec::Av1,
-                    eos: false,
-                };
-                let frame = frames.get(k as i64);
-                let sei_now: &[Sei] = match (&sei, key) {
-                    (Some(s), true) => std::slice::from_ref(s),
-                    _ => &[],
-                };
-                writer.write_host(&frame, flags, sei_now)?;
-                done += 1;
-                if let Some(a) = audio.as_mut() {
-                    a.pump(&mut input, &mut writer, index.time_of(i))?;
+        let batch_size = self.opts.batch;
+        let decoder = &mut self.decoder;
+        // Decoding runs on its own thread, a few batches ahead, so that the decoder and the encoder work at
+        // the same time; a failed encode drops the channel, which ends the decoding thread.
+        let encoded: Result<()> = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<crate::FrameBatch>>(2);
+            let decoding = std::thread::Builder::new()
+                .name("vidloader-transcode-decode".into())
+                .spawn_scoped(scope, move || {
+                    let mut at = first;
+                    while at < stop {
+                        let next = (at + batch_size).min(stop);
+                        let batch = decoder.get_range(at, next, 1);
+                        let failed = batch.is_err();
+                        if tx.send(batch).is_err() || failed {
+                            return;
+                        }
+                        at = next;
+                    }
+                })
+                .map_err(|e| Error::Worker(format!("cannot start the decoding thread: {e}")))?;
+            let mut encode_all = || -> Result<()> {
+                for batch in rx.iter() {
+                    let batch = batch?;
+                    let frames = batch.frames.contiguous();
+                    for (k, &i) in batch.indices.iter().enumerate() {
+                        let n = i - first;
+                        let key = n == 0 || (sei.is_some() && gop > 0 && n % gop == 0);
+                        let flags = PicFlags {
+                            force_idr: key,
+                            // AV1 key frames carry the sequence header already.
+                            output_spspps: n == 0 && eopts.codec != super::options::Codec::Av1,
+                            eos: false,
+                        };
+                        let sei_now: &[Sei] = match (&sei, key) {
+                            (Some(s), true) => std::slice::from_ref(s),
+                            _ => &[],
+                        };
+                        writer.write_host(&frames.get(k as i64), flags, sei_now)?;
+                        done += 1;
+                        if let Some(a) = audio.as_mut() {
+                            a.pump(&mut input, &mut writer, index.time_of(i))?;
+                        }
+                    }
                 }
-            }
-            at = next;
-        }
+                Ok(())
+            };
+            let result = encode_all();
+            drop(rx);
+            decoding
+                .join()
+                .map_err(|_| Error::Worker("the decoding thread panicked".into()))?;
+            result
+        });
+        encoded?;
         if let Some(a) = audio.as_mut() {
             a.pump(&mut input, &mut writer, f64::INFINITY)?;
         }

@@ -53,3 +53,19 @@ pub fn source_yuv() -> (PathBuf, Vec<Vec<u8>>) {
     let fb = InputFormat::Yuv420.frame_bytes(W, H);
     (path, bytes.chunks(fb).map(<[u8]>::to_vec).collect())
 }
+
+/// Whether the ffmpeg and ffprobe CLIs run here (the encode tests make their inputs and check their outputs with
+/// them); when not, says "skipped: ..." (the GPU machine has neither: these CPU tests run in CI).
+pub fn clis() -> bool {
+    let runs = |tool: &str| {
+        Command::new(tool)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let ok = runs("ffmpeg") && runs("ffprobe");
+    if !ok {
+        eprintln!("skipped: the encode tests need the ffmpeg and ffprobe CLIs");
+    }
+    ok
+}
