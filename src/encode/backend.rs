@@ -30,7 +30,8 @@ pub(crate) struct EncoderSetup {
     pub options: Vec<(String, String)>,
 }
 
-/// The encoder's pixel format for a source of `bit_depth` and chroma `log2_w/h` subsampling.
+/// The pixel format an encoder family is opened with for a source deeper than 8 bits (`high_bit_depth`), with full
+/// chroma (`chroma444`), or in NV12 (which libx264 takes as it is).
 fn encoder_pixel(
     family: Family,
     high_bit_depth: bool,

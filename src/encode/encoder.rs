@@ -440,7 +440,7 @@ impl Encoder {
     }
 
     /// Encodes one frame given as packed planes of the input layout.
-    pub(crate) fn encode_bytes(
+    fn encode_bytes(
         &mut self,
         bytes: &[u8],
         flags: PicFlags,
