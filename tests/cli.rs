@@ -127,3 +127,51 @@ fn demo_makes_a_dataset_and_prints_batches_and_speed() {
         9
     );
 }
+
+#[test]
+fn gpu_flag_reads_every_file_and_backend_nvdec_insists() {
+    // MPEG-4 Part 2 is kept off NVDEC (its inverse DCT may differ): `--gpu 0` still decodes it (on the CPU, and
+    // on a machine without a GPU everything goes to the CPU), `--backend nvdec` refuses it in one line.
+    let path = fixture("mpeg4.avi");
+    let out_dir = fixture_dir().join("scratch").join("cli_gpu_flag");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let ok = cli()
+        .arg("extract")
+        .arg(&path)
+        .args(["--indices", "0,7", "--color", "rgb", "--gpu", "0", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(out_dir.join("7.ppm").exists());
+    let strict = cli()
+        .arg("extract")
+        .arg(&path)
+        .args([
+            "--indices",
+            "0",
+            "--backend",
+            "nvdec",
+            "--gpu",
+            "0",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(!strict.status.success());
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let bad = cli()
+        .arg("info")
+        .arg(&path)
+        .args(["--backend", "fpga"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown backend"));
+}

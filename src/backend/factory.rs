@@ -24,8 +24,9 @@ impl Backend {
     }
 }
 
-/// The backend that `requested` resolves to for `demuxer`'s stream. `Auto` takes NVDEC on [`AUTO_GPU`] when it can
-/// decode the stream bit-exactly and says once per process (on stderr) why it uses the CPU when there is no GPU.
+/// The backend that `requested` resolves to for `demuxer`'s stream. `AutoOn(gpu)` takes NVDEC on that GPU when it
+/// can decode the stream bit-exactly and says once per process (on stderr) why it uses the CPU when there is no
+/// GPU; `Auto` is `AutoOn(AUTO_GPU)`.
 pub(crate) fn resolve(requested: Backend, demuxer: &Demuxer) -> Result<Backend> {
     match requested {
         Backend::Cpu => Ok(Backend::Cpu),
@@ -40,8 +41,9 @@ pub(crate) fn resolve(requested: Backend, demuxer: &Demuxer) -> Result<Backend> 
             }
             Ok(Backend::Nvdec(gpu))
         }
-        Backend::Auto => match check_support(AUTO_GPU, demuxer) {
-            Ok(()) if bit_exact(demuxer) => Ok(Backend::Nvdec(AUTO_GPU)),
+        Backend::Auto => resolve(Backend::AutoOn(AUTO_GPU), demuxer),
+        Backend::AutoOn(gpu) => match check_support(gpu, demuxer) {
+            Ok(()) if bit_exact(demuxer) => Ok(Backend::Nvdec(gpu)),
             Ok(()) => Ok(Backend::Cpu),
             Err(why) => {
                 static SAID: std::sync::Once = std::sync::Once::new();
@@ -62,7 +64,9 @@ pub(crate) fn open(
     threads: usize,
 ) -> Result<Box<dyn FrameDecoder>> {
     match key.backend {
-        Backend::Cpu | Backend::Auto => Ok(Box::new(CpuDecoder::new(demuxer, threads)?)),
+        Backend::Cpu | Backend::Auto | Backend::AutoOn(_) => {
+            Ok(Box::new(CpuDecoder::new(demuxer, threads)?))
+        }
         Backend::Nvdec(gpu) => Ok(Box::new(NvdecDecoder::new(
             gpu,
             demuxer,

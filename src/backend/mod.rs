@@ -16,9 +16,14 @@ use crate::io::demux::{Demuxer, Packet};
 /// Which decoder to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
 pub enum Backend {
-    /// NVDEC when a GPU, its driver and support for the stream are present, otherwise the CPU.
+    /// NVDEC on GPU 0 when the GPU, its driver and support for the stream are there and its frames are exactly
+    /// libavcodec's, otherwise the CPU (saying once per process why, when there is no GPU). The same as
+    /// `AutoOn(0)`.
     #[default]
     Auto,
+    /// [`Backend::Auto`] on the GPU with this index: its NVDEC where it decodes the stream exactly, the CPU
+    /// otherwise. What the command line's `--gpu N` means.
+    AutoOn(usize),
     /// libavcodec on the CPU.
     Cpu,
     /// NVDEC on the GPU with this index.

@@ -84,9 +84,13 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
-        /// Use this GPU's NVDEC (informational; metadata comes from the container).
+        /// Use this GPU: its NVDEC where it decodes the stream exactly, the CPU otherwise (metadata comes from the
+        /// container either way).
         #[arg(long)]
         gpu: Option<usize>,
+        /// `auto` (the default with --gpu), `cpu`, or `nvdec` (NVDEC or an error).
+        #[arg(long)]
+        backend: Option<String>,
     },
     /// Decode frames by index and write one file per requested index.
     Extract {
@@ -101,27 +105,54 @@ enum Command {
         /// Output directory (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// Decode on this GPU with NVDEC instead of the CPU.
+        /// Decode on this GPU: with NVDEC where it decodes the stream exactly, on the CPU otherwise (with a one-line
+        /// notice when there is no GPU).
         #[arg(long)]
         gpu: Option<usize>,
+        /// `auto` (the default with --gpu), `cpu`, or `nvdec` (insist on NVDEC: an error where it cannot decode the
+        /// stream exactly).
+        #[arg(long)]
+        backend: Option<String>,
     },
 }
 
-fn backend_for(gpu: Option<usize>) -> Backend {
-    gpu.map_or(Backend::Cpu, Backend::Nvdec)
+/// The decoder backend that `--gpu N` and `--backend auto|cpu|nvdec` ask for: the CPU without either, the GPU's
+/// NVDEC where it is exact (else the CPU) with `--gpu N`, NVDEC or an error with `--backend nvdec`.
+fn backend_for(gpu: Option<usize>, backend: Option<&str>) -> Result<Backend> {
+    match (backend.map(str::to_ascii_lowercase).as_deref(), gpu) {
+        (None, None) | (Some("cpu"), _) => Ok(Backend::Cpu),
+        (None | Some("auto"), Some(n)) => Ok(Backend::AutoOn(n)),
+        (Some("auto"), None) => Ok(Backend::Auto),
+        (Some("nvdec"), n) => Ok(Backend::Nvdec(n.unwrap_or(0))),
+        (Some(other), _) => Err(vidloader::Error::InvalidArgument(format!(
+            "unknown backend {other:?} (auto, cpu, nvdec)"
+        ))),
+    }
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Info { path, json, gpu }) => info::run(&path, json, backend_for(gpu)),
+        Some(Command::Info {
+            path,
+            json,
+            gpu,
+            backend,
+        }) => info::run(&path, json, backend_for(gpu, backend.as_deref())?),
         Some(Command::Extract {
             path,
             indices,
             color,
             out,
             gpu,
-        }) => extract::run(&path, &indices, &color, &out, backend_for(gpu)),
+            backend,
+        }) => extract::run(
+            &path,
+            &indices,
+            &color,
+            &out,
+            backend_for(gpu, backend.as_deref())?,
+        ),
         Some(Command::Demo {
             dir,
             per_class,

@@ -70,11 +70,7 @@ impl EncodeArgs {
     }
 
     fn decoder(&self) -> Backend {
-        match self.gpu {
-            None => Backend::Cpu,
-            Some(0) => Backend::Auto,
-            Some(n) => Backend::Nvdec(n),
-        }
+        self.gpu.map_or(Backend::Cpu, Backend::AutoOn)
     }
 }
 

@@ -331,7 +331,9 @@ pub(crate) fn skip_codec(backend: Backend, demuxer: &Demuxer) -> Option<(NalCode
     };
     let framing = match backend {
         Backend::Nvdec(_) => NalFraming::AnnexB,
-        Backend::Cpu | Backend::Auto => NalFraming::from_extradata(codec, &demuxer.extradata()),
+        Backend::Cpu | Backend::Auto | Backend::AutoOn(_) => {
+            NalFraming::from_extradata(codec, &demuxer.extradata())
+        }
     };
     Some((codec, framing))
 }

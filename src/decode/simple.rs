@@ -408,7 +408,7 @@ impl SimpleDecoder {
                 out.f_copy_(&tmp)?;
                 Ok(())
             }
-            Backend::Cpu | Backend::Auto => {
+            Backend::Cpu | Backend::Auto | Backend::AutoOn(_) => {
                 let direct = out.device() == Device::Cpu
                     && out.kind() == tch::Kind::Uint8
                     && out.is_contiguous()
