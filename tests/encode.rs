@@ -10,15 +10,13 @@ use std::process::Command;
 use tch::{Device, Kind, Tensor};
 use vidloader::{
     read_sei, Codec, ColorType, DecoderOptions, EncoderBackend, EncoderOptions, Error, InputFormat,
-    PicFlags, Preset, RateControl, ReconfigureParams, Reconfigured, Sei, SimpleDecoder,
-    TranscodeOptions, Transcoder, VideoWriter,
+    PicFlags, Preset, RateControl, ReconfigureParams, Reconfigured, Sei, SimpleDecoder, Transcoder,
+    VideoWriter,
 };
 
-use common::encode::{clis, dir, source_yuv, FRAMES, H, W, X265_UUID};
-
-fn tensor_of(bytes: &[u8]) -> Tensor {
-    Tensor::from_slice(bytes)
-}
+use common::encode::{
+    clis, dir, software, software_transcoder, source_yuv, tensor_of, FRAMES, H, W, X265_UUID,
+};
 
 /// PSNR of the luma planes of two packed yuv420p frames.
 fn psnr_y(a: &[u8], b: &[u8]) -> f64 {
@@ -90,14 +88,6 @@ fn ffprobe_frames(path: &Path) -> usize {
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("ffprobe {}: {text:?}", path.display()))
-}
-
-fn software(codec: Codec) -> EncoderOptions {
-    EncoderOptions {
-        codec,
-        backend: EncoderBackend::Software,
-        ..Default::default()
-    }
 }
 
 /// Whether this FFmpeg has the software AV1 encoder (the static build for the GPU machine has none: Debian
@@ -509,15 +499,7 @@ fn segments_hold_exactly_their_frames_and_start_at_an_idr() {
     }
     let reference = decode_all(&src);
     let out = dir().join("seg.mp4");
-    let mut t = Transcoder::new(
-        &src,
-        &out,
-        TranscodeOptions {
-            encoder: software(Codec::H264),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut t = software_transcoder(&src, &out, Codec::H264);
     for (start, end, first, count) in [
         (0.5, 1.5, 15usize, 30usize),
         (1.0, 1.1, 30, 3),
@@ -586,15 +568,7 @@ fn segments_hold_exactly_their_frames_and_start_at_an_idr() {
     ));
     // No audio: works too.
     let silent = common::fixture("h264_b3_gop30.mp4");
-    let mut t = Transcoder::new(
-        &silent,
-        dir().join("silent.mp4"),
-        TranscodeOptions {
-            encoder: software(Codec::Hevc),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut t = software_transcoder(&silent, &dir().join("silent.mp4"), Codec::Hevc);
     let stats = t.transcode_with_mux().unwrap();
     assert_eq!(stats.frames, 75);
     assert_eq!(stats.audio_packets, 0);
@@ -859,15 +833,7 @@ fn transcode_keeps_the_colour_description_and_full_range_samples() {
     }
     let src = common::fixture("h264_full_bt709.mp4"); // yuvj420p, BT.709, full range, 30 frames
     let out = dir().join("full_range.mkv");
-    let mut t = Transcoder::new(
-        &src,
-        &out,
-        TranscodeOptions {
-            encoder: software(Codec::H264),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut t = software_transcoder(&src, &out, Codec::H264);
     assert_eq!(t.transcode_with_mux().unwrap().frames, 30);
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])

@@ -9,21 +9,9 @@ mod common;
 
 use std::process::Command;
 
-use common::encode::{clis, dir, source_yuv, H, W};
-use tch::Tensor;
-use vidloader::{Codec, EncoderBackend, EncoderOptions, InputFormat, PicFlags, Preset};
+use common::encode::{clis, dir, software, source_yuv, tensor_of, H, W};
 
-fn tensor_of(bytes: &[u8]) -> Tensor {
-    Tensor::from_slice(bytes)
-}
-
-fn software(codec: Codec) -> EncoderOptions {
-    EncoderOptions {
-        codec,
-        backend: EncoderBackend::Software,
-        ..Default::default()
-    }
-}
+use vidloader::{Codec, EncoderOptions, InputFormat, PicFlags, Preset};
 
 #[test]
 fn libx264_bitstream_is_identical_to_the_ffmpeg_cli() {

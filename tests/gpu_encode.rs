@@ -11,6 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::encode::software;
 use common::*;
 use tch::{Device, Kind, Tensor};
 use vidloader::nvdec::SeiMessage;
@@ -43,14 +44,6 @@ fn out_dir() -> PathBuf {
     let d = fixture_dir().join("scratch").join("gpu_encode");
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn software(codec: Codec) -> EncoderOptions {
-    EncoderOptions {
-        codec,
-        backend: EncoderBackend::Software,
-        ..Default::default()
-    }
 }
 
 /// PSNR of two byte vectors of equal length (99 dB when equal).

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use vidloader::InputFormat;
+use std::path::Path;
+
+use tch::Tensor;
+use vidloader::{Codec, EncoderBackend, EncoderOptions, InputFormat, TranscodeOptions, Transcoder};
 
 pub const W: u32 = 320;
 pub const H: u32 = 240;
@@ -68,4 +71,27 @@ pub fn clis() -> bool {
         eprintln!("skipped: the encode tests need the ffmpeg and ffprobe CLIs");
     }
     ok
+}
+
+/// Settings for `codec`'s software encoder (libx264, libx265, SVT-AV1), whatever GPU the machine has.
+pub fn software(codec: Codec) -> EncoderOptions {
+    EncoderOptions {
+        codec,
+        backend: EncoderBackend::Software,
+        ..Default::default()
+    }
+}
+
+/// A CPU tensor holding `bytes`.
+pub fn tensor_of(bytes: &[u8]) -> Tensor {
+    Tensor::from_slice(bytes)
+}
+
+/// A transcoder from `src` to `out` with `codec`'s software encoder and the default decoder.
+pub fn software_transcoder(src: &Path, out: &Path, codec: Codec) -> Transcoder {
+    let opts = TranscodeOptions {
+        encoder: software(codec),
+        ..Default::default()
+    };
+    Transcoder::new(src, out, opts).unwrap()
 }
