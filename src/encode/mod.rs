@@ -15,6 +15,7 @@
 
 mod backend;
 mod encoder;
+mod input;
 mod mux;
 mod options;
 mod sei;

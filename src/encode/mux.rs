@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next as ff;
 use tch::Tensor;
 
-use super::encoder::{ColorTags, EncodedPacket, Encoder, InputLayout};
+use super::encoder::{EncodedPacket, Encoder};
+use super::input::{ColorTags, InputLayout};
 use super::options::{EncoderOptions, InputFormat, PicFlags};
 use super::sei::Sei;
 use crate::{Error, Result};

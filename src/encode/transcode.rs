@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use ffmpeg_next as ff;
 
-use super::encoder::{ColorTags, InputLayout};
+use super::input::{ColorTags, InputLayout};
 use super::mux::VideoWriter;
 use super::options::{parse_fps, EncoderOptions, PicFlags};
 use super::sei::Sei;
