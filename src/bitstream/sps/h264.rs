@@ -49,7 +49,7 @@ fn skip_scaling_list(b: &mut Bits<'_>, size: usize) -> Option<()> {
 }
 
 fn skip_hrd_parameters(b: &mut Bits<'_>) -> Option<()> {
-    let cpb_cnt = b.ue()? + 1;
+    let cpb_cnt = b.ue()?.checked_add(1)?;
     if cpb_cnt > 32 {
         return None;
     }
@@ -84,8 +84,8 @@ pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
         if chroma_format_idc == 3 {
             separate_colour_plane = b.flag()?;
         }
-        bit_depth_luma = b.ue()? + 8;
-        bit_depth_chroma = b.ue()? + 8;
+        bit_depth_luma = b.ue()?.checked_add(8)?;
+        bit_depth_chroma = b.ue()?.checked_add(8)?;
         if bit_depth_luma > 14 || bit_depth_chroma > 14 {
             return None;
         }
@@ -121,14 +121,14 @@ pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
     }
     b.ue()?; // max_num_ref_frames
     b.flag()?; // gaps_in_frame_num_value_allowed_flag
-    let width_mbs = b.ue()? + 1;
-    let height_map_units = b.ue()? + 1;
+    let width_mbs = b.ue()?.checked_add(1)?;
+    let height_map_units = b.ue()?.checked_add(1)?;
     let frame_mbs_only = b.flag()?;
     if !frame_mbs_only {
         b.flag()?; // mb_adaptive_frame_field_flag
     }
     b.flag()?; // direct_8x8_inference_flag
-    let height_mbs = height_map_units * if frame_mbs_only { 1 } else { 2 };
+    let height_mbs = height_map_units.checked_mul(if frame_mbs_only { 1 } else { 2 })?;
     let (mut width, mut height) = (width_mbs.checked_mul(16)?, height_mbs.checked_mul(16)?);
     if b.flag()? {
         let (l, r, t, bo) = (b.ue()?, b.ue()?, b.ue()?, b.ue()?);
@@ -144,8 +144,8 @@ pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
         };
         let crop_y =
             (if chroma_array_type == 1 { 2 } else { 1 }) * if frame_mbs_only { 1 } else { 2 };
-        width = width.checked_sub((l + r).checked_mul(crop_x)?)?;
-        height = height.checked_sub((t + bo).checked_mul(crop_y)?)?;
+        width = width.checked_sub(l.checked_add(r)?.checked_mul(crop_x)?)?;
+        height = height.checked_sub(t.checked_add(bo)?.checked_mul(crop_y)?)?;
     }
     let mut sps = Sps {
         profile: ffmpeg_profile(profile_idc, constraint_flags),
@@ -259,5 +259,82 @@ mod tests {
         assert_eq!(sps_from_avcc(&[0, 0, 0, 1, 0x67, 0x64, 0, 0x1f]), None);
         assert_eq!(parse_nal(&[0x67, 0x64, 0x00]), None);
         assert_eq!(parse_nal(&[0x68, 0xee, 0x3c, 0x80]), None);
+    }
+
+    /// An SPS NAL unit from a list of fields: `(value, None)` is an Exp-Golomb `ue(v)`, `(value, Some(n))` an
+    /// `n`-bit field.
+    fn sps_nal(fields: &[(u64, Option<u32>)]) -> Vec<u8> {
+        let mut bits: Vec<bool> = Vec::new();
+        for &(v, width) in fields {
+            match width {
+                Some(n) => bits.extend((0..n).rev().map(|i| (v >> i) & 1 == 1)),
+                None => {
+                    let n = 64 - (v + 1).leading_zeros() - 1;
+                    bits.extend(std::iter::repeat_n(false, n as usize));
+                    bits.extend((0..=n).rev().map(|i| ((v + 1) >> i) & 1 == 1));
+                }
+            }
+        }
+        bits.push(true); // rbsp stop bit
+        let mut out = vec![0x67];
+        out.extend(bits.chunks(8).map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u8, |a, (i, &b)| a | (u8::from(b) << (7 - i)))
+        }));
+        out
+    }
+
+    #[test]
+    fn values_that_overflow_are_refused_not_panics() {
+        let huge = (1u64 << 32) - 2; // the largest ue(v) the reader accepts
+                                     // Baseline, 16x(huge+1) map units, field-coded: the height in macroblocks overflows.
+        let tall = sps_nal(&[
+            (66, Some(8)),
+            (0, Some(8)),
+            (30, Some(8)),
+            (0, None),
+            (0, None),
+            (2, None),
+            (0, None),
+            (0, Some(1)),
+            (0, None),
+            (huge, None),
+            (0, Some(1)),
+            (0, Some(1)),
+            (1, Some(1)),
+            (0, Some(1)),
+            (0, Some(1)),
+        ]);
+        assert_eq!(parse_nal(&tall), None);
+        // High profile with a luma bit depth of huge + 8.
+        let deep = sps_nal(&[
+            (100, Some(8)),
+            (0, Some(8)),
+            (30, Some(8)),
+            (0, None),
+            (1, None),
+            (huge, None),
+        ]);
+        assert_eq!(parse_nal(&deep), None);
+        // A sane one of the same shape parses: 16x32 frame-coded.
+        let sane = sps_nal(&[
+            (66, Some(8)),
+            (0, Some(8)),
+            (30, Some(8)),
+            (0, None),
+            (0, None),
+            (2, None),
+            (0, None),
+            (0, Some(1)),
+            (0, None),
+            (1, None),
+            (1, Some(1)),
+            (1, Some(1)),
+            (0, Some(1)),
+            (0, Some(1)),
+        ]);
+        let sps = parse_nal(&sane).expect("a valid SPS");
+        assert_eq!((sps.width, sps.height), (16, 32));
     }
 }

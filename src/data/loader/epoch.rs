@@ -70,6 +70,8 @@ pub struct Epoch {
     emitted: usize,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
+    /// A worker thread that could not be started: the epoch's first item is this error.
+    spawn_error: Option<Error>,
     finished: bool,
     started: Instant,
     stats: EpochStats,
@@ -105,20 +107,29 @@ impl Epoch {
         let (done_tx, done_rx) = channel::<Done>();
         let task_rx = Arc::new(Mutex::new(task_rx));
         let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..shared.cfg.workers.min(order.len()).max(1))
-            .map(|i| {
-                let (shared, rx, tx, stop) = (
-                    shared.clone(),
-                    task_rx.clone(),
-                    done_tx.clone(),
-                    stop.clone(),
-                );
-                std::thread::Builder::new()
-                    .name(format!("vidloader-worker-{i}"))
-                    .spawn(move || worker(shared, epoch, rx, tx, stop))
-                    .expect("spawning a loader worker thread")
-            })
-            .collect();
+        let mut workers = Vec::new();
+        let mut spawn_error = None;
+        for i in 0..shared.cfg.workers.min(order.len()).max(1) {
+            let (shared, rx, tx, stop) = (
+                shared.clone(),
+                task_rx.clone(),
+                done_tx.clone(),
+                stop.clone(),
+            );
+            match std::thread::Builder::new()
+                .name(format!("vidloader-worker-{i}"))
+                .spawn(move || worker(shared, epoch, rx, tx, stop))
+            {
+                Ok(handle) => workers.push(handle),
+                Err(e) => {
+                    // Reported as the epoch's first item; the workers already started are stopped then.
+                    spawn_error = Some(Error::Worker(format!(
+                        "cannot start loader worker {i}: {e}"
+                    )));
+                    break;
+                }
+            }
+        }
         let progress = shared.cfg.progress.then(|| {
             let total = limit.unwrap_or_else(|| order.len().div_ceil(shared.cfg.batch_size));
             let bar = indicatif::ProgressBar::new(total as u64);
@@ -148,13 +159,16 @@ impl Epoch {
             emitted: 0,
             stop,
             workers,
+            spawn_error,
             finished: false,
             started: Instant::now(),
             stats: EpochStats::default(),
             progress,
         };
         // Decoding starts now; an error here shows again on the first `next`.
-        let _ = epoch.top_up();
+        if epoch.spawn_error.is_none() {
+            let _ = epoch.top_up();
+        }
         epoch
     }
 
@@ -359,6 +373,10 @@ impl Iterator for Epoch {
     fn next(&mut self) -> Option<Result<Batch>> {
         if self.finished {
             return None;
+        }
+        if let Some(e) = self.spawn_error.take() {
+            self.finish();
+            return Some(Err(e));
         }
         match self.next_batch() {
             Ok(Some(b)) => Some(Ok(b)),
