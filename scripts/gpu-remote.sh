@@ -15,6 +15,7 @@
 # Exit status: 0 if every test executable and bench passed, 1 otherwise.
 #
 # Environment:
+#   VIDLOADER_REQUIRE_GPU  1 (default here): a GPU test without a usable GPU fails; 0 lets it skip
 #   TORCH_LIB          libtorch folder (default /opt/torch/.venv/lib/python3.12/site-packages/torch/lib)
 #   GPU_TESTS          comma-separated test names to run (manifest names, e.g. api,errors; default: all);
 #                      GPU_TESTS=none runs only the benches
@@ -31,6 +32,8 @@
 set -euo pipefail
 
 TORCH_LIB="${TORCH_LIB:-/opt/torch/.venv/lib/python3.12/site-packages/torch/lib}"
+# On the GPU machine a GPU test that finds no usable GPU fails instead of skipping (set 0 to allow skips).
+export VIDLOADER_REQUIRE_GPU="${VIDLOADER_REQUIRE_GPU:-1}"
 GPU_TEST_TIMEOUT="${GPU_TEST_TIMEOUT:-300}"
 repo_root="$(pwd)"
 
