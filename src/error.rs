@@ -53,12 +53,13 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// FFmpeg returned an error where none was expected.
-    #[error("ffmpeg {call}: {reason}")]
+    #[error("ffmpeg {call}: {source}")]
     Ffmpeg {
         /// The FFmpeg call that failed.
         call: &'static str,
-        /// FFmpeg's message.
-        reason: String,
+        /// FFmpeg's error (its message is FFmpeg's own text for the error code).
+        #[source]
+        source: ffmpeg_next::Error,
     },
     /// No usable GPU: no driver, no libcuda or libnvcuvid, no device with this index, or no NVDEC engine.
     #[error("GPU unavailable: {0}")]
@@ -107,9 +108,22 @@ impl Error {
 
     /// Wraps an FFmpeg error returned by `call`.
     pub fn ffmpeg(call: &'static str, err: ffmpeg_next::Error) -> Self {
-        Error::Ffmpeg {
-            call,
-            reason: err.to_string(),
-        }
+        Error::Ffmpeg { call, source: err }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ffmpeg_errors_keep_their_cause() {
+        let e = Error::ffmpeg("avcodec_send_frame", ffmpeg_next::Error::InvalidData);
+        let cause = std::error::Error::source(&e).expect("the FFmpeg error is the source");
+        assert_eq!(
+            cause.to_string(),
+            ffmpeg_next::Error::InvalidData.to_string()
+        );
+        assert_eq!(e.to_string(), format!("ffmpeg avcodec_send_frame: {cause}"));
     }
 }

@@ -153,7 +153,7 @@ impl Encoder {
                     let setup = backend::nvenc_setup(&opts, gpu, high, c444)?;
                     let enc = open_setup(&setup, &opts, width, height, global_header, tags)
                         .map_err(|e| match e {
-                            Error::Ffmpeg { reason, .. } => Error::GpuUnavailable(format!(
+                            Error::Ffmpeg { source: reason, .. } => Error::GpuUnavailable(format!(
                                 "NVENC on GPU {gpu}: {} did not open ({reason})",
                                 setup.name
                             )),
@@ -668,7 +668,7 @@ fn auto(
                 }
                 Err(e) => {
                     let why = match &e {
-                        Error::Ffmpeg { reason, .. } => {
+                        Error::Ffmpeg { source: reason, .. } => {
                             format!("{} did not open: {reason}", setup.name)
                         }
                         other => format!("{}: {other}", setup.name),
@@ -699,7 +699,7 @@ fn record_probe(key: (usize, Codec), r: std::result::Result<(), String>) {
 /// A software encoder that did not open with our settings: the settings are what it refused.
 fn refused(setup: &EncoderSetup, e: Error) -> Error {
     match e {
-        Error::Ffmpeg { reason, .. } => Error::Unsupported(format!(
+        Error::Ffmpeg { source: reason, .. } => Error::Unsupported(format!(
             "{} refused these settings ({reason}): {}",
             setup.name,
             setup
