@@ -73,12 +73,14 @@ pub enum Error {
         reason: String,
     },
     /// An nvcuvid (NVDEC) call returned a failure code.
-    #[error("NVDEC {call} failed with CUresult {code}")]
+    #[error("NVDEC {call} failed with {name} (CUresult {code})")]
     Nvdec {
         /// The nvcuvid call that failed.
         call: &'static str,
         /// The CUresult it returned.
         code: i32,
+        /// The CUresult's name (`CUDA_ERROR_NOT_SUPPORTED` ...).
+        name: &'static str,
     },
     /// A torch (tch) operation failed.
     #[error("torch: {0}")]

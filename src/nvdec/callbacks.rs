@@ -398,6 +398,7 @@ impl State {
             None => Error::Nvdec {
                 call: "cuvidDecodePicture (no decoder)",
                 code: 1,
+                name: super::api::cu_result_name(1),
             },
         }
     }
@@ -419,6 +420,7 @@ impl State {
             return Err(Error::Nvdec {
                 call: "decode callback (negative CurrPicIdx)",
                 code: 1,
+                name: super::api::cu_result_name(1),
             });
         }
         let i = idx as usize;

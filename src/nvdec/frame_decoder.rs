@@ -81,9 +81,9 @@ impl NvdecDecoder {
 
     fn corrupt(&self, e: Error) -> Error {
         match e {
-            Error::Nvdec { call, code } => Error::Corrupt {
+            Error::Nvdec { call, name, .. } => Error::Corrupt {
                 source_name: self.source_name.clone(),
-                reason: format!("NVDEC {call} failed ({})", super::cu_result_name(code)),
+                reason: format!("NVDEC {call} failed ({name})"),
             },
             other => other,
         }

@@ -19,7 +19,11 @@ pub(crate) fn check(call: &'static str, code: c_int) -> Result<()> {
     if code == 0 {
         Ok(())
     } else {
-        Err(Error::Nvdec { call, code })
+        Err(Error::Nvdec {
+            call,
+            code,
+            name: super::api::cu_result_name(code),
+        })
     }
 }
 
@@ -211,9 +215,10 @@ mod tests {
     fn check_maps_codes() {
         assert!(check("x", 0).is_ok());
         match check("cuvidCreateDecoder", 801) {
-            Err(Error::Nvdec { call, code }) => {
+            Err(Error::Nvdec { call, code, name }) => {
                 assert_eq!(call, "cuvidCreateDecoder");
                 assert_eq!(code, 801);
+                assert_eq!(name, super::super::api::cu_result_name(801));
             }
             other => panic!("{other:?}"),
         }
