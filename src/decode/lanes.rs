@@ -206,7 +206,7 @@ impl Lane {
                     // (frames after it are kept, so a later request that continues from here still finds them).
                     let droppable = req.skip_codec.is_some_and(|(c, framing)| {
                         p.pts()
-                            .and_then(|t| frame_at_pts(req.index, t))
+                            .and_then(|t| req.index.frame_of_pts(t))
                             .is_some_and(|f| f < last_frame && !req.slots.contains_key(&f))
                             && nal::is_disposable(c, framing, p.data())
                     });
@@ -233,7 +233,7 @@ impl Lane {
             // Time stamps the index made itself (from picture types) are not the decoder's: count instead.
             let ts = ts.filter(|_| !req.index.counted_order());
             let frame = match ts {
-                Some(pts) => frame_at_pts(req.index, pts),
+                Some(pts) => req.index.frame_of_pts(pts),
                 None => Some(
                     self.pos
                         .last_out
@@ -262,7 +262,7 @@ impl Lane {
         }
         self.decoder.flush();
         self.pos.decoding_from = Some(start);
-        self.pos.count_from = frame_at_pts(index, index.packets()[start].pts);
+        self.pos.count_from = index.frame_of_pts(index.packets()[start].pts);
         self.pos.last_out = None;
         self.pos.eof_sent = false;
         Ok(())
@@ -361,20 +361,6 @@ pub(crate) fn split_even<T>(items: &[T], n: usize) -> Vec<&[T]> {
         at += len;
     }
     out
-}
-
-/// The presentation index of the frame with time stamp `pts`.
-fn frame_at_pts(index: &FrameIndex, pts: i64) -> Option<usize> {
-    let (mut lo, mut hi) = (0, index.len());
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if index.pts(mid) < pts {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    (lo < index.len() && index.pts(lo) == pts).then_some(lo)
 }
 
 /// The decode-order position (at or before `limit`) of packet `p`, found by its time stamps.

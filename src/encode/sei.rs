@@ -101,7 +101,7 @@ pub fn read_sei(source: impl Into<Source>) -> Result<Vec<FrameSei>> {
             if messages.is_empty() {
                 continue;
             }
-            if let Some(i) = (0..index.len()).find(|&i| index.pts(i) == pts) {
+            if let Some(i) = index.frame_of_pts(pts) {
                 out.push(FrameSei {
                     index: i,
                     pts,

@@ -226,6 +226,20 @@ impl FrameIndex {
         self.packets[self.frame_packet[i] as usize].pts
     }
 
+    /// The frame whose presentation time stamp is `pts`, if any (a binary search: frames are in pts order).
+    pub fn frame_of_pts(&self, pts: i64) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.pts(mid) < pts {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo < self.len() && self.pts(lo) == pts).then_some(lo)
+    }
+
     /// Decode-order position of frame `i`'s packet.
     pub fn packet_of(&self, i: usize) -> usize {
         self.frame_packet[i] as usize
