@@ -57,6 +57,8 @@ pub struct Encoder {
     width: u32,
     height: u32,
     layout: InputLayout,
+    /// `(row bytes, rows)` of each plane of the input bytes, packed as `ffmpeg -f rawvideo` writes them.
+    rows: Vec<(usize, usize)>,
     global_header: bool,
     conversion: Conversion,
     /// The input bytes as a frame, when they need converting.
@@ -172,6 +174,7 @@ impl Encoder {
                 )?,
             };
         let src_pix = layout.pixel();
+        let rows = crate::ffi::ffmpeg::packed_plane_layout(src_pix, width, height)?;
         let conversion = if src_pix == setup.pixel {
             Conversion::Copy
         } else if matches!(src_pix, Pixel::P010LE | Pixel::YUV444P16LE)
@@ -203,6 +206,7 @@ impl Encoder {
             width,
             height,
             layout,
+            rows,
             global_header,
             conversion,
             next_pts: 0,
@@ -296,8 +300,8 @@ impl Encoder {
             // The encoder reads the tensor's own memory: no copy on our side.
             self.check_flags(flags, sei)?;
             let pix = self.layout.pixel();
-            let rows = crate::ffi::ffmpeg::packed_plane_layout(pix, self.width, self.height)?;
-            let mut picture = ffe::frame_over_tensor(host, pix, self.width, self.height, &rows)?;
+            let mut picture =
+                ffe::frame_over_tensor(host, pix, self.width, self.height, &self.rows)?;
             return self.submit(&mut picture, flags, sei);
         }
         let bytes = crate::ffi::tensor::host_bytes(host)?;
@@ -553,8 +557,7 @@ impl Encoder {
     /// Copies (and converts) the input bytes into the encoder's frame.
     fn fill_frame(&mut self, bytes: &[u8]) -> Result<()> {
         let src_pix = self.layout.pixel();
-        let layout = crate::ffi::ffmpeg::packed_plane_layout(src_pix, self.width, self.height)?;
-        let need: usize = layout.iter().map(|(r, n)| r * n).sum();
+        let need: usize = self.rows.iter().map(|(r, n)| r * n).sum();
         if bytes.len() != need {
             return Err(Error::InvalidArgument(format!(
                 "frame of {} bytes: {src_pix:?} {}x{} has {need}",
@@ -569,7 +572,7 @@ impl Encoder {
         };
         let rgbp = matches!(self.layout, InputLayout::Format(InputFormat::Rgbp));
         let mut off = 0;
-        for (p, &(row, rows)) in layout.iter().enumerate() {
+        for (p, &(row, rows)) in self.rows.iter().enumerate() {
             // The decoders' RGBP is R, G, B planes; FFmpeg's GBRP stores G, B, R.
             let dst_plane = if rgbp { [2, 0, 1][p] } else { p };
             let stride = target.stride(dst_plane);
