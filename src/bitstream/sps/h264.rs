@@ -287,26 +287,22 @@ mod tests {
 
     #[test]
     fn values_that_overflow_are_refused_not_panics() {
-        let huge = (1u64 << 32) - 2; // the largest ue(v) the reader accepts
-                                     // Baseline, 16x(huge+1) map units, field-coded: the height in macroblocks overflows.
-        let tall = sps_nal(&[
-            (66, Some(8)),
-            (0, Some(8)),
-            (30, Some(8)),
-            (0, None),
-            (0, None),
-            (2, None),
-            (0, None),
-            (0, Some(1)),
-            (0, None),
-            (huge, None),
-            (0, Some(1)),
-            (0, Some(1)),
-            (1, Some(1)),
-            (0, Some(1)),
-            (0, Some(1)),
-        ]);
-        assert_eq!(parse_nal(&tall), None);
+        // The largest ue(v) the reader accepts.
+        let huge = (1u64 << 32) - 2;
+        // A baseline SPS of one macroblock column and `height_minus1 + 1` map units, then the frame_mbs_only,
+        // direct_8x8, cropping and VUI flags.
+        let baseline = |height_minus1: u64, frame_mbs_only: u64| {
+            let mut fields = vec![(66, Some(8)), (0, Some(8)), (30, Some(8))];
+            fields.extend([(0, None), (0, None), (2, None), (0, None), (0, Some(1))]);
+            fields.extend([(0, None), (height_minus1, None), (frame_mbs_only, Some(1))]);
+            if frame_mbs_only == 0 {
+                fields.push((0, Some(1))); // mb_adaptive_frame_field_flag
+            }
+            fields.extend([(1, Some(1)), (0, Some(1)), (0, Some(1))]);
+            sps_nal(&fields)
+        };
+        // Field-coded with huge + 1 map units: the height in macroblocks overflows.
+        assert_eq!(parse_nal(&baseline(huge, 0)), None);
         // High profile with a luma bit depth of huge + 8.
         let deep = sps_nal(&[
             (100, Some(8)),
@@ -317,24 +313,8 @@ mod tests {
             (huge, None),
         ]);
         assert_eq!(parse_nal(&deep), None);
-        // A sane one of the same shape parses: 16x32 frame-coded.
-        let sane = sps_nal(&[
-            (66, Some(8)),
-            (0, Some(8)),
-            (30, Some(8)),
-            (0, None),
-            (0, None),
-            (2, None),
-            (0, None),
-            (0, Some(1)),
-            (0, None),
-            (1, None),
-            (1, Some(1)),
-            (1, Some(1)),
-            (0, Some(1)),
-            (0, Some(1)),
-        ]);
-        let sps = parse_nal(&sane).expect("a valid SPS");
+        // A sane one of the same shape parses: 16x32, frame-coded.
+        let sps = parse_nal(&baseline(1, 1)).expect("a valid SPS");
         assert_eq!((sps.width, sps.height), (16, 32));
     }
 }
