@@ -28,6 +28,11 @@ fixture_tests! {
     mpeg4_part2_avi => "mpeg4.avi",
     mpeg4_part2_b_frames_avi_without_pts => "mpeg4_b.avi",
     mpeg4_part2_b_frames_mp4 => "mpeg4_b.mp4",
+    mov_edit_list_hides_leading_frames => "edit_hidden_lead.mov",
+    mp4_hevc_edit_list_hides_leading_frames => "edit_hidden_lead_hevc.mp4",
+    mp4_empty_edit_delays_start => "edit_empty_delay.mp4",
+    mp4_negative_composition_offsets => "ctts_v1.mp4",
+    mp4_three_edits => "edit_three_edits.mp4",
     h264_high10_422 => "h264_high10_422.mkv",
     h264_interlaced => "h264_interlaced.mp4",
     h264_baseline_with_aspect_ratio => "h264_baseline_sar.mp4",
@@ -64,6 +69,7 @@ fn headers_probe_equals_full_probe() {
             "h264_vfr.mp4",
             "h264_high10_422.mkv",
             "h264_baseline_sar.mp4",
+            "h264_b2_gop60_10s.mp4",
         ];
         let expected = if headers.contains(&f.name) {
             ProbeMode::Headers

@@ -61,6 +61,11 @@ nvdec_fixture_tests! {
     nvdec_vp9_odd_size_webm => "vp9_odd_321x241.webm",
     nvdec_mpeg4_part2_avi => "mpeg4.avi",
     nvdec_mpeg4_part2_b_frames_mp4 => "mpeg4_b.mp4",
+    nvdec_mov_edit_list_hides_leading_frames => "edit_hidden_lead.mov",
+    nvdec_mp4_hevc_edit_list_hides_leading_frames => "edit_hidden_lead_hevc.mp4",
+    nvdec_mp4_empty_edit_delays_start => "edit_empty_delay.mp4",
+    nvdec_mp4_negative_composition_offsets => "ctts_v1.mp4",
+    nvdec_mp4_three_edits => "edit_three_edits.mp4",
 }
 
 /// Native reference frames of a 4:2:0 8-bit fixture.

@@ -946,3 +946,56 @@ fn videos_the_gpu_decoder_cannot_take_are_decoded_on_the_cpu() {
         "{err}"
     );
 }
+
+#[test]
+fn edit_lists_give_the_frames_ffmpeg_shows() {
+    // MP4/MOV edit lists: hidden leading pictures, an empty edit, three edits, negative composition offsets.
+    // Uniform samples over each video, against the ffmpeg CLI's frames (`-fps_mode passthrough`).
+    if !ffmpeg_cli_available() {
+        eprintln!("skipped: needs the ffmpeg CLI for the reference frames");
+        return;
+    }
+    let names = [
+        "edit_hidden_lead.mov",
+        "edit_three_edits.mp4",
+        "edit_empty_delay.mp4",
+        "ctts_v1.mp4",
+    ];
+    let files: Vec<PathBuf> = names.iter().map(|n| fixture(n)).collect();
+    let ds = VideoDataset::from_list(files.iter().map(|f| (f.clone(), 0))).with_cache_dir(None);
+    let loader = DataLoader::builder(ds)
+        .device(Device::Cpu)
+        .sampler(UniformSampler::new(8))
+        .batch_size(2)
+        .workers(2)
+        .build()
+        .unwrap();
+    let (w, h) = (192, 108);
+    let fb = planar_frame_bytes(w, h, 1, 1, 1);
+    let mut seen = 0;
+    for b in collect(&loader, 0) {
+        for (i, s) in b.samples.iter().enumerate() {
+            let reference = reference_frames(&s.path, "yuv420p", fb);
+            let d = SimpleDecoder::open(&s.path, cpu_rgbp()).unwrap();
+            assert_eq!(
+                d.len(),
+                reference.len(),
+                "{}: frame count",
+                s.path.display()
+            );
+            let got = b.frames.get(i as i64);
+            for (t, &f) in s.frames.iter().enumerate() {
+                let want = reference_rgb(&reference[f], w, h, 1, 1, 8, "bt601", false);
+                let hwc = tensor_bytes(&got.get(t as i64).permute([1, 2, 0]));
+                let diff = max_abs_diff(&hwc, &want);
+                assert!(
+                    diff <= 1,
+                    "{}: frame {f} differs by {diff}",
+                    s.path.display()
+                );
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, names.len());
+}

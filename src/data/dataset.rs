@@ -114,7 +114,7 @@ struct DiskRecord {
     index: FrameIndex,
 }
 
-const DISK_VERSION: u32 = 1;
+const DISK_VERSION: u32 = 2;
 
 /// A list of labelled videos with lazily loaded, disk-cached metadata.
 #[derive(Debug)]

@@ -204,11 +204,11 @@ impl Lane {
                 Some(p) => {
                     // A non-reference picture before the last wanted frame that nobody wants is never decoded
                     // (frames after it are kept, so a later request that continues from here still finds them).
+                    let shows = req.index.packets()[self.pos.read_pos - 1].frame;
                     let droppable = req.skip_codec.is_some_and(|(c, framing)| {
-                        p.pts()
-                            .and_then(|t| req.index.frame_of_pts(t))
-                            .is_some_and(|f| f < last_frame && !req.slots.contains_key(&f))
-                            && nal::is_disposable(c, framing, p.data())
+                        shows.is_some_and(|f| {
+                            (f as usize) < last_frame && !req.slots.contains_key(&(f as usize))
+                        }) && nal::is_disposable(c, framing, p.data())
                     });
                     if droppable {
                         self.work.packets_dropped += 1;
@@ -233,7 +233,18 @@ impl Lane {
             // Time stamps the index made itself (from picture types) are not the decoder's: count instead.
             let ts = ts.filter(|_| !req.index.counted_order());
             let frame = match ts {
-                Some(pts) => req.index.frame_of_pts(pts),
+                // Where frames share a stamp (decode segments), the one after the last shown is meant.
+                Some(pts) => req.index.frame_of_pts_from(
+                    pts,
+                    self.pos.last_out.map_or_else(
+                        || {
+                            self.pos
+                                .decoding_from
+                                .map_or(0, |p| req.index.segment_first_frame_of_packet(p))
+                        },
+                        |l| l + 1,
+                    ),
+                ),
                 None => Some(
                     self.pos
                         .last_out
@@ -262,7 +273,16 @@ impl Lane {
         }
         self.decoder.flush();
         self.pos.decoding_from = Some(start);
-        self.pos.count_from = index.frame_of_pts(index.packets()[start].pts);
+        // The first frame decoding from here can show: the first of the packet's decode segment (counting from the
+        // frame of the keyframe itself is right for the codecs numbered by counting, which do not reorder and whose
+        // edit-list pre-roll pictures the decoder drops).
+        self.pos.count_from = Some(
+            index.packets()[start..]
+                .iter()
+                .find_map(|p| p.frame)
+                .map_or(index.segment_first_frame_of_packet(start), |f| f as usize)
+                .min(index.len() - 1),
+        );
         self.pos.last_out = None;
         self.pos.eof_sent = false;
         Ok(())

@@ -28,6 +28,18 @@ pub(crate) struct CodecParExtras {
     pub extradata: Vec<u8>,
 }
 
+/// `AV_PKT_FLAG_DISCARD`: decode the packet but drop its frame (edit-list pre-roll).
+const PKT_FLAG_DISCARD: i32 = 0x4;
+
+/// Whether `packet` carries `AV_PKT_FLAG_DISCARD`, which ffmpeg-next's `flags()` truncates away (it knows only
+/// the key and corrupt flags). The MP4/MOV demuxer sets it on packets that an edit list hides.
+pub(crate) fn packet_is_discard(packet: &ff::Packet) -> bool {
+    use ff::codec::packet::Ref as _;
+    // SAFETY: `as_ptr` points at the AVPacket the borrowed `packet` owns, valid for this read of a plain field.
+    let flags = unsafe { (*packet.as_ptr()).flags };
+    flags & PKT_FLAG_DISCARD != 0
+}
+
 /// Reads the codec parameters of `stream` that have no safe accessor.
 pub(crate) fn codecpar_extras(stream: &ff::format::stream::Stream<'_>) -> CodecParExtras {
     let par = stream.parameters();

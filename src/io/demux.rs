@@ -13,9 +13,6 @@ use crate::ffi::ffmpeg::{self as ffx, AnnexBFilter};
 use crate::frame::color::{ColorMatrix, ColorRange};
 use crate::io::source::Source;
 
-/// `AV_PKT_FLAG_DISCARD`: decode the packet but drop its frame (edit-list pre-roll).
-const PKT_FLAG_DISCARD: i32 = 0x4;
-
 /// Initialises FFmpeg once and keeps its logging quiet (errors come back as values).
 pub(crate) fn init_ffmpeg() {
     static INIT: Once = Once::new();
@@ -136,7 +133,7 @@ impl Packet {
     }
     /// Whether the container says to decode this packet but drop its frame (edit-list pre-roll).
     pub fn is_discard(&self) -> bool {
-        self.inner.flags().bits() & PKT_FLAG_DISCARD != 0
+        ffx::packet_is_discard(&self.inner)
     }
     /// Byte position in the file (-1 when unknown).
     pub fn position(&self) -> i64 {

@@ -45,6 +45,24 @@ pub struct FrameIndex {
     /// number their output frames by counting from the keyframe they started at, not by time stamp.
     #[serde(default)]
     counted_order: bool,
+    /// The decode segments after the first (see [`Segment`]); empty for the usual stream of one.
+    #[serde(default)]
+    segments: Vec<Segment>,
+}
+
+/// A decode segment: from a keyframe at which the time stamps go back (below those of packets already read) to
+/// the next such keyframe. The MP4/MOV demuxer makes one per edit of a list of several edits (each edit's
+/// pre-roll is read again with time stamps that overlap the previous edit's), and concatenated streams whose
+/// clocks restart make them too. Decoders show segment after segment, so frames are in presentation order
+/// within a segment and in segment order across them: what `ffmpeg -fps_mode passthrough` outputs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Segment {
+    /// Decode-order position of its first packet (a keyframe).
+    first_packet: u32,
+    /// Its first frame (presentation index).
+    first_frame: u32,
+    /// Ticks added to its time stamps to make presentation times increase across segments (0 where they do).
+    shift: i64,
 }
 
 impl FrameIndex {
@@ -130,11 +148,23 @@ impl FrameIndex {
             // Streams that do not flag keyframes (some raw or AVI files): the first packet must start decoding.
             packets[0].key = true;
         }
-        // Presentation order: by pts, ties by decode order.
+        // Decode segments: a keyframe below a time stamp already read starts a new one.
+        let mut segment_of = vec![0u32; packets.len()];
+        let mut segment_first_packets: Vec<u32> = vec![0];
+        let mut max_pts = i64::MIN;
+        for (i, p) in packets.iter().enumerate() {
+            if i > 0 && p.key && p.pts < max_pts {
+                segment_first_packets.push(i as u32);
+                max_pts = i64::MIN;
+            }
+            segment_of[i] = segment_first_packets.len() as u32 - 1;
+            max_pts = max_pts.max(p.pts);
+        }
+        // Presentation order: segment by segment, by pts within one, ties by decode order.
         let mut order: Vec<u32> = (0..packets.len() as u32)
             .filter(|&i| packets[i as usize].frame.is_some())
             .collect();
-        order.sort_by_key(|&i| (packets[i as usize].pts, i));
+        order.sort_by_key(|&i| (segment_of[i as usize], packets[i as usize].pts, i));
         if order.is_empty() {
             return Err("every packet is marked discard".into());
         }
@@ -144,16 +174,21 @@ impl FrameIndex {
         let key_packets: Vec<u32> = (0..packets.len() as u32)
             .filter(|&i| packets[i as usize].key)
             .collect();
-        // The start of frame f: the last keyframe at or before its packet in decode order whose pts is not after
-        // the frame's pts (leading pictures of an open GOP need the previous GOP).
+        // The start of frame f: the last keyframe of its segment at or before its packet in decode order whose pts
+        // is not after the frame's pts (leading pictures of an open GOP need the previous GOP); the segment's first
+        // packet otherwise.
         let mut frame_start = Vec::with_capacity(order.len());
         for &pkt in &order {
             let pts = packets[pkt as usize].pts;
+            let seg_first = segment_first_packets[segment_of[pkt as usize] as usize];
             let mut k = key_packets.partition_point(|&kp| kp <= pkt);
-            let mut start = 0;
+            let mut start = seg_first;
             while k > 0 {
                 k -= 1;
                 let kp = key_packets[k];
+                if kp < seg_first {
+                    break;
+                }
                 if packets[kp as usize].pts <= pts {
                     start = kp;
                     break;
@@ -161,15 +196,42 @@ impl FrameIndex {
             }
             frame_start.push(start);
         }
+        // Segments that show frames, after the first, each shifted (where its stamps do not already start after
+        // the previous frames') to one typical packet duration after the latest shifted stamp before it.
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut latest = i64::MIN;
+        for (frame, &pkt) in order.iter().enumerate() {
+            let seg = segment_of[pkt as usize];
+            let pts = packets[pkt as usize].pts;
+            if frame > 0 && segment_of[order[frame - 1] as usize] != seg {
+                segments.push(Segment {
+                    first_packet: segment_first_packets[seg as usize],
+                    first_frame: frame as u32,
+                    shift: if pts <= latest {
+                        latest + typical - pts
+                    } else {
+                        0
+                    },
+                });
+            }
+            latest = latest.max(pts + segments.last().map_or(0, |s| s.shift));
+        }
         let keyframes = key_packets
             .iter()
             .filter_map(|&kp| packets[kp as usize].frame)
             .collect::<Vec<_>>();
         let mut keyframes = keyframes;
         keyframes.sort_unstable();
-        let deltas: Vec<i64> = order
-            .windows(2)
-            .map(|w| packets[w[1] as usize].pts - packets[w[0] as usize].pts)
+        let shifted = |f: usize| {
+            let shift = segments
+                .iter()
+                .take_while(|s| s.first_frame as usize <= f)
+                .last()
+                .map_or(0, |s| s.shift);
+            packets[order[f] as usize].pts + shift
+        };
+        let deltas: Vec<i64> = (1..order.len())
+            .map(|f| shifted(f) - shifted(f - 1))
             .collect();
         let frame_duration = median(
             &deltas
@@ -187,6 +249,7 @@ impl FrameIndex {
             time_base,
             frame_duration,
             counted_order: false,
+            segments,
         })
     }
 
@@ -226,9 +289,37 @@ impl FrameIndex {
         self.packets[self.frame_packet[i] as usize].pts
     }
 
-    /// The frame whose presentation time stamp is `pts`, if any (a binary search: frames are in pts order).
+    /// The first frame whose presentation time stamp is `pts`, if any (a binary search per decode segment: frames
+    /// are in pts order within one).
     pub fn frame_of_pts(&self, pts: i64) -> Option<usize> {
-        let (mut lo, mut hi) = (0, self.len());
+        self.frame_of_pts_from(pts, 0)
+    }
+
+    /// The frame whose presentation time stamp is `pts`, preferring the first one at or after frame `floor` where
+    /// several frames share it (frames of different decode segments can: see the multi-edit note on
+    /// [`FrameIndex::segment_count`]); any frame with that stamp otherwise.
+    pub fn frame_of_pts_from(&self, pts: i64, floor: usize) -> Option<usize> {
+        let ranges = self.segment_ranges();
+        let first = ranges.partition_point(|r| r.end <= floor);
+        ranges[first.min(ranges.len() - 1)..]
+            .iter()
+            .chain(&ranges[..first.min(ranges.len() - 1)])
+            .find_map(|r| {
+                let lo = if r.contains(&floor) { floor } else { r.start };
+                self.search_pts(lo..r.end, pts)
+            })
+            .or_else(|| {
+                // A duplicate stamp before `floor` within floor's own segment.
+                ranges
+                    .iter()
+                    .find(|r| r.contains(&floor))
+                    .and_then(|r| self.search_pts(r.start..floor, pts))
+            })
+    }
+
+    /// Binary search for `pts` among frames `range` (sorted by pts).
+    fn search_pts(&self, range: std::ops::Range<usize>, pts: i64) -> Option<usize> {
+        let (mut lo, mut hi) = (range.start, range.end);
         while lo < hi {
             let mid = (lo + hi) / 2;
             if self.pts(mid) < pts {
@@ -237,7 +328,50 @@ impl FrameIndex {
                 hi = mid;
             }
         }
-        (lo < self.len() && self.pts(lo) == pts).then_some(lo)
+        (lo < range.end && self.pts(lo) == pts).then_some(lo)
+    }
+
+    /// Frame ranges of the decode segments.
+    fn segment_ranges(&self) -> Vec<std::ops::Range<usize>> {
+        let mut starts: Vec<usize> = std::iter::once(0)
+            .chain(self.segments.iter().map(|s| s.first_frame as usize))
+            .collect();
+        starts.push(self.len());
+        starts.windows(2).map(|w| w[0]..w[1]).collect()
+    }
+
+    /// Number of decode segments: 1 for the usual stream. More where a keyframe's time stamp goes back below the
+    /// stamps already read: an MP4/MOV edit list of several edits (the demuxer replays each edit's pre-roll with
+    /// stamps that overlap the previous edit's) or streams concatenated with restarting clocks. Frames are then in
+    /// presentation order within a segment and in segment order across them, as decoders show them; two frames
+    /// may share a time stamp, and [`FrameIndex::time_of`] shifts later segments so that times keep increasing.
+    pub fn segment_count(&self) -> usize {
+        1 + self.segments.len()
+    }
+
+    /// The first frame the decode segment of packet `packet` (decode-order position) shows.
+    pub fn segment_first_frame_of_packet(&self, packet: usize) -> usize {
+        let k = self
+            .segments
+            .partition_point(|s| s.first_packet as usize <= packet);
+        if k == 0 {
+            0
+        } else {
+            self.segments[k - 1].first_frame as usize
+        }
+    }
+
+    /// Presentation time of frame `i` in ticks: its pts, plus its segment's shift.
+    fn ticks(&self, i: usize) -> i64 {
+        let k = self
+            .segments
+            .partition_point(|s| s.first_frame as usize <= i);
+        let shift = if k == 0 {
+            0
+        } else {
+            self.segments[k - 1].shift
+        };
+        self.pts(i) + shift
     }
 
     /// Decode-order position of frame `i`'s packet.
@@ -250,9 +384,10 @@ impl FrameIndex {
         self.frame_start[i] as usize
     }
 
-    /// Presentation time of frame `i` in seconds.
+    /// Presentation time of frame `i` in seconds (the pts, shifted in later decode segments so that times keep
+    /// increasing: see [`FrameIndex::segment_count`]).
     pub fn time_of(&self, i: usize) -> f64 {
-        self.pts(i) as f64 * self.tick()
+        self.ticks(i) as f64 * self.tick()
     }
 
     /// Typical frame duration in seconds.
@@ -267,7 +402,7 @@ impl FrameIndex {
 
     /// Whether frame durations vary (variable frame rate).
     pub fn is_vfr(&self) -> bool {
-        (1..self.len()).any(|i| (self.pts(i) - self.pts(i - 1) - self.frame_duration).abs() > 1)
+        (1..self.len()).any(|i| (self.ticks(i) - self.ticks(i - 1) - self.frame_duration).abs() > 1)
     }
 
     /// Average frame rate measured from the time stamps.
@@ -487,6 +622,43 @@ mod tests {
         assert_eq!(ix.len(), 2);
         assert_eq!(ix.pts(0), 0);
         assert_eq!(ix.start_packet_of(1), 0);
+    }
+
+    #[test]
+    fn edits_replayed_with_overlapping_stamps_are_decode_segments() {
+        // Edit one: I0 P2 B1 and a discarded tail P4; edit two replays from a discarded keyframe I1 with stamps
+        // below those already read: P3 B2. Shown: 0 1 2 | 2 3.
+        let d = |pts, dts, key| (Some(pts), Some(dts), key, true, 1);
+        let raw = [
+            p(0, -1, true),
+            p(2, 0, false),
+            p(1, 1, false),
+            d(4, 2, false),
+            d(1, 0, true),
+            p(3, 1, false),
+            p(2, 2, false),
+        ];
+        let ix = FrameIndex::from_packets(&raw, (1, 30)).unwrap();
+        assert_eq!(ix.segment_count(), 2);
+        assert_eq!(
+            (0..5).map(|i| ix.pts(i)).collect::<Vec<_>>(),
+            vec![0, 1, 2, 2, 3]
+        );
+        assert_eq!(ix.packet_of(3), 6);
+        assert_eq!(
+            ix.start_packet_of(3),
+            4,
+            "the second edit starts at its own keyframe"
+        );
+        assert_eq!(ix.start_packet_of(2), 0);
+        assert_eq!(ix.frame_of_pts(2), Some(2));
+        assert_eq!(ix.frame_of_pts_from(2, 3), Some(3));
+        assert_eq!(ix.frame_of_pts_from(1, 3), Some(1));
+        assert_eq!(ix.segment_first_frame_of_packet(5), 3);
+        // Times keep increasing: the second segment is shifted one frame past the first.
+        let times: Vec<f64> = (0..5).map(|i| ix.time_of(i) * 30.0).collect();
+        assert_eq!(times, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert!(!ix.is_vfr());
     }
 
     #[test]

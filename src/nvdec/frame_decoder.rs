@@ -32,6 +32,11 @@ fn display_delay() -> u32 {
     *DELAY
 }
 
+/// The time stamp sent with packets whose picture the container says to drop (`Packet::is_discard`: an edit
+/// list's pre-roll), so that their pictures are recognised when they come out and dropped, as libavcodec drops
+/// them. Never a real stamp: far below any a container gives, with room for the parser's arithmetic.
+const DISCARD_TS: i64 = i64::MIN / 4;
+
 /// An NVDEC decode session with its own CUDA stream.
 pub(crate) struct NvdecDecoder {
     session: NvdecSession,
@@ -40,6 +45,9 @@ pub(crate) struct NvdecDecoder {
     /// See [`reliable_timestamps`].
     timestamps: bool,
     current: Option<DisplayedFrame>,
+    /// For codecs numbered by counting (no reliable stamps, no reordering): per packet sent and not yet shown,
+    /// whether its picture is to be dropped.
+    discards: std::collections::VecDeque<bool>,
     matrix: ColorMatrix,
     range: ColorRange,
     source_name: String,
@@ -73,6 +81,7 @@ impl NvdecDecoder {
             codec,
             timestamps: reliable_timestamps(codec),
             current: None,
+            discards: Default::default(),
             matrix,
             range,
             source_name: demuxer.source().name(),
@@ -102,13 +111,23 @@ impl FrameDecoder for NvdecDecoder {
         }
         self.session.start_stream(sequence_header(codec, demuxer))?;
         self.current = None;
+        self.discards.clear();
         (self.matrix, self.range) = stream_color(demuxer.info());
         self.source_name = demuxer.source().name();
         Ok(())
     }
 
     fn send_packet(&mut self, packet: &Packet) -> Result<()> {
-        let r = match packet.pts().or(packet.dts()) {
+        let discard = packet.is_discard();
+        if !self.timestamps {
+            self.discards.push_back(discard);
+        }
+        let ts = if discard && self.timestamps {
+            Some(DISCARD_TS)
+        } else {
+            packet.pts().or(packet.dts())
+        };
+        let r = match ts {
             Some(pts) => self.session.decode(packet.data(), pts, true),
             None => self.session.decode_untimed(packet.data(), true),
         };
@@ -120,12 +139,20 @@ impl FrameDecoder for NvdecDecoder {
     }
 
     fn receive(&mut self) -> Result<Option<Option<i64>>> {
-        self.current = self.session.next_frame();
-        let timestamps = self.timestamps;
-        Ok(self
-            .current
-            .as_ref()
-            .map(|f| timestamps.then_some(f.timestamp)))
+        loop {
+            self.current = self.session.next_frame();
+            let Some(frame) = &self.current else {
+                return Ok(None);
+            };
+            let dropped = if self.timestamps {
+                frame.timestamp == DISCARD_TS
+            } else {
+                self.discards.pop_front().unwrap_or(false)
+            };
+            if !dropped {
+                return Ok(Some(self.timestamps.then_some(frame.timestamp)));
+            }
+        }
     }
 
     fn write_current(&mut self, color: ColorType, sink: FrameSink<'_>) -> Result<()> {
@@ -190,6 +217,7 @@ impl FrameDecoder for NvdecDecoder {
 
     fn flush(&mut self) {
         self.current = None;
+        self.discards.clear();
         // A failed reset leaves a broken session; the next decode call reports it.
         let _ = self.session.reset();
     }

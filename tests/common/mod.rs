@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+pub mod containers;
 pub mod encode;
 pub mod exact;
 
@@ -43,6 +44,7 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture { name: "h264_baseline_sar.mp4", input: "testsrc2=size=320x240:rate=25", frames: 30, args: "-c:v libx264 -profile:v baseline -g 15 -vf setsar=16/11 -pix_fmt yuv420p" },
     Fixture { name: "hevc444_full_scaling.mkv", input: "testsrc2=size=320x240:rate=30", frames: 30, args: "-c:v libx265 -x265-params log-level=error:keyint=15:bframes=2:scaling-list=default -pix_fmt yuv444p -color_range pc -colorspace bt709 -color_primaries bt709 -color_trc bt709" },
     Fixture { name: "hevc_temporal_sar.mp4", input: "testsrc2=size=320x240:rate=25", frames: 40, args: "-vf setsar=4/3 -c:v libx265 -x265-params log-level=error:keyint=20:bframes=3:b-pyramid=1:temporal-layers=1 -pix_fmt yuv420p -tag:v hvc1" },
+    Fixture { name: "h264_b2_gop60_10s.mp4", input: "testsrc2=size=192x108:rate=30", frames: 300, args: "-c:v libx264 -bf 2 -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p" },
     Fixture { name: "mpeg4_b.mp4", input: "testsrc2=size=320x240:rate=60", frames: 60, args: "-c:v mpeg4 -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
 ];
 
@@ -117,8 +119,22 @@ pub fn nvdec_gpu() -> bool {
     true
 }
 
-/// The path of fixture `name`, making it (and its reference decode) on first use.
+/// The path of fixture `name` (of [`FIXTURES`] or [`containers::DERIVED`]), making it on first use.
 pub fn fixture(name: &str) -> PathBuf {
+    if let Some(d) = containers::DERIVED.iter().find(|d| d.name == name) {
+        let path = fixture_dir().join(d.name);
+        if path.exists() {
+            return path;
+        }
+        let src = fixture(d.from);
+        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        if !path.exists() {
+            let tmp = fixture_dir().join(format!("tmp-{}", d.name));
+            (d.make)(&src, &tmp);
+            std::fs::rename(&tmp, &path).unwrap();
+        }
+        return path;
+    }
     let f = FIXTURES
         .iter()
         .find(|f| f.name == name)

@@ -1,0 +1,161 @@
+//! Fixtures made from other fixtures: the container shapes real data sets carry (MP4/MOV edit lists, negative
+//! composition offsets, ...), made at test time with the ffmpeg CLI from a plain fixture, or by rewriting an MP4's
+//! boxes where the CLI cannot write the shape.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::run;
+
+/// A fixture derived from another one.
+pub struct Derived {
+    /// File name inside the fixture directory.
+    pub name: &'static str,
+    /// The fixture it is made from.
+    pub from: &'static str,
+    /// Makes `dst` from `src`.
+    pub make: fn(&Path, &Path),
+}
+
+/// `ffmpeg -y -loglevel error <before> -i SRC <after> DST`.
+fn ffmpeg(src: &Path, dst: &Path, before: &[&str], after: &[&str]) {
+    run(Command::new("ffmpeg")
+        .args(["-y", "-loglevel", "error"])
+        .args(before)
+        .arg("-i")
+        .arg(src)
+        .args(after)
+        .arg(dst));
+}
+
+/// Every derived fixture.
+pub const DERIVED: &[Derived] = &[
+    // Cut by stream copy at a non-keyframe without moving time stamps: the edit list hides the pictures from the
+    // keyframe before 1.5 s up to 1.5 s (decoded, never shown), and the cut ends in the middle of a GOP.
+    Derived {
+        name: "edit_hidden_lead.mov",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |s, d| ffmpeg(s, d, &["-ss", "1.5"], &["-t", "5", "-c", "copy"]),
+    },
+    // The same for HEVC with B-frames, in MP4.
+    Derived {
+        name: "edit_hidden_lead_hevc.mp4",
+        from: "hevc8_b.mp4",
+        make: |s, d| {
+            ffmpeg(
+                s,
+                d,
+                &["-ss", "0.6"],
+                &["-t", "1", "-c", "copy", "-tag:v", "hvc1"],
+            )
+        },
+    },
+    // An empty edit first: the video starts 0.5 s into the presentation.
+    Derived {
+        name: "edit_empty_delay.mp4",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |s, d| ffmpeg(s, d, &["-itsoffset", "0.5"], &["-t", "3", "-c", "copy"]),
+    },
+    // Negative composition offsets (a version 1 `ctts` box): decode time stamps start below zero, no edit needed.
+    Derived {
+        name: "ctts_v1.mp4",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |s, d| {
+            ffmpeg(
+                s,
+                d,
+                &[],
+                &["-t", "4", "-c", "copy", "-movflags", "negative_cts_offsets"],
+            )
+        },
+    },
+    // Three edits: 1.0-2.0 s, 4.5-5.5 s (both starting between keyframes) and 8.0-8.5 s of the source, played one
+    // after the other; the MP4/MOV demuxer feeds each edit's pre-roll pictures marked discard.
+    Derived {
+        name: "edit_three_edits.mp4",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |s, d| {
+            ffmpeg(s, d, &[], &["-c", "copy"]);
+            rewrite_edit_list(d, &[(1.0, 1.0), (4.5, 1.0), (8.0, 0.5)]);
+        },
+    },
+];
+
+/// Big-endian u32 at `at`.
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+/// The boxes in `b[start..end]`: (type, offset of the box, size).
+fn boxes(b: &[u8], start: usize, end: usize) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    while at + 8 <= end {
+        let size = be32(b, at) as usize;
+        assert!(
+            size >= 8 && at + size <= end,
+            "a box that is not 32-bit sized"
+        );
+        out.push((b[at + 4..at + 8].try_into().unwrap(), at, size));
+        at += size;
+    }
+    out
+}
+
+fn find(b: &[u8], start: usize, end: usize, kind: &[u8; 4]) -> (usize, usize) {
+    boxes(b, start, end)
+        .into_iter()
+        .find(|(k, _, _)| k == kind)
+        .map(|(_, at, size)| (at, size))
+        .unwrap_or_else(|| panic!("no {} box", String::from_utf8_lossy(kind)))
+}
+
+/// The timescale of an `mvhd` or `mdhd` box at `at` (version 0 or 1).
+fn timescale(b: &[u8], at: usize) -> u32 {
+    let version = b[at + 8];
+    be32(b, at + if version == 1 { 28 } else { 20 })
+}
+
+/// Replaces the edit list of the only track of the MP4 at `path` (its `moov` after its `mdat`, as the ffmpeg CLI
+/// writes by default, so no chunk offset moves) with one edit per `(media start s, duration s)`.
+fn rewrite_edit_list(path: &Path, edits: &[(f64, f64)]) {
+    let mut b = std::fs::read(path).unwrap();
+    let top = boxes(&b, 0, b.len());
+    let (_, moov, moov_size) = *top.iter().find(|(k, _, _)| k == b"moov").unwrap();
+    let (_, mdat, _) = *top.iter().find(|(k, _, _)| k == b"mdat").unwrap();
+    assert!(mdat < moov, "moov must follow mdat");
+    let movie_scale = f64::from(timescale(
+        &b,
+        find(&b, moov + 8, moov + moov_size, b"mvhd").0,
+    ));
+    let (trak, trak_size) = find(&b, moov + 8, moov + moov_size, b"trak");
+    let (mdia, mdia_size) = find(&b, trak + 8, trak + trak_size, b"mdia");
+    let media_scale = f64::from(timescale(
+        &b,
+        find(&b, mdia + 8, mdia + mdia_size, b"mdhd").0,
+    ));
+    let (edts, edts_size) = find(&b, trak + 8, trak + trak_size, b"edts");
+    let mut elst = Vec::new();
+    elst.extend_from_slice(&[0, 0, 0, 0]); // size, filled below
+    elst.extend_from_slice(b"elst");
+    elst.extend_from_slice(&[0, 0, 0, 0]); // version 0, no flags
+    elst.extend_from_slice(&(edits.len() as u32).to_be_bytes());
+    for &(start, duration) in edits {
+        elst.extend_from_slice(&((duration * movie_scale).round() as u32).to_be_bytes());
+        elst.extend_from_slice(&((start * media_scale).round() as i32).to_be_bytes());
+        elst.extend_from_slice(&[0, 1, 0, 0]); // rate 1.0
+    }
+    let elst_len = elst.len() as u32;
+    elst[..4].copy_from_slice(&elst_len.to_be_bytes());
+    let mut new_edts = Vec::new();
+    new_edts.extend_from_slice(&(8 + elst_len).to_be_bytes());
+    new_edts.extend_from_slice(b"edts");
+    new_edts.extend_from_slice(&elst);
+    let grow = new_edts.len() as i64 - edts_size as i64;
+    b.splice(edts..edts + edts_size, new_edts);
+    for at in [moov, trak] {
+        let size = (i64::from(be32(&b, at)) + grow) as u32;
+        b[at..at + 4].copy_from_slice(&size.to_be_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
