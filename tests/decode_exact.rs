@@ -33,6 +33,9 @@ fixture_tests! {
     mp4_empty_edit_delays_start => "edit_empty_delay.mp4",
     mp4_negative_composition_offsets => "ctts_v1.mp4",
     mp4_three_edits => "edit_three_edits.mp4",
+    mpegts_33_bit_time_stamps_wrap => "h264_ts_wrap.ts",
+    hevc_starting_at_a_cra_drops_its_rasl_pictures => "hevc_cra_start.ts",
+    mp4_two_video_tracks_takes_ffmpegs_choice => "two_video_tracks.mp4",
     h264_high10_422 => "h264_high10_422.mkv",
     h264_interlaced => "h264_interlaced.mp4",
     h264_baseline_with_aspect_ratio => "h264_baseline_sar.mp4",
@@ -78,4 +81,39 @@ fn headers_probe_equals_full_probe() {
         };
         assert_eq!(fast.probe(), expected, "{}", f.name);
     }
+}
+
+/// A change of picture size mid-stream (two transport streams of different sizes, concatenated): `info` names the
+/// frame where it happens, frames before it decode exactly, and asking for one after it is an `Unsupported` error
+/// that names the frame (ffmpeg would scale them to the first size; we do not pretend to).
+#[test]
+fn size_change_mid_stream_is_an_error_that_names_the_frame() {
+    let path = common::fixture("size_change.ts");
+    let out = common::run(common::cli().args(["info", "--json"]).arg(&path));
+    let info: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(info["num_frames"], 90);
+    assert_eq!(
+        info["segments"], 2,
+        "the clock restarts at the second stream"
+    );
+    assert_eq!(
+        info["size_change"],
+        serde_json::json!({"frame": 45, "width": 160, "height": 120})
+    );
+    let opts = vidloader::DecoderOptions::default()
+        .backend(Backend::Cpu)
+        .color(vidloader::ColorType::Native);
+    let mut dec = vidloader::SimpleDecoder::open(&path, opts).unwrap();
+    let fb = common::planar_frame_bytes(192, 108, 1, 1, 1);
+    let reference = common::reference_frames(&path, "yuv420p", fb);
+    let batch = dec.get_batch_frames_by_index(&[0, 30, 44]).unwrap();
+    let bytes = common::tensor_bytes(&batch.frames);
+    for (k, i) in [0, 30, 44].into_iter().enumerate() {
+        assert!(bytes[k * fb..(k + 1) * fb] == reference[i][..], "frame {i}");
+    }
+    let err = dec.get_batch_frames_by_index(&[46]).unwrap_err();
+    assert!(
+        matches!(&err, vidloader::Error::Unsupported(m) if m.contains("frame 46 is 160x120")),
+        "{err}"
+    );
 }

@@ -66,6 +66,9 @@ nvdec_fixture_tests! {
     nvdec_mp4_empty_edit_delays_start => "edit_empty_delay.mp4",
     nvdec_mp4_negative_composition_offsets => "ctts_v1.mp4",
     nvdec_mp4_three_edits => "edit_three_edits.mp4",
+    nvdec_mpegts_33_bit_time_stamps_wrap => "h264_ts_wrap.ts",
+    nvdec_hevc_starting_at_a_cra_drops_its_rasl_pictures => "hevc_cra_start.ts",
+    nvdec_mp4_two_video_tracks_takes_ffmpegs_choice => "two_video_tracks.mp4",
 }
 
 /// Native reference frames of a 4:2:0 8-bit fixture.

@@ -86,6 +86,8 @@ pub(crate) trait FrameDecoder: Send {
     /// ([`FrameSink::Host`] for the CPU, [`FrameSink::Device`] for NVDEC); the other is an
     /// [`crate::Error::InvalidArgument`].
     fn write_current(&mut self, color: ColorType, sink: FrameSink<'_>) -> Result<()>;
+    /// Width and height of the current frame (`None` without one).
+    fn current_size(&self) -> Option<(u32, u32)>;
     /// Drops all buffered state so that decoding can restart at a keyframe.
     fn flush(&mut self);
 }

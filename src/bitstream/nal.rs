@@ -96,6 +96,24 @@ pub(crate) fn is_disposable(codec: NalCodec, framing: NalFraming, data: &[u8]) -
     slices > 0
 }
 
+/// Whether the packet holds an HEVC RASL picture (random access skipped leading: every slice NAL unit is of type
+/// RASL_N or RASL_R). A RASL picture associated with the IRAP picture decoding starts from refers to pictures
+/// before it, so decoders drop it.
+pub(crate) fn is_hevc_rasl(framing: NalFraming, data: &[u8]) -> bool {
+    let mut slices = 0;
+    for h in nal_headers(framing, data) {
+        let Ok(h) = h else { return false };
+        let kind = (h >> 1) & 0x3f;
+        if kind < 32 {
+            if kind != 8 && kind != 9 {
+                return false;
+            }
+            slices += 1;
+        }
+    }
+    slices > 0
+}
+
 /// The NAL units of an Annex-B byte stream, without their start codes (trailing zero bytes of a unit belong to
 /// the next start code and are dropped).
 pub(crate) fn annexb_units(data: &[u8]) -> Vec<&[u8]> {
@@ -120,6 +138,31 @@ pub(crate) fn annexb_units(data: &[u8]) -> Vec<&[u8]> {
         }
     }
     units
+}
+
+/// The NAL units of a packet in `framing`, each starting with its header byte; a length-prefixed unit that runs
+/// past the packet ends the list.
+pub(crate) fn units(framing: NalFraming, data: &[u8]) -> Vec<&[u8]> {
+    match framing {
+        NalFraming::AnnexB => annexb_units(data),
+        NalFraming::LengthPrefixed(n) => {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i + n < data.len() {
+                let len = data[i..i + n]
+                    .iter()
+                    .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+                let Some(end) = (i + n).checked_add(len).filter(|&e| e <= data.len()) else {
+                    break;
+                };
+                if len > 0 {
+                    out.push(&data[i + n..end]);
+                }
+                i = end;
+            }
+            out
+        }
+    }
 }
 
 /// Whether a NAL unit (first byte = its header) is a parameter set: H.264 SPS / PPS, HEVC VPS / SPS / PPS.
@@ -220,6 +263,38 @@ mod tests {
             vec![0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce]
         );
         assert!(annexb_parameter_sets(NalCodec::H264, &packet[15..]).is_empty());
+    }
+
+    #[test]
+    fn units_in_both_framings() {
+        let annexb = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3];
+        assert_eq!(
+            units(NalFraming::AnnexB, &annexb),
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..]]
+        );
+        let prefixed = [0, 3, 0x67, 1, 2, 0, 2, 0x68, 3, 0, 9, 0x65];
+        assert_eq!(
+            units(NalFraming::LengthPrefixed(2), &prefixed),
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..]],
+            "the unit that runs past the end is left out"
+        );
+    }
+
+    #[test]
+    fn hevc_rasl_pictures() {
+        // NAL header byte 0 is type << 1: RASL_N (8), RASL_R (9), CRA (21), TRAIL_R (1).
+        let unit = |t: u8| vec![0, 0, 1, t << 1, 1, 0xaa];
+        assert!(is_hevc_rasl(NalFraming::AnnexB, &unit(8)));
+        assert!(is_hevc_rasl(
+            NalFraming::AnnexB,
+            &[unit(9), unit(9)].concat()
+        ));
+        assert!(!is_hevc_rasl(NalFraming::AnnexB, &unit(21)));
+        assert!(!is_hevc_rasl(
+            NalFraming::AnnexB,
+            &[unit(8), unit(1)].concat()
+        ));
+        assert!(!is_hevc_rasl(NalFraming::AnnexB, &unit(35)), "no slice");
     }
 
     #[test]

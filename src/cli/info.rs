@@ -15,7 +15,19 @@ struct InfoReport<'a> {
     first_pts_s: f64,
     measured_fps: f64,
     vfr: bool,
+    /// Decode segments (more than 1: an edit list of several edits, or streams concatenated with restarting
+    /// clocks).
+    segments: usize,
+    /// The first frame of another picture size, and that size (frames from there on are not decoded).
+    size_change: Option<SizeChange>,
     backend: Backend,
+}
+
+#[derive(Serialize)]
+struct SizeChange {
+    frame: usize,
+    width: u32,
+    height: u32,
 }
 
 pub fn run(path: &Path, json: bool, backend: Backend) -> Result<()> {
@@ -29,6 +41,14 @@ pub fn run(path: &Path, json: bool, backend: Backend) -> Result<()> {
         first_pts_s: index.time_of(0),
         measured_fps: index.measured_fps(),
         vfr: index.is_vfr(),
+        segments: index.segment_count(),
+        size_change: index
+            .size_change()
+            .map(|(frame, width, height)| SizeChange {
+                frame,
+                width,
+                height,
+            }),
         backend: dec.backend(),
     };
     if json {
@@ -59,6 +79,19 @@ pub fn run(path: &Path, json: bool, backend: Backend) -> Result<()> {
         );
         if s.rotation != 0.0 {
             println!("  rotation   {} degrees", s.rotation);
+        }
+        if report.segments > 1 {
+            println!(
+                "  segments   {} (the time stamps restart: several edits, or concatenated streams)",
+                report.segments
+            );
+        }
+        if let Some(c) = &report.size_change {
+            println!(
+                "  size change at frame {} to {}x{}: frames from there on are not decoded (ffmpeg scales them to \
+                 the first size; split or re-encode the file)",
+                c.frame, c.width, c.height
+            );
         }
     }
     Ok(())

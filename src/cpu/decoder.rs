@@ -122,6 +122,11 @@ impl FrameDecoder for CpuDecoder {
         }
     }
 
+    fn current_size(&self) -> Option<(u32, u32)> {
+        self.has_frame
+            .then(|| (self.frame.width(), self.frame.height()))
+    }
+
     fn write_current(&mut self, color: ColorType, sink: FrameSink<'_>) -> Result<()> {
         if !self.has_frame {
             return Err(Error::InvalidArgument("no decoded frame to write".into()));

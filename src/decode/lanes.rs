@@ -168,6 +168,7 @@ impl Lane {
                 let Some(f) = next else { break };
                 self.pos.last_out = Some(f);
                 if frames.binary_search(&f).is_ok() {
+                    self.check_size(f)?;
                     let t = Instant::now();
                     out.write(self.decoder.as_mut(), req.color, req.slots[&f][0])?;
                     self.work.times.write += t.elapsed();
@@ -223,6 +224,26 @@ impl Lane {
                 }
             }
             self.work.times.decode += t.elapsed();
+        }
+    }
+
+    /// Fails on a picture whose size differs from the stream's: a change of size mid-stream (a new H.264/HEVC
+    /// sequence header, concatenated streams) is not decoded; ffmpeg scales such pictures to the first size.
+    fn check_size(&self, frame: usize) -> Result<()> {
+        let info = self.demuxer.info();
+        match self.decoder.current_size() {
+            Some((w, h)) if (w, h) != (info.width, info.height) => Err(Error::Unsupported(format!(
+                "{}: frame {frame} is {w}x{h} but the stream is {}x{}: a change of picture size mid-stream is \
+                 not decoded (ffmpeg would scale it to the first size); split the file where the size changes \
+                 (ffmpeg -i IN -c copy -f segment ...) or re-encode it at one size \
+                 (ffmpeg -i IN -vf scale={}:{} OUT.mp4)",
+                self.demuxer.source().name(),
+                info.width,
+                info.height,
+                info.width,
+                info.height
+            ))),
+            _ => Ok(()),
         }
     }
 

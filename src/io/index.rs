@@ -9,6 +9,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::bitstream::mpeg4::{mpeg4_vop, Vop, VopType};
+use crate::bitstream::nal::{is_hevc_rasl, units, NalCodec, NalFraming};
+use crate::bitstream::sps;
 use crate::error::{Error, Result};
 use crate::io::demux::Demuxer;
 use crate::io::source::Source;
@@ -48,6 +50,10 @@ pub struct FrameIndex {
     /// The decode segments after the first (see [`Segment`]); empty for the usual stream of one.
     #[serde(default)]
     segments: Vec<Segment>,
+    /// The first frame whose picture size differs from the stream's, with that size (H.264 sequence parameter
+    /// sets in keyframe packets; `None` where none differs or the codec is not read).
+    #[serde(default)]
+    size_change: Option<(u32, u32, u32)>,
 }
 
 /// A decode segment: from a keyframe at which the time stamps go back (below those of packets already read) to
@@ -76,11 +82,38 @@ impl FrameIndex {
     pub fn scan_demuxer(demuxer: &mut Demuxer) -> Result<Self> {
         let time_base = demuxer.info().time_base;
         let mpeg4 = demuxer.parameters().id() == ffmpeg_next::codec::Id::MPEG4;
+        // HEVC: the RASL pictures of the IRAP picture the stream starts with (a stream cut at a CRA) cannot be
+        // decoded, and decoders drop them; they are not frames.
+        let hevc_framing = (demuxer.parameters().id() == ffmpeg_next::codec::Id::HEVC)
+            .then(|| NalFraming::from_extradata(NalCodec::Hevc, &demuxer.extradata()));
+        let mut keys_seen = 0;
+        // H.264: sequence parameter sets carried in keyframe packets, for a change of picture size.
+        let h264_framing = (demuxer.parameters().id() == ffmpeg_next::codec::Id::H264)
+            .then(|| NalFraming::from_extradata(NalCodec::H264, &demuxer.extradata()));
+        let size = (demuxer.info().width, demuxer.info().height);
+        let mut resized_at: Option<(usize, u32, u32)> = None;
         let mut raw: Vec<RawPacket> = Vec::new();
         // MPEG-4 Part 2 picture types, read only where the container might lack presentation time stamps.
         let mut vops: Vec<Option<Vop>> = Vec::new();
         while let Some(p) = demuxer.read_packet()? {
-            raw.push((p.pts(), p.dts(), p.is_key(), p.is_discard(), p.duration()));
+            keys_seen += usize::from(p.is_key() || raw.is_empty());
+            let skipped_leading = keys_seen == 1
+                && !raw.is_empty()
+                && hevc_framing.is_some_and(|f| is_hevc_rasl(f, p.data()));
+            if let (Some(f), true, None) = (h264_framing, p.is_key(), resized_at) {
+                resized_at = units(f, p.data())
+                    .into_iter()
+                    .filter_map(sps::h264::parse_nal)
+                    .find(|s| (s.width, s.height) != size)
+                    .map(|s| (raw.len(), s.width, s.height));
+            }
+            raw.push((
+                p.pts(),
+                p.dts(),
+                p.is_key(),
+                p.is_discard() || skipped_leading,
+                p.duration(),
+            ));
             if mpeg4 {
                 vops.push(mpeg4_vop(p.data()));
             }
@@ -118,6 +151,10 @@ impl FrameIndex {
             reason,
         })?;
         index.counted_order = counted_order;
+        index.size_change = resized_at.and_then(|(pkt, w, h)| {
+            let frame = index.packets[pkt..].iter().find_map(|p| p.frame)?;
+            Some((frame, w, h))
+        });
         Ok(index)
     }
 
@@ -250,6 +287,7 @@ impl FrameIndex {
             frame_duration,
             counted_order: false,
             segments,
+            size_change: None,
         })
     }
 
@@ -338,6 +376,13 @@ impl FrameIndex {
             .collect();
         starts.push(self.len());
         starts.windows(2).map(|w| w[0]..w[1]).collect()
+    }
+
+    /// The first frame whose picture size differs from the stream's, and that size: `(frame, width, height)`.
+    /// Read from the H.264 sequence parameter sets of keyframe packets (other codecs: `None`). Decoding such a
+    /// frame is an [`Error::Unsupported`] that names it, on every backend.
+    pub fn size_change(&self) -> Option<(usize, u32, u32)> {
+        self.size_change.map(|(f, w, h)| (f as usize, w, h))
     }
 
     /// Number of decode segments: 1 for the usual stream. More where a keyframe's time stamp goes back below the

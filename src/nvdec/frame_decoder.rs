@@ -155,6 +155,13 @@ impl FrameDecoder for NvdecDecoder {
         }
     }
 
+    fn current_size(&self) -> Option<(u32, u32)> {
+        // The session's format is that of the last sequence header; a picture decoded before a change of size
+        // that is still queued reports the new size.
+        self.current.as_ref()?;
+        self.session.format().map(|f| (f.width(), f.height()))
+    }
+
     fn write_current(&mut self, color: ColorType, sink: FrameSink<'_>) -> Result<()> {
         let FrameSink::Device { slot, transform } = sink else {
             return Err(Error::InvalidArgument(

@@ -79,6 +79,62 @@ pub const DERIVED: &[Derived] = &[
             rewrite_edit_list(d, &[(1.0, 1.0), (4.5, 1.0), (8.0, 0.5)]);
         },
     },
+    // MPEG-TS time stamps are 33-bit: offset so that they wrap about 1.7 s in.
+    Derived {
+        name: "h264_ts_wrap.ts",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |s, d| {
+            ffmpeg(
+                s,
+                d,
+                &[],
+                &["-t", "4", "-c", "copy", "-output_ts_offset", "95442"],
+            )
+        },
+    },
+    // HEVC cut at a CRA picture of an open GOP: its RASL pictures cannot be decoded and are dropped.
+    Derived {
+        name: "hevc_cra_start.ts",
+        from: "hevc_opengop.mp4",
+        make: |s, d| ffmpeg(s, d, &["-ss", "1.0"], &["-c", "copy"]),
+    },
+    // Two video tracks, the larger one second: the stream chosen must be ffmpeg's.
+    Derived {
+        name: "two_video_tracks.mp4",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |_, d| {
+            let mut cmd = Command::new("ffmpeg");
+            cmd.args(["-y", "-loglevel", "error"]);
+            cmd.args(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25"]);
+            cmd.args(["-f", "lavfi", "-i", "testsrc=size=320x180:rate=30"]);
+            cmd.args([
+                "-t", "2", "-map", "0:v", "-map", "1:v", "-c:v", "libx264", "-bf", "2",
+            ]);
+            cmd.args(["-pix_fmt", "yuv420p"]);
+            run(cmd.arg(d));
+        },
+    },
+    // Two transport streams of different picture sizes, concatenated: a new SPS of another size mid-stream,
+    // and time stamps that restart.
+    Derived {
+        name: "size_change.ts",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |_, d| {
+            let part = |size: &str, n: usize| {
+                let p = d.with_extension(format!("part{n}.ts"));
+                let mut cmd = Command::new("ffmpeg");
+                cmd.args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"]);
+                cmd.arg(format!("testsrc2=size={size}:rate=30"));
+                cmd.args(["-frames:v", "45", "-c:v", "libx264", "-bf", "2", "-g", "15"]);
+                cmd.args(["-pix_fmt", "yuv420p"]);
+                run(cmd.arg(&p));
+                let bytes = std::fs::read(&p).unwrap();
+                std::fs::remove_file(&p).unwrap();
+                bytes
+            };
+            std::fs::write(d, [part("192x108", 0), part("160x120", 1)].concat()).unwrap();
+        },
+    },
 ];
 
 /// Big-endian u32 at `at`.
