@@ -20,7 +20,7 @@ const NV: Backend = Backend::Nvdec(0);
 
 /// Streams NVDEC may legitimately refuse (the H100 has no H.264 4:4:4 profile decode on every driver, and MPEG-4
 /// part 2 support varies); every other fixture must decode.
-const MAY_BE_UNSUPPORTED: &[&str] = &["h264_444.mkv", "mpeg4.avi", "mpeg4_b.mp4"];
+const MAY_BE_UNSUPPORTED: &[&str] = &["h264_444.mkv", "mpeg4.avi", "mpeg4_b.mp4", "mpeg2_b.ts"];
 
 /// One GPU test at a time, so that the memory test measures only itself.
 static GPU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -69,6 +69,8 @@ nvdec_fixture_tests! {
     nvdec_mpegts_33_bit_time_stamps_wrap => "h264_ts_wrap.ts",
     nvdec_hevc_starting_at_a_cra_drops_its_rasl_pictures => "hevc_cra_start.ts",
     nvdec_mp4_two_video_tracks_takes_ffmpegs_choice => "two_video_tracks.mp4",
+    nvdec_vp8_webm => "vp8.webm",
+    nvdec_mpeg2_b_frames_in_mpegts => "mpeg2_b.ts",
 }
 
 /// Native reference frames of a 4:2:0 8-bit fixture.
