@@ -15,6 +15,9 @@ mod encode;
 mod error;
 mod ffi;
 mod frame;
+/// Entry points of the fuzz targets and the fuzz smoke test: not a supported API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 pub mod nvdec;
 
