@@ -32,7 +32,7 @@ pub use data::loader::{
 pub use data::sampler::{
     below, linspace, parse_sampler, unit, ClipPositions, ClipSampler, ClipSpacing,
     RandomFrameSampler, SampleRng, Sampled, Sampler, ShortVideoPolicy, TimeRange, UniformSampler,
-    VideoView,
+    VideoView, MAX_SPEC_FRAMES,
 };
 pub use data::synth;
 pub use decode::options::DecoderOptions;
