@@ -620,7 +620,7 @@ pub fn parse_sampler(
             .parse::<usize>()
             .ok()
             .zip(f.parse::<usize>().ok())
-            .map(|(c, f)| c.checked_mul(f).unwrap_or(usize::MAX)),
+            .map(|(c, f)| c.saturating_mul(f)),
         _ => None,
     };
     if total.is_some_and(|t| t > MAX_SPEC_FRAMES) {
