@@ -71,6 +71,10 @@ pub enum Error {
         call: &'static str,
         /// The driver's message.
         reason: String,
+        /// The driver's error when a driver call failed (see [`Error::cuda`]); `None` for NVRTC, whose failures
+        /// are text, and for a panic caught in a decoder callback.
+        #[source]
+        source: Option<cudarc::driver::DriverError>,
     },
     /// An nvcuvid (NVDEC) call returned a failure code.
     #[error("NVDEC {call} failed with {name} (CUresult {code})")]
@@ -108,6 +112,16 @@ impl Error {
         }
     }
 
+    /// Wraps a CUDA driver error returned by `call`; the message is the driver's (`CUDA cuMemAlloc_v2:
+    /// DriverError(CUDA_ERROR_OUT_OF_MEMORY, "out of memory")`) and the error stays reachable as the source.
+    pub fn cuda(call: &'static str, err: cudarc::driver::DriverError) -> Self {
+        Error::Cuda {
+            call,
+            reason: format!("{err:?}"),
+            source: Some(err),
+        }
+    }
+
     /// Wraps an FFmpeg error returned by `call`.
     pub fn ffmpeg(call: &'static str, err: ffmpeg_next::Error) -> Self {
         Error::Ffmpeg { call, source: err }
@@ -127,5 +141,34 @@ mod tests {
             ffmpeg_next::Error::InvalidData.to_string()
         );
         assert_eq!(e.to_string(), format!("ffmpeg avcodec_send_frame: {cause}"));
+    }
+
+    #[test]
+    fn cuda_driver_errors_keep_their_cause() {
+        use cudarc::driver::{sys::CUresult, DriverError};
+        // Built by hand: formatting a `DriverError` asks the driver for its text, and a test machine may have none.
+        let e = Error::Cuda {
+            call: "cuMemAlloc_v2",
+            reason: "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")".into(),
+            source: Some(DriverError(CUresult::CUDA_ERROR_OUT_OF_MEMORY)),
+        };
+        let cause = std::error::Error::source(&e).expect("the driver error is the source");
+        let driver = cause
+            .downcast_ref::<DriverError>()
+            .expect("typed as the driver's error");
+        assert_eq!(driver.0, CUresult::CUDA_ERROR_OUT_OF_MEMORY);
+        // The message is what it was before the cause was kept: the call and the driver's text.
+        assert_eq!(
+            e.to_string(),
+            "CUDA cuMemAlloc_v2: DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"
+        );
+        // NVRTC failures are text: no typed cause.
+        let nvrtc = Error::Cuda {
+            call: "nvrtc",
+            reason: "not found".into(),
+            source: None,
+        };
+        assert!(std::error::Error::source(&nvrtc).is_none());
+        assert_eq!(nvrtc.to_string(), "CUDA nvrtc: not found");
     }
 }

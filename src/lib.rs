@@ -15,6 +15,9 @@ mod encode;
 mod error;
 mod ffi;
 mod frame;
+/// Entry points of the fuzz targets and the fuzz smoke test: not a supported API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 pub mod nvdec;
 
@@ -29,7 +32,7 @@ pub use data::loader::{
 pub use data::sampler::{
     below, linspace, parse_sampler, unit, ClipPositions, ClipSampler, ClipSpacing,
     RandomFrameSampler, SampleRng, Sampled, Sampler, ShortVideoPolicy, TimeRange, UniformSampler,
-    VideoView,
+    VideoView, MAX_SPEC_FRAMES,
 };
 pub use data::synth;
 pub use decode::options::DecoderOptions;

@@ -22,14 +22,6 @@ const NV: Backend = Backend::Nvdec(0);
 /// part 2 support varies); every other fixture must decode.
 const MAY_BE_UNSUPPORTED: &[&str] = &["h264_444.mkv", "mpeg4.avi", "mpeg4_b.mp4", "mpeg2_b.ts"];
 
-/// One GPU test at a time, so that the memory test measures only itself.
-static GPU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The GPU lock when there is an NVDEC GPU that torch can use, else `None` (and the test is skipped).
-fn gpu() -> Option<std::sync::MutexGuard<'static, ()>> {
-    nvdec_gpu().then(|| GPU_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
 fn check_on_nvdec(name: &str) {
     let Some(_gpu) = gpu() else { return };
     if !check_fixture(name, NV) {

@@ -32,13 +32,6 @@ const N: i64 = 30;
 /// The UUID x265 puts in front of every user-data-unregistered SEI it writes.
 const X265_UUID: [u8; 16] = common::encode::X265_UUID;
 
-/// One GPU test at a time (they share the GPU's NVDEC engines and the process-wide NVENC probe).
-static GPU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn gpu() -> Option<std::sync::MutexGuard<'static, ()>> {
-    nvdec_gpu().then(|| GPU_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
 /// Output files of these tests (under the fixture folder's scratch space, which is writable on the GPU machine).
 fn out_dir() -> PathBuf {
     let d = fixture_dir().join("scratch").join("gpu_encode");

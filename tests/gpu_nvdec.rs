@@ -10,10 +10,13 @@
 //! fixtures_can_be_generated` makes them all.
 #![allow(clippy::needless_range_loop)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+use common::{ffmpeg_cli_available, fixture_dir, nvdec_context as gpu, skip_without_gpu};
 use vidloader::cuda::{
     self, native_frame_bytes, DstBytes, DstImage, GpuContext, GpuStream, SurfaceFormat,
 };
@@ -106,19 +109,6 @@ const ALL: &[&Fixture] = &[&H264, &H264_CROP, &H264_IPPP, &HEVC10];
 
 static FIXTURE_LOCK: Mutex<()> = Mutex::new(());
 
-fn fixture_dir() -> PathBuf {
-    std::env::var_os("VIDLOADER_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures"))
-}
-
-fn have_ffmpeg() -> bool {
-    Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
@@ -142,7 +132,7 @@ fn fixture(f: &Fixture) -> Option<(PathBuf, PathBuf)> {
     if stream.exists() && yuv.exists() {
         return Some((stream, yuv));
     }
-    if !have_ffmpeg() {
+    if !ffmpeg_cli_available() {
         skip_without_gpu(&format!(
             "fixture {} missing in {} and no ffmpeg CLI to make it",
             f.name,
@@ -250,32 +240,6 @@ fn is_idr_au(au: &[u8]) -> bool {
 
 // ---------------------------------------------------------------------------------------------------------------
 // GPU harness
-
-/// Under `VIDLOADER_REQUIRE_GPU=1` a missing GPU fails the test instead of skipping it.
-fn skip_without_gpu(reason: &str) {
-    assert!(
-        std::env::var("VIDLOADER_REQUIRE_GPU").map_or(true, |v| v != "1"),
-        "VIDLOADER_REQUIRE_GPU=1 but {reason}"
-    );
-    eprintln!("skipped: {reason}");
-}
-
-fn gpu() -> Option<Arc<GpuContext>> {
-    if !nvdec::is_available() {
-        skip_without_gpu(&format!(
-            "no GPU (NVDEC library unavailable: {:?})",
-            nvdec::unavailable_reason()
-        ));
-        return None;
-    }
-    match GpuContext::shared(0) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            skip_without_gpu(&format!("no GPU ({e})"));
-            None
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Decoded {
@@ -410,14 +374,14 @@ fn no_gpu_gives_typed_errors() {
 
 #[test]
 fn fixtures_can_be_generated() {
-    if std::env::var_os("VIDLOADER_FIXTURES").is_none() && !have_ffmpeg() {
+    if std::env::var_os("VIDLOADER_FIXTURES").is_none() && !ffmpeg_cli_available() {
         eprintln!("skipped: no ffmpeg CLI");
         return;
     }
     for f in ALL {
         let Some(l) = load(f) else {
             if std::env::var_os("VIDLOADER_FIXTURES").is_some() {
-                eprintln!("fixture {} not carried", f.name);
+                // `load` has already said "skipped: ..." (or failed under VIDLOADER_REQUIRE_GPU=1).
                 continue;
             }
             panic!("cannot make {}", f.name);

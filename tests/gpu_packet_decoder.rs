@@ -9,10 +9,6 @@ use vidloader::nvdec::LatencyMode;
 use vidloader::{Backend, DecoderOptions, Demuxer, Error, SimpleDecoder};
 use vidloader::{DecodedFrame, PacketDecoder, PacketDecoderOptions};
 
-fn gpu() -> bool {
-    nvdec_gpu()
-}
-
 /// Decodes all of `name` packet by packet; returns the frames and how many came out of each `decode` call.
 fn decode_all(name: &str, opts: PacketDecoderOptions) -> (Vec<DecodedFrame>, Vec<usize>) {
     let mut demuxer = Demuxer::open(fixture(name)).unwrap();
@@ -63,9 +59,7 @@ fn without_a_gpu_it_is_a_typed_error() {
 
 #[test]
 fn every_frame_in_display_order_then_flush() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     for name in [
         "h264_b3_gop30.mp4",
         "hevc8_b.mp4",
@@ -80,9 +74,7 @@ fn every_frame_in_display_order_then_flush() {
 
 #[test]
 fn zero_latency_gives_one_frame_per_packet_without_b_frames() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let opts = PacketDecoderOptions {
         latency: LatencyMode::Zero,
         ..Default::default()
@@ -103,9 +95,7 @@ fn zero_latency_gives_one_frame_per_packet_without_b_frames() {
 
 #[test]
 fn sei_user_data_on_the_first_x264_frame() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let opts = PacketDecoderOptions {
         extract_sei: true,
         ..Default::default()
@@ -121,9 +111,7 @@ fn sei_user_data_on_the_first_x264_frame() {
 
 #[test]
 fn reconfigure_to_another_size_and_decode_statistics() {
-    if !gpu() {
-        return;
-    }
+    let Some(_gpu) = gpu() else { return };
     let opts = PacketDecoderOptions {
         max_width: 1920,
         max_height: 1080,

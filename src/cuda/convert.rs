@@ -217,12 +217,8 @@ impl Converter {
         // SAFETY: `f` belongs to this module, loaded in the bound context; `args` points at values whose types and
         // sizes match the kernel's parameters (asserted on both sides); the addresses inside them were validated by
         // the safe constructors or promised by the callers of the unsafe ones.
-        unsafe { cu::launch_kernel(f, grid, (BLOCK.0, BLOCK.1, 1), 0, stream.raw(), args) }.map_err(
-            |e| Error::Cuda {
-                call: "cuLaunchKernel",
-                reason: format!("{e:?}"),
-            },
-        )
+        unsafe { cu::launch_kernel(f, grid, (BLOCK.0, BLOCK.1, 1), 0, stream.raw(), args) }
+            .map_err(|e| Error::cuda("cuLaunchKernel", e))
     }
 
     /// Converts `src` to RGB into `dst`, on `stream` (asynchronously). The destination's size selects plain

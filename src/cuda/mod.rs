@@ -57,10 +57,7 @@ pub fn device_count() -> usize {
 }
 
 fn cuda_err(call: &'static str, e: cu::DriverError) -> Error {
-    Error::Cuda {
-        call,
-        reason: format!("{e:?}"),
-    }
+    Error::cuda(call, e)
 }
 
 /// One GPU: its primary CUDA context, its properties, and the lazily compiled conversion kernels.
@@ -196,6 +193,7 @@ impl GpuContext {
             Err(why) => Err(Error::Cuda {
                 call: "nvrtc",
                 reason: why.clone(),
+                source: None,
             }),
         }
     }

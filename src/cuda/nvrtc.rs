@@ -78,6 +78,7 @@ pub fn nvrtc_library() -> crate::Result<NvrtcInfo> {
         .map_err(|reason| crate::Error::Cuda {
             call: "nvrtc",
             reason,
+            source: None,
         })
 }
 

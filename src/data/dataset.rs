@@ -9,10 +9,17 @@
 //! Metadata costs one scan of a file's packets (no decoding). It is kept in memory for the life of the data set
 //! and written to `CACHE_DIR/index-v2/<hash of the path>.json` (v2: indexes of MPEG-4 B-frame AVIs changed), keyed
 //! by the file's canonical path, size and modification time: a file that changes is scanned again.
+//!
+//! An entry is one header line (`vidloader-index 1 len=<bytes> fnv1a=<hash>`) and the record as JSON. It is
+//! written to a temporary file and renamed into place, so readers (other workers, other processes) see a whole
+//! entry or none; on reading, the length, the hash and the index's own consistency are checked, and an entry that
+//! fails (cut short, damaged, another format) is counted in [`CacheStats::rejected`], the file is scanned again and
+//! the entry rewritten. A cache directory that cannot be written costs a scan per file: the data set says so once
+//! on stderr and goes on without it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::UNIX_EPOCH;
 
@@ -97,6 +104,9 @@ pub struct CacheStats {
     pub disk_hits: u64,
     /// Files scanned (not in the disk cache, cache disabled, or changed since they were cached).
     pub scans: u64,
+    /// Cache entries found but refused: cut short, damaged or in another format (each file was scanned again and
+    /// its entry rewritten).
+    pub rejected: u64,
 }
 
 /// What is stored on disk per file.
@@ -125,6 +135,9 @@ pub struct VideoDataset {
     meta: Vec<OnceLock<Arc<VideoMeta>>>,
     disk_hits: AtomicU64,
     scans: AtomicU64,
+    rejected: AtomicU64,
+    /// Whether the warning that the cache cannot be written has been given.
+    cache_warned: AtomicBool,
 }
 
 /// The cache directory used when none is given: `$VIDLOADER_CACHE_DIR`, else `$XDG_CACHE_HOME/vidloader`, else
@@ -151,6 +164,8 @@ impl VideoDataset {
             meta,
             disk_hits: AtomicU64::new(0),
             scans: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            cache_warned: AtomicBool::new(false),
         }
     }
 
@@ -222,14 +237,27 @@ impl VideoDataset {
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        let rows = match ext.as_str() {
-            "csv" => parse_csv(&text),
-            "jsonl" | "ndjson" | "json" => parse_jsonl(&text),
-            _ => Err(format!(
+        Self::from_manifest_text(&text, &ext, base).map_err(|e| match e {
+            Error::InvalidArgument(reason) => {
+                Error::InvalidArgument(format!("{}: {reason}", path.display()))
+            }
+            e => e,
+        })
+    }
+
+    /// The videos listed in a manifest held in memory: `format` is the manifest's extension (`csv`, or `jsonl`,
+    /// `ndjson`, `json` for JSON lines), `base` the directory relative paths are relative to. The syntax is that
+    /// of [`VideoDataset::from_manifest`]; nothing is read from disk.
+    pub fn from_manifest_text(text: &str, format: &str, base: impl AsRef<Path>) -> Result<Self> {
+        let base = base.as_ref();
+        let rows = match format.to_ascii_lowercase().as_str() {
+            "csv" => parse_csv(text),
+            "jsonl" | "ndjson" | "json" => parse_jsonl(text),
+            ext => Err(format!(
                 "unknown manifest type '.{ext}' (use .csv or .jsonl)"
             )),
         }
-        .map_err(|reason| Error::InvalidArgument(format!("{}: {reason}", path.display())))?;
+        .map_err(Error::InvalidArgument)?;
         let ints = rows
             .iter()
             .all(|r| matches!(r.label, RawLabel::None | RawLabel::Id(_)));
@@ -351,6 +379,7 @@ impl VideoDataset {
         CacheStats {
             disk_hits: self.disk_hits.load(Ordering::Relaxed),
             scans: self.scans.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
         }
     }
 
@@ -388,16 +417,22 @@ impl VideoDataset {
         });
         let name = canonical.to_string_lossy().into_owned();
         if let Some(file) = &cache_file {
-            if let Some(rec) = std::fs::read(file)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<DiskRecord>(&b).ok())
-                .filter(|r| {
-                    r.version == DISK_VERSION
-                        && r.path == name
-                        && r.size == size
-                        && r.mtime_ns == mtime_ns
-                })
-            {
+            let rec = match std::fs::read(file) {
+                Ok(bytes) => {
+                    let rec = read_entry(&bytes);
+                    if rec.is_none() {
+                        self.rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                    rec
+                }
+                Err(_) => None,
+            };
+            if let Some(rec) = rec.filter(|r| {
+                r.version == DISK_VERSION
+                    && r.path == name
+                    && r.size == size
+                    && r.mtime_ns == mtime_ns
+            }) {
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
                 let meta = Arc::new(VideoMeta {
                     codec: rec.codec,
@@ -429,8 +464,16 @@ impl VideoDataset {
                 index: index.clone(),
             };
             // The cache is an optimisation: a directory that cannot be written only costs a scan next time.
-            if let Ok(bytes) = serde_json::to_vec(&rec) {
-                let _ = write_atomically(file, &bytes);
+            if let Ok(json) = serde_json::to_vec(&rec) {
+                if let Err(e) = write_atomically(file, &entry_bytes(&json)) {
+                    if !self.cache_warned.swap(true, Ordering::Relaxed) {
+                        eprintln!(
+                            "vidloader: warning: cannot write the metadata cache at {} ({e}); going on without it \
+                             (every file is scanned)",
+                            file.parent().unwrap_or(file).display()
+                        );
+                    }
+                }
             }
         }
         let meta = Arc::new(VideoMeta {
@@ -444,6 +487,59 @@ impl VideoDataset {
         crate::io::index::remember(path, meta.index.clone());
         Ok(meta)
     }
+}
+
+/// The first word of a cache entry's header line.
+const ENTRY_MAGIC: &str = "vidloader-index";
+
+/// A cache entry: the header line (format, length and FNV-1a hash of the JSON that follows), then the JSON.
+fn entry_bytes(json: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "{ENTRY_MAGIC} 1 len={} fnv1a={:016x}\n",
+        json.len(),
+        fnv1a(json)
+    )
+    .into_bytes();
+    out.extend_from_slice(json);
+    out
+}
+
+/// A cache entry read back from disk; `None` when it is not a whole, undamaged one of this format.
+fn read_entry(bytes: &[u8]) -> Option<DiskRecord> {
+    let nl = bytes.iter().position(|&b| b == b'\n')?;
+    let header = std::str::from_utf8(&bytes[..nl]).ok()?;
+    let json = &bytes[nl + 1..];
+    let mut words = header.split(' ');
+    let ok = words.next() == Some(ENTRY_MAGIC)
+        && words.next() == Some("1")
+        && words.next() == Some(format!("len={}", json.len()).as_str())
+        && words.next() == Some(format!("fnv1a={:016x}", fnv1a(json)).as_str())
+        && words.next().is_none();
+    if !ok {
+        return None;
+    }
+    parse_record(json)
+}
+
+/// The JSON of a cache entry; `None` when it is not a record or its index is inconsistent.
+fn parse_record(json: &[u8]) -> Option<DiskRecord> {
+    let rec = serde_json::from_slice::<DiskRecord>(json).ok()?;
+    rec.index.validate().ok()?;
+    Some(rec)
+}
+
+/// The metadata of a cache entry's JSON (the part after the header line) as [`VideoDataset::meta`] would take
+/// it, or `None` when it would be refused (and the file scanned again). For the fuzz targets, which would rarely
+/// get past the hash.
+pub(crate) fn meta_of_cache_entry(json: &[u8]) -> Option<VideoMeta> {
+    parse_record(json).map(|rec| VideoMeta {
+        codec: rec.codec,
+        width: rec.width,
+        height: rec.height,
+        fps: rec.fps,
+        duration_s: rec.duration_s,
+        index: Arc::new(rec.index),
+    })
 }
 
 /// 64-bit FNV-1a: a stable file name for a path (unlike std's hasher, the same in every Rust version).

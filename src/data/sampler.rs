@@ -581,6 +581,9 @@ impl Sampler for RandomFrameSampler {
     }
 }
 
+/// The most frames per sample a description given to [`parse_sampler`] may ask for.
+pub const MAX_SPEC_FRAMES: usize = 65_536;
+
 /// Parses a sampler description, as the command line takes it:
 ///
 /// - `uniform:N`: N evenly spaced frames;
@@ -589,7 +592,8 @@ impl Sampler for RandomFrameSampler {
 /// - `clips:C:F:0.25s` / `random-clips:C:F:0.25s`: frames 0.25 seconds apart by time stamp;
 /// - `random:N`: N distinct random frames.
 ///
-/// `policy` and `range` apply to every kind.
+/// `policy` and `range` apply to every kind. A description that asks for more than [`MAX_SPEC_FRAMES`] frames per
+/// sample is refused.
 pub fn parse_sampler(
     spec: &str,
     policy: ShortVideoPolicy,
@@ -608,6 +612,22 @@ pub fn parse_sampler(
             .ok_or_else(|| bad(&format!("'{s}' is not a positive integer")))
     };
     let (start, end) = (range.start, range.end);
+    // Frames per sample, checked before any sampler exists: each sample allocates them (found by fuzzing:
+    // `clips:3333333:3` planned ten million frames per sample, a larger count would exhaust memory).
+    let total = match parts.as_slice() {
+        [_, n] => n.parse::<usize>().ok(),
+        [_, c, f, ..] => c
+            .parse::<usize>()
+            .ok()
+            .zip(f.parse::<usize>().ok())
+            .map(|(c, f)| c.saturating_mul(f)),
+        _ => None,
+    };
+    if total.is_some_and(|t| t > MAX_SPEC_FRAMES) {
+        return Err(bad(&format!(
+            "more than {MAX_SPEC_FRAMES} frames per sample"
+        )));
+    }
     match parts.as_slice() {
         ["uniform", n] => Ok(Arc::new(
             UniformSampler::new(count(n)?)
@@ -682,6 +702,7 @@ mod tests {
         assert_eq!((c.frames_per_sample(), c.frames_per_clip()), (16, 8));
         assert_eq!(p("random-clips:1:4:0.5s").unwrap().frames_per_sample(), 4);
         assert_eq!(p("random:5").unwrap().frames_per_sample(), 5);
+        assert_eq!(p("clips:256:256").unwrap().frames_per_sample(), 65_536);
         for bad in [
             "uniform",
             "uniform:0",
@@ -689,6 +710,10 @@ mod tests {
             "clips:1:2:x",
             "frames:3",
             "clips:1:2:-1s",
+            // Found by the manifest fuzz target: ten million frames per sample.
+            "clips:3333333:3",
+            "uniform:65537",
+            "clips:18446744073709551615:2",
         ] {
             assert!(p(bad).is_err(), "{bad}");
         }

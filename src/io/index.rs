@@ -159,11 +159,15 @@ impl FrameIndex {
     }
 
     /// Builds the index from `(pts, dts, key, discard, duration)` per packet in decode order.
-    fn from_packets(raw: &[RawPacket], time_base: (i32, i32)) -> std::result::Result<Self, String> {
+    pub(crate) fn from_packets(
+        raw: &[RawPacket],
+        time_base: (i32, i32),
+    ) -> std::result::Result<Self, String> {
         if raw.is_empty() {
             return Err("the video stream has no packets".into());
         }
         // Fill missing time stamps: pts from dts, dts from pts, and otherwise one duration after the previous one.
+        // Time stamps come from the file and may be anything: arithmetic on them saturates instead of overflowing.
         let durations: Vec<i64> = raw.iter().map(|r| r.4).filter(|&d| d > 0).collect();
         let typical = median(&durations).unwrap_or(1).max(1);
         let mut packets = Vec::with_capacity(raw.len());
@@ -171,7 +175,7 @@ impl FrameIndex {
         for &(pts, dts, key, discard, _) in raw {
             let pts = pts
                 .or(dts)
-                .unwrap_or_else(|| last.map_or(0, |l| l + typical));
+                .unwrap_or_else(|| last.map_or(0, |l| l.saturating_add(typical)));
             let dts = dts.unwrap_or(pts);
             last = Some(last.map_or(pts, |l: i64| l.max(pts)));
             packets.push(PacketEntry {
@@ -245,13 +249,13 @@ impl FrameIndex {
                     first_packet: segment_first_packets[seg as usize],
                     first_frame: frame as u32,
                     shift: if pts <= latest {
-                        latest + typical - pts
+                        latest.saturating_add(typical).saturating_sub(pts)
                     } else {
                         0
                     },
                 });
             }
-            latest = latest.max(pts + segments.last().map_or(0, |s| s.shift));
+            latest = latest.max(pts.saturating_add(segments.last().map_or(0, |s| s.shift)));
         }
         let keyframes = key_packets
             .iter()
@@ -265,10 +269,10 @@ impl FrameIndex {
                 .take_while(|s| s.first_frame as usize <= f)
                 .last()
                 .map_or(0, |s| s.shift);
-            packets[order[f] as usize].pts + shift
+            packets[order[f] as usize].pts.saturating_add(shift)
         };
         let deltas: Vec<i64> = (1..order.len())
-            .map(|f| shifted(f) - shifted(f - 1))
+            .map(|f| shifted(f).saturating_sub(shifted(f - 1)))
             .collect();
         let frame_duration = median(
             &deltas
@@ -289,6 +293,58 @@ impl FrameIndex {
             segments,
             size_change: None,
         })
+    }
+
+    /// Checks what every user of an index relies on, for an index that did not come from a scan (the data set's
+    /// disk cache): packets and frames exist, each frame's packet shows that frame, frames are in presentation
+    /// order, each decodes from a keyframe packet at or before its own, keyframes are frames, the time base and
+    /// frame duration are positive. `Err` says what is wrong.
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
+        let n = self.frame_packet.len();
+        if self.packets.is_empty() || n == 0 {
+            return Err("no packets or no frames".into());
+        }
+        if self.frame_start.len() != n || self.packets.len() > u32::MAX as usize {
+            return Err("per-frame tables of different lengths".into());
+        }
+        if self.time_base.0 <= 0 || self.time_base.1 <= 0 || self.frame_duration <= 0 {
+            return Err("time base or frame duration not positive".into());
+        }
+        let shown = self.packets.iter().filter(|p| p.frame.is_some()).count();
+        if shown != n {
+            return Err(format!("{shown} packets show a frame, {n} frames"));
+        }
+        for i in 0..n {
+            let (pkt, start) = (self.frame_packet[i] as usize, self.frame_start[i] as usize);
+            let ok = self
+                .packets
+                .get(pkt)
+                .is_some_and(|p| p.frame == Some(i as u32))
+                && start <= pkt
+                && self.packets[start].key
+                && (i == 0 || self.ticks(i - 1) <= self.ticks(i));
+            if !ok {
+                return Err(format!("frame {i} is inconsistent"));
+            }
+        }
+        let segments_ok = self
+            .segments
+            .iter()
+            .all(|s| (s.first_frame as usize) < n && (s.first_packet as usize) < self.packets.len())
+            && self
+                .segments
+                .windows(2)
+                .all(|w| w[0].first_frame < w[1].first_frame && w[0].first_packet < w[1].first_packet)
+            && self.size_change.is_none_or(|(f, _, _)| (f as usize) < n);
+        if !segments_ok {
+            return Err("decode segments or size change out of range".into());
+        }
+        if !self.keyframes.windows(2).all(|w| w[0] < w[1])
+            || self.keyframes.last().is_some_and(|&k| k as usize >= n)
+        {
+            return Err("keyframes out of order or out of range".into());
+        }
+        Ok(())
     }
 
     /// Whether frames must be numbered by counting decoder output (see the field's note): the presentation time
@@ -416,7 +472,7 @@ impl FrameIndex {
         } else {
             self.segments[k - 1].shift
         };
-        self.pts(i) + shift
+        self.pts(i).saturating_add(shift)
     }
 
     /// Decode-order position of frame `i`'s packet.
@@ -447,7 +503,12 @@ impl FrameIndex {
 
     /// Whether frame durations vary (variable frame rate).
     pub fn is_vfr(&self) -> bool {
-        (1..self.len()).any(|i| (self.ticks(i) - self.ticks(i - 1) - self.frame_duration).abs() > 1)
+        (1..self.len()).any(|i| {
+            (self.ticks(i).saturating_sub(self.ticks(i - 1)))
+                .saturating_sub(self.frame_duration)
+                .saturating_abs()
+                > 1
+        })
     }
 
     /// Average frame rate measured from the time stamps.
@@ -511,7 +572,7 @@ fn median(v: &[i64]) -> Option<i64> {
 }
 
 /// One scanned packet: pts, dts, key flag, discard flag, duration.
-type RawPacket = (Option<i64>, Option<i64>, bool, bool, i64);
+pub(crate) type RawPacket = (Option<i64>, Option<i64>, bool, bool, i64);
 
 /// Presentation time stamps from MPEG-4 Part 2 picture types, for containers that store decode times only: a
 /// B-picture is shown when decoded, an I-, P- or S-picture when the next one of those arrives (or at the end).
@@ -613,6 +674,26 @@ mod tests {
 
     fn p(pts: i64, dts: i64, key: bool) -> RawPacket {
         (Some(pts), Some(dts), key, false, 1)
+    }
+
+    #[test]
+    fn extreme_time_stamps_saturate_instead_of_overflowing() {
+        // Found by the decode fuzz target (tests/data/fuzz/decode/ivf-pts-overflow.ivf): an IVF file whose frame
+        // time stamps jump from near i64::MIN to near i64::MAX overflowed the frame-duration subtraction.
+        let raw = [
+            (Some(i64::MIN + 1), None, true, false, 1),
+            (Some(i64::MAX - 1), None, false, false, 1),
+            (None, None, false, false, 0),
+        ];
+        let index = FrameIndex::from_packets(&raw, (1, 1000)).unwrap();
+        assert_eq!(index.len(), 3);
+        assert!(index.validate().is_ok());
+        assert!(index.is_vfr());
+        let _ = (
+            index.measured_fps(),
+            index.end_time(),
+            index.frame_duration_s(),
+        );
     }
 
     #[test]

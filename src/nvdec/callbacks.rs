@@ -562,6 +562,7 @@ fn run_callback(state: *mut State, body: impl FnOnce(&mut State) -> Result<c_int
             Error::Cuda {
                 call: "NVDEC parser callback",
                 reason: format!("panicked: {msg}"),
+                source: None,
             }
         }
     };

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod containers;
 pub mod encode;
@@ -123,6 +123,37 @@ pub fn nvdec_gpu() -> bool {
         return false;
     }
     true
+}
+
+/// One GPU test of a test binary at a time (they share the GPU's NVDEC engines, its memory and the process-wide
+/// NVENC probe, and the memory tests measure only themselves).
+static GPU_LOCK: Mutex<()> = Mutex::new(());
+
+/// The gate of every GPU test that goes through torch: the GPU lock when NVDEC and a CUDA build of torch are both
+/// here; otherwise `None`, after saying `skipped: <reason>` on stderr, or failing the test under
+/// `VIDLOADER_REQUIRE_GPU=1`. Use it as `let Some(_gpu) = gpu() else { return };`.
+pub fn gpu() -> Option<MutexGuard<'static, ()>> {
+    nvdec_gpu().then(|| GPU_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The gate of the GPU tests below torch (NVDEC sessions and CUDA kernels driven directly): GPU 0's shared
+/// context when libnvcuvid loads and the device opens; otherwise `None` after [`skip_without_gpu`]. Holds no lock:
+/// those tests use their own sessions and streams.
+pub fn nvdec_context() -> Option<Arc<vidloader::cuda::GpuContext>> {
+    if !vidloader::nvdec::is_available() {
+        skip_without_gpu(&format!(
+            "no GPU (NVDEC library unavailable: {:?})",
+            vidloader::nvdec::unavailable_reason()
+        ));
+        return None;
+    }
+    match vidloader::cuda::GpuContext::shared(0) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            skip_without_gpu(&format!("no GPU ({e})"));
+            None
+        }
+    }
 }
 
 /// The path of fixture `name` (of [`FIXTURES`] or [`containers::DERIVED`]), making it on first use.

@@ -1,0 +1,426 @@
+//! Faults while the loader runs, through the public API and the CLI: a video deleted, truncated or replaced with
+//! garbage in the middle of an epoch (`ErrorPolicy::Skip` reports it and goes on, `Fail` stops with an error that
+//! names the file, the workers are joined, nothing hangs); a metadata cache directory that cannot be written (the
+//! loader works without it and warns once); damaged cache entries (refused, rescanned, rewritten, never used);
+//! eight processes planning one data set with one cache directory at once (identical plans, whole entries).
+//!
+//! Every test runs under a watchdog: a test that does not finish in time fails instead of hanging the run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+use tch::Device;
+use vidloader::synth::{write_dataset, SynthSpec};
+use vidloader::{DataLoader, ErrorPolicy, UniformSampler, VideoDataset};
+
+/// The tests of this file one at a time: they count the process's threads.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs `f` on its own thread and fails the test when it does not finish within `secs` (a hang) or panics.
+fn watchdog(secs: u64, f: impl FnOnce() + Send + 'static) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(()) => t.join().unwrap(),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // The body panicked: hand its panic on.
+            if let Err(p) = t.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: not done after {secs} s"),
+    }
+}
+
+/// A fresh synthetic data set of 16 videos (64x48, 24 frames) under the fixture scratch folder.
+fn dataset(name: &str) -> PathBuf {
+    let dir = fixture_dir().join("scratch/faults").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let spec = SynthSpec {
+        width: 64,
+        height: 48,
+        frames: 24,
+        fps: 24,
+        gop: 8,
+        b_frames: 2,
+    };
+    write_dataset(&dir, &spec, 4).unwrap();
+    dir
+}
+
+fn loader(dir: &Path, policy: ErrorPolicy) -> DataLoader {
+    let ds = VideoDataset::from_manifest(dir.join("labels.csv"))
+        .unwrap()
+        .with_cache_dir(Some(dir.join("cache")));
+    DataLoader::builder(ds)
+        .device(Device::Cpu)
+        .sampler(UniformSampler::new(4))
+        .batch_size(2)
+        .workers(2)
+        .prefetch(1)
+        .decode_threads(1)
+        .on_error(policy)
+        .warnings(false)
+        .build()
+        .unwrap()
+}
+
+/// Threads of this process (Linux).
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Damage {
+    Delete,
+    Truncate,
+    Garbage,
+}
+
+fn damage(path: &Path, how: Damage) {
+    match how {
+        Damage::Delete => std::fs::remove_file(path).unwrap(),
+        Damage::Truncate => {
+            let len = std::fs::metadata(path).unwrap().len();
+            let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            f.set_len(len / 3).unwrap();
+        }
+        Damage::Garbage => {
+            let len = std::fs::metadata(path).unwrap().len() as usize;
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            std::fs::write(path, bytes).unwrap();
+        }
+    }
+}
+
+/// Epoch 0 runs clean (metadata in memory, threads started); in epoch 1 the last video of the plan is damaged
+/// after the first batch. Returns the damaged path, what the epoch delivered, and its error if it stopped.
+fn damaged_epoch(
+    dir: &Path,
+    policy: ErrorPolicy,
+    how: Damage,
+) -> (
+    PathBuf,
+    Vec<vidloader::Batch>,
+    Option<vidloader::Error>,
+    DataLoader,
+) {
+    let loader = loader(dir, policy);
+    let clean: Vec<_> = loader.epoch(0).collect::<Result<_, _>>().unwrap();
+    assert_eq!(clean.len(), 8);
+    let plan = loader.plan(1).unwrap();
+    let victim = plan.batches.last().unwrap().last().unwrap().path.clone();
+    let before = threads();
+    let mut got = Vec::new();
+    let mut error = None;
+    {
+        let mut epoch = loader.epoch(1);
+        got.push(epoch.next().unwrap().unwrap());
+        damage(&victim, how);
+        for b in epoch.by_ref() {
+            match b {
+                Ok(b) => got.push(b),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if error.is_some() {
+            assert!(epoch.next().is_none(), "the epoch ends after its error");
+        }
+    }
+    // Dropping the epoch joined its workers: no thread of it is left.
+    assert!(
+        threads() <= before,
+        "{} threads after the epoch, {before} before",
+        threads()
+    );
+    (victim, got, error, loader)
+}
+
+fn skip_reports_and_goes_on(how: Damage) {
+    let dir = dataset(&format!("skip-{how:?}"));
+    let (victim, got, error, loader) = damaged_epoch(&dir, ErrorPolicy::Skip, how);
+    assert!(error.is_none(), "{how:?}: {error:?}");
+    let delivered: Vec<PathBuf> = got
+        .iter()
+        .flat_map(|b| b.samples.iter().map(|s| s.path.clone()))
+        .collect();
+    assert_eq!(
+        delivered.len(),
+        15,
+        "{how:?}: every other video is delivered"
+    );
+    assert!(
+        !delivered.contains(&victim),
+        "{how:?}: the damaged video is not delivered"
+    );
+    let skipped = loader.summary().skipped;
+    assert_eq!(skipped.len(), 1, "{how:?}: {skipped:?}");
+    assert_eq!(skipped[0].path, victim);
+    assert!(!skipped[0].reason.is_empty());
+}
+
+fn fail_names_the_file(how: Damage) {
+    let dir = dataset(&format!("fail-{how:?}"));
+    let (victim, got, error, _) = damaged_epoch(&dir, ErrorPolicy::Fail, how);
+    let error = error.unwrap_or_else(|| panic!("{how:?}: no error, {} batches", got.len()));
+    let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        error.to_string().contains(&name),
+        "{how:?}: the error names the file: {error}"
+    );
+    assert!(got.len() < 8, "{how:?}: stopped at the error");
+}
+
+#[test]
+fn deleted_mid_epoch_skip() {
+    watchdog(120, || skip_reports_and_goes_on(Damage::Delete));
+}
+
+#[test]
+fn truncated_mid_epoch_skip() {
+    watchdog(120, || skip_reports_and_goes_on(Damage::Truncate));
+}
+
+#[test]
+fn garbage_mid_epoch_skip() {
+    watchdog(120, || skip_reports_and_goes_on(Damage::Garbage));
+}
+
+#[test]
+fn deleted_mid_epoch_fail() {
+    watchdog(120, || fail_names_the_file(Damage::Delete));
+}
+
+#[test]
+fn truncated_mid_epoch_fail() {
+    watchdog(120, || fail_names_the_file(Damage::Truncate));
+}
+
+#[test]
+fn garbage_mid_epoch_fail() {
+    watchdog(120, || fail_names_the_file(Damage::Garbage));
+}
+
+/// A regular file where the cache directory should be: the loader delivers every batch without a cache, and the
+/// CLI warns exactly once for the whole data set.
+#[test]
+fn unwritable_cache_dir_works_without_it_and_warns_once() {
+    watchdog(180, || {
+        let dir = dataset("unwritable");
+        let blocker = dir.join("not-a-dir");
+        std::fs::write(&blocker, b"a file, not a directory").unwrap();
+        let cache = blocker.join("cache");
+        let ds = VideoDataset::from_manifest(dir.join("labels.csv"))
+            .unwrap()
+            .with_cache_dir(Some(cache.clone()));
+        let loader = DataLoader::builder(ds)
+            .device(Device::Cpu)
+            .sampler(UniformSampler::new(4))
+            .batch_size(4)
+            .workers(2)
+            .decode_threads(1)
+            .build()
+            .unwrap();
+        let n: usize = loader.epoch(0).map(|b| b.unwrap().len()).sum();
+        assert_eq!(n, 16);
+        assert!(!cache.exists());
+        // The CLI: same data set, same cache path, one warning.
+        let out = cli()
+            .arg("plan")
+            .arg(dir.join("labels.csv"))
+            .arg("--cache-dir")
+            .arg(&cache)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let warnings = stderr.matches("cannot write the metadata cache").count();
+        assert_eq!(warnings, 1, "one warning for 16 files:\n{stderr}");
+    });
+}
+
+/// Every cache entry of `dir`.
+fn entries(cache: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(cache.join("index-v2"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The frame layout of every video of a data set, as `(frames, pts of every frame)`.
+fn layouts(ds: &VideoDataset) -> Vec<(usize, Vec<i64>)> {
+    (0..ds.len())
+        .map(|i| {
+            let m = ds.meta(i).unwrap();
+            let n = m.num_frames();
+            (n, (0..n).map(|f| m.index.pts(f)).collect())
+        })
+        .collect()
+}
+
+/// Damaged cache entries (garbage, cut short, one flipped bit inside a number, an old plain-JSON entry, an entry
+/// whose index is inconsistent) are refused, the files scanned again and the entries rewritten: the metadata is
+/// always that of a fresh scan.
+#[test]
+fn corrupt_cache_entries_are_detected_and_rebuilt() {
+    watchdog(180, || {
+        let dir = dataset("corrupt-cache");
+        let cache = dir.join("cache");
+        let open = || {
+            VideoDataset::from_manifest(dir.join("labels.csv"))
+                .unwrap()
+                .with_cache_dir(Some(cache.clone()))
+        };
+        let fresh = open();
+        let truth = layouts(&fresh);
+        assert_eq!(fresh.cache_stats().scans, 16);
+        let files = entries(&cache);
+        assert_eq!(files.len(), 16);
+        let warm = open();
+        assert_eq!(layouts(&warm), truth);
+        assert_eq!(
+            (warm.cache_stats().disk_hits, warm.cache_stats().rejected),
+            (16, 0)
+        );
+
+        // Damage six entries, six ways.
+        let original: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        let garbage: Vec<u8> = (0..original[0].len()).map(|i| (i * 7 + 3) as u8).collect();
+        std::fs::write(&files[0], garbage).unwrap();
+        std::fs::write(&files[1], &original[1][..original[1].len() / 2]).unwrap();
+        std::fs::write(&files[2], b"").unwrap();
+        // One digit of a time stamp changed: still valid JSON, still a consistent index, but not what was written.
+        let mut flipped = original[3].clone();
+        let at = flipped
+            .windows(6)
+            .position(|w| w == b"\"pts\":")
+            .expect("a pts field")
+            + 6;
+        let digit = at + flipped[at..].iter().position(u8::is_ascii_digit).unwrap();
+        flipped[digit] = if flipped[digit] == b'9' {
+            b'8'
+        } else {
+            flipped[digit] + 1
+        };
+        std::fs::write(&files[3], flipped).unwrap();
+        // The JSON alone, as the cache was written before entries had a header.
+        let nl = original[4].iter().position(|&b| b == b'\n').unwrap();
+        std::fs::write(&files[4], &original[4][nl + 1..]).unwrap();
+        // A correct header over an index whose frames point past the packets.
+        let json = String::from_utf8(original[5][nl + 1..].to_vec()).unwrap();
+        let broken = json.replacen("\"frame_packet\":[", "\"frame_packet\":[4000000,", 1);
+        assert_ne!(broken, json);
+        let header = format!(
+            "vidloader-index 1 len={} fnv1a={:016x}\n",
+            broken.len(),
+            fnv1a(broken.as_bytes())
+        );
+        std::fs::write(&files[5], [header.as_bytes(), broken.as_bytes()].concat()).unwrap();
+
+        let healed = open();
+        assert_eq!(layouts(&healed), truth, "the metadata is a fresh scan's");
+        let stats = healed.cache_stats();
+        assert_eq!((stats.disk_hits, stats.scans, stats.rejected), (10, 6, 6));
+        // Rewritten: a third data set reads every entry from disk again.
+        let again = open();
+        assert_eq!(layouts(&again), truth);
+        assert_eq!(
+            (again.cache_stats().disk_hits, again.cache_stats().rejected),
+            (16, 0)
+        );
+        for (f, o) in files.iter().zip(&original) {
+            assert_eq!(
+                &std::fs::read(f).unwrap(),
+                o,
+                "{} rewritten as it was",
+                f.display()
+            );
+        }
+    });
+}
+
+/// The cache's file hash (FNV-1a, 64 bits), to forge a well-formed entry.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Eight `vidloader plan` processes on one data set and one (empty) cache directory at once, three rounds: the
+/// plans are identical, every entry is whole, no temporary file is left, and a last run reads every entry.
+#[test]
+fn eight_processes_share_one_cache_dir() {
+    watchdog(300, || {
+        let dir = dataset("eight-processes");
+        let cache = dir.join("shared-cache");
+        let mut plans = Vec::new();
+        for round in 0..3 {
+            let _ = std::fs::remove_dir_all(&cache);
+            let children: Vec<_> = (0..8)
+                .map(|_| {
+                    cli()
+                        .arg("plan")
+                        .arg(dir.join("labels.csv"))
+                        .args(["--json", "--sampler", "clips:2:3", "--seed", "7"])
+                        .arg("--cache-dir")
+                        .arg(&cache)
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for c in children {
+                let out = c.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "round {round}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                plans.push(out.stdout);
+            }
+            let files = entries(&cache);
+            assert_eq!(files.len(), 16, "round {round}: {files:?}");
+            let ds = VideoDataset::from_manifest(dir.join("labels.csv"))
+                .unwrap()
+                .with_cache_dir(Some(cache.clone()));
+            for i in 0..ds.len() {
+                ds.meta(i).unwrap();
+            }
+            let stats = ds.cache_stats();
+            assert_eq!(
+                (stats.disk_hits, stats.rejected),
+                (16, 0),
+                "round {round}: every entry whole"
+            );
+        }
+        assert!(plans[0].len() > 100);
+        assert!(plans.iter().all(|p| p == &plans[0]), "identical plans");
+    });
+}
