@@ -87,7 +87,8 @@ pub fn decode(data: &[u8]) -> Result<DecodeOutcome> {
 }
 
 /// What the index promises its users (the decoders, the samplers): every call in range answers without a panic,
-/// frames are in presentation order and each decodes from a keyframe packet at or before its own.
+/// frames are in presentation order (times increase; time stamps increase within a decode segment) and each decodes
+/// from a keyframe packet at or before its own.
 fn check_index(index: &FrameIndex) {
     let n = index.len();
     for i in 0..n {
@@ -95,10 +96,18 @@ fn check_index(index: &FrameIndex) {
         assert!(index.packet_of(i) < index.packets().len());
         assert!(index.packets()[index.start_packet_of(i)].key);
         if i > 0 {
-            assert!(index.pts(i - 1) <= index.pts(i));
+            assert!(index.time_of(i - 1) <= index.time_of(i));
+            if index.segment_count() == 1 {
+                assert!(index.pts(i - 1) <= index.pts(i));
+            }
         }
-        let _ = index.time_of(i);
         let _ = index.frame_of_pts(index.pts(i));
+        assert_eq!(
+            index
+                .frame_of_pts_from(index.pts(i), i)
+                .map(|f| index.pts(f)),
+            Some(index.pts(i))
+        );
     }
     if n > 0 {
         let _ = (index.end_time(), index.measured_fps(), index.is_vfr());

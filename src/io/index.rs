@@ -327,15 +327,12 @@ impl FrameIndex {
                 return Err(format!("frame {i} is inconsistent"));
             }
         }
-        let segments_ok = self
-            .segments
-            .iter()
-            .all(|s| (s.first_frame as usize) < n && (s.first_packet as usize) < self.packets.len())
-            && self
-                .segments
-                .windows(2)
-                .all(|w| w[0].first_frame < w[1].first_frame && w[0].first_packet < w[1].first_packet)
-            && self.size_change.is_none_or(|(f, _, _)| (f as usize) < n);
+        let segments_ok =
+            self.segments.iter().all(|s| {
+                (s.first_frame as usize) < n && (s.first_packet as usize) < self.packets.len()
+            }) && self.segments.windows(2).all(|w| {
+                w[0].first_frame < w[1].first_frame && w[0].first_packet < w[1].first_packet
+            }) && self.size_change.is_none_or(|(f, _, _)| (f as usize) < n);
         if !segments_ok {
             return Err("decode segments or size change out of range".into());
         }

@@ -45,7 +45,7 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture { name: "hevc444_full_scaling.mkv", input: "testsrc2=size=320x240:rate=30", frames: 30, args: "-c:v libx265 -x265-params log-level=error:keyint=15:bframes=2:scaling-list=default -pix_fmt yuv444p -color_range pc -colorspace bt709 -color_primaries bt709 -color_trc bt709" },
     Fixture { name: "hevc_temporal_sar.mp4", input: "testsrc2=size=320x240:rate=25", frames: 40, args: "-vf setsar=4/3 -c:v libx265 -x265-params log-level=error:keyint=20:bframes=3:b-pyramid=1:temporal-layers=1 -pix_fmt yuv420p -tag:v hvc1" },
     Fixture { name: "h264_b2_gop60_10s.mp4", input: "testsrc2=size=192x108:rate=30", frames: 300, args: "-c:v libx264 -bf 2 -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p" },
-    Fixture { name: "hevc_opengop.mp4", input: "testsrc2=size=192x108:rate=30", frames: 120, args: "-c:v libx265 -x265-params log-level=error:keyint=30:min-keyint=30:open-gop=1:bframes=3:scenecut=0 -pix_fmt yuv420p -tag:v hvc1" },
+    Fixture { name: "hevc_opengop.mp4", input: "testsrc2=size=320x240:rate=30", frames: 120, args: "-c:v libx265 -x265-params log-level=error:keyint=30:min-keyint=30:open-gop=1:bframes=3:scenecut=0 -pix_fmt yuv420p -tag:v hvc1" },
     Fixture { name: "vp8.webm", input: "testsrc2=size=320x240:rate=30", frames: 30, args: "-c:v libvpx -g 10 -deadline realtime -cpu-used 8 -b:v 300k -pix_fmt yuv420p" },
     Fixture { name: "mpeg2_b.ts", input: "testsrc2=size=320x240:rate=25", frames: 40, args: "-c:v mpeg2video -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
     Fixture { name: "mpeg1_b.mpg", input: "testsrc2=size=320x240:rate=25", frames: 40, args: "-c:v mpeg1video -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
