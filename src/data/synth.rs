@@ -150,6 +150,9 @@ pub fn write_moving_square(path: &Path, spec: &SynthSpec, class: usize, seed: u6
         |encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<()> {
             while encoder.receive_packet(&mut packet).is_ok() {
                 packet.set_stream(0);
+                // One frame long: without a duration the MP4 muxer ends the edit list at the last frame's start,
+                // which hides that frame (ffmpeg then shows one frame fewer).
+                packet.set_duration(1);
                 packet.rescale_ts(enc_tb, stream_tb);
                 packet
                     .write_interleaved(octx)
