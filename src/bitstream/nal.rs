@@ -66,52 +66,52 @@ fn nal_headers(framing: NalFraming, data: &[u8]) -> impl Iterator<Item = Result<
     })
 }
 
-/// Whether the packet's picture is a non-reference picture: it has at least one slice NAL unit and every slice is
-/// marked non-reference. Anything unrecognised counts as a reference (never dropped).
-pub(crate) fn is_disposable(codec: NalCodec, framing: NalFraming, data: &[u8]) -> bool {
+/// Whether the packet has at least one slice NAL unit of `codec` and `slice_ok` holds for every slice's header
+/// byte. A unit that runs past the packet makes it `false`.
+fn every_slice(
+    codec: NalCodec,
+    framing: NalFraming,
+    data: &[u8],
+    slice_ok: impl Fn(u8) -> bool,
+) -> bool {
     let mut slices = 0;
     for h in nal_headers(framing, data) {
         let Ok(h) = h else { return false };
-        match codec {
-            NalCodec::H264 => {
-                let kind = h & 0x1f;
-                if kind == 1 || kind == 5 {
-                    if h & 0x60 != 0 {
-                        return false;
-                    }
-                    slices += 1;
-                }
-            }
-            NalCodec::Hevc => {
-                let kind = (h >> 1) & 0x3f;
-                if kind < 32 {
-                    if kind > 14 || kind % 2 == 1 {
-                        return false;
-                    }
-                    slices += 1;
-                }
-            }
-        }
-    }
-    slices > 0
-}
-
-/// Whether the packet holds an HEVC RASL picture (random access skipped leading: every slice NAL unit is of type
-/// RASL_N or RASL_R). A RASL picture associated with the IRAP picture decoding starts from refers to pictures
-/// before it, so decoders drop it.
-pub(crate) fn is_hevc_rasl(framing: NalFraming, data: &[u8]) -> bool {
-    let mut slices = 0;
-    for h in nal_headers(framing, data) {
-        let Ok(h) = h else { return false };
-        let kind = (h >> 1) & 0x3f;
-        if kind < 32 {
-            if kind != 8 && kind != 9 {
+        let is_slice = match codec {
+            NalCodec::H264 => matches!(h & 0x1f, 1 | 5),
+            NalCodec::Hevc => (h >> 1) & 0x3f < 32,
+        };
+        if is_slice {
+            if !slice_ok(h) {
                 return false;
             }
             slices += 1;
         }
     }
     slices > 0
+}
+
+/// Whether the packet's picture is a non-reference picture: it has at least one slice NAL unit and every slice is
+/// marked non-reference. Anything unrecognised counts as a reference (never dropped).
+pub(crate) fn is_disposable(codec: NalCodec, framing: NalFraming, data: &[u8]) -> bool {
+    every_slice(codec, framing, data, |h| match codec {
+        // nal_ref_idc 0.
+        NalCodec::H264 => h & 0x60 == 0,
+        // Sub-layer non-reference types: the even ones up to 14.
+        NalCodec::Hevc => {
+            let kind = (h >> 1) & 0x3f;
+            kind <= 14 && kind % 2 == 0
+        }
+    })
+}
+
+/// Whether the packet holds an HEVC RASL picture (random access skipped leading: every slice NAL unit is of type
+/// RASL_N or RASL_R). A RASL picture associated with the IRAP picture decoding starts from refers to pictures
+/// before it, so decoders drop it.
+pub(crate) fn is_hevc_rasl(framing: NalFraming, data: &[u8]) -> bool {
+    every_slice(NalCodec::Hevc, framing, data, |h| {
+        matches!((h >> 1) & 0x3f, 8 | 9)
+    })
 }
 
 /// The NAL units of an Annex-B byte stream, without their start codes (trailing zero bytes of a unit belong to

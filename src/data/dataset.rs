@@ -434,14 +434,7 @@ impl VideoDataset {
                     && r.mtime_ns == mtime_ns
             }) {
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
-                let meta = Arc::new(VideoMeta {
-                    codec: rec.codec,
-                    width: rec.width,
-                    height: rec.height,
-                    fps: rec.fps,
-                    duration_s: rec.duration_s,
-                    index: Arc::new(rec.index),
-                });
+                let meta = Arc::new(VideoMeta::from(rec));
                 crate::io::index::remember(path, meta.index.clone());
                 return Ok(meta);
             }
@@ -532,14 +525,20 @@ fn parse_record(json: &[u8]) -> Option<DiskRecord> {
 /// it, or `None` when it would be refused (and the file scanned again). For the fuzz targets, which would rarely
 /// get past the hash.
 pub(crate) fn meta_of_cache_entry(json: &[u8]) -> Option<VideoMeta> {
-    parse_record(json).map(|rec| VideoMeta {
-        codec: rec.codec,
-        width: rec.width,
-        height: rec.height,
-        fps: rec.fps,
-        duration_s: rec.duration_s,
-        index: Arc::new(rec.index),
-    })
+    parse_record(json).map(VideoMeta::from)
+}
+
+impl From<DiskRecord> for VideoMeta {
+    fn from(rec: DiskRecord) -> Self {
+        VideoMeta {
+            codec: rec.codec,
+            width: rec.width,
+            height: rec.height,
+            fps: rec.fps,
+            duration_s: rec.duration_s,
+            index: Arc::new(rec.index),
+        }
+    }
 }
 
 /// 64-bit FNV-1a: a stable file name for a path (unlike std's hasher, the same in every Rust version).

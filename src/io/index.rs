@@ -390,22 +390,24 @@ impl FrameIndex {
     /// several frames share it (frames of different decode segments can: see the multi-edit note on
     /// [`FrameIndex::segment_count`]); any frame with that stamp otherwise.
     pub fn frame_of_pts_from(&self, pts: i64, floor: usize) -> Option<usize> {
-        let ranges = self.segment_ranges();
-        let first = ranges.partition_point(|r| r.end <= floor);
-        ranges[first.min(ranges.len() - 1)..]
-            .iter()
-            .chain(&ranges[..first.min(ranges.len() - 1)])
-            .find_map(|r| {
-                let lo = if r.contains(&floor) { floor } else { r.start };
-                self.search_pts(lo..r.end, pts)
-            })
+        // Floor's segment (the last one for a floor past the end) from floor on, the segments after it, those
+        // before it, then floor's own before floor.
+        let k = self
+            .segments
+            .partition_point(|s| s.first_frame as usize <= floor);
+        let own = self.segment_range(k);
+        let lo = if own.contains(&floor) {
+            floor
+        } else {
+            own.start
+        };
+        self.search_pts(lo..own.end, pts)
             .or_else(|| {
-                // A duplicate stamp before `floor` within floor's own segment.
-                ranges
-                    .iter()
-                    .find(|r| r.contains(&floor))
-                    .and_then(|r| self.search_pts(r.start..floor, pts))
+                (k + 1..self.segment_count())
+                    .chain(0..k)
+                    .find_map(|j| self.search_pts(self.segment_range(j), pts))
             })
+            .or_else(|| self.search_pts(own.start..lo, pts))
     }
 
     /// Binary search for `pts` among frames `range` (sorted by pts).
@@ -422,13 +424,17 @@ impl FrameIndex {
         (lo < range.end && self.pts(lo) == pts).then_some(lo)
     }
 
-    /// Frame ranges of the decode segments.
-    fn segment_ranges(&self) -> Vec<std::ops::Range<usize>> {
-        let mut starts: Vec<usize> = std::iter::once(0)
-            .chain(self.segments.iter().map(|s| s.first_frame as usize))
-            .collect();
-        starts.push(self.len());
-        starts.windows(2).map(|w| w[0]..w[1]).collect()
+    /// The frames of decode segment `k` (0 is the first).
+    fn segment_range(&self, k: usize) -> std::ops::Range<usize> {
+        let start = match k {
+            0 => 0,
+            _ => self.segments[k - 1].first_frame as usize,
+        };
+        let end = self
+            .segments
+            .get(k)
+            .map_or(self.len(), |s| s.first_frame as usize);
+        start..end
     }
 
     /// The first frame whose picture size differs from the stream's, and that size: `(frame, width, height)`.
