@@ -74,9 +74,24 @@ fn loader(dir: &Path, policy: ErrorPolicy) -> DataLoader {
         .unwrap()
 }
 
-/// Threads of this process (Linux).
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+/// The names of this process's threads (Linux).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task").map_or(Vec::new(), |d| {
+        d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_string())
+            .collect()
+    })
+}
+
+/// Threads the loader started, or that were started from one of them (a thread inherits its creator's name):
+/// every thread vidloader starts is named `vidloader-...`. The test harness's own threads come and go while a
+/// test runs (the next test's thread starts when the previous one ends), so the whole process's count cannot be
+/// compared.
+fn loader_threads() -> usize {
+    thread_names()
+        .iter()
+        .filter(|n| n.starts_with("vidloader"))
+        .count()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -127,12 +142,17 @@ fn damaged_epoch(
     assert_eq!(clean.len(), 8);
     let plan = loader.plan(1).unwrap();
     let victim = plan.batches.last().unwrap().last().unwrap().path.clone();
-    let before = threads();
+    let before = loader_threads();
     let mut got = Vec::new();
     let mut error = None;
     {
         let mut epoch = loader.epoch(1);
         got.push(epoch.next().unwrap().unwrap());
+        assert!(
+            loader_threads() > before,
+            "the epoch's workers are counted: {:?}",
+            thread_names()
+        );
         damage(&victim, how);
         for b in epoch.by_ref() {
             match b {
@@ -149,9 +169,10 @@ fn damaged_epoch(
     }
     // Dropping the epoch joined its workers: no thread of it is left.
     assert!(
-        threads() <= before,
-        "{} threads after the epoch, {before} before",
-        threads()
+        loader_threads() <= before,
+        "{} loader threads after the epoch, {before} before: {:?}",
+        loader_threads(),
+        thread_names()
     );
     (victim, got, error, loader)
 }
