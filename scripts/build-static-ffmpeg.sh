@@ -17,9 +17,10 @@
 # What it does the first time:
 #   * adds a deb-src entry for bookworm (a separate file in /etc/apt/sources.list.d/, mirroring the deb
 #     entries already there) if `apt-get source` has nothing to fetch, then `apt-get update`;
-#   * installs `nasm`, `build-essential` (and dpkg-dev, pkg-config) and the external encoders' packages
+#   * installs `nasm`, `meson`, `ninja-build`, `build-essential` (and dpkg-dev, pkg-config) and the external encoders' packages
 #     (libx264-dev, libx265-dev, libnuma-dev, libffmpeg-nvenc-dev) if missing;
 #   * copies libx264.a, libx265.a and libnuma.a into <PREFIX>/lib;
+#   * `apt-get source dav1d`, built static (meson, ninja) and installed into <PREFIX>;
 #   * `apt-get source ffmpeg` (5.1.x with Debian's patches), configure, `make -j$JOBS`, `make install`;
 #   * writes <PREFIX>/vidloader-link-args: what the static libraries need at link time beyond themselves, one
 #     linker argument a line (-lx264 -lx265 -lstdc++ -lnuma -ldl ...). vidloader's build.rs passes them on to
@@ -28,16 +29,13 @@
 # What the build contains (everything else is disabled, including all autodetected external libraries,
 # hwaccels, most encoders, muxers and filters, avdevice and postproc). It is GPL (libx264, libx265):
 #   demuxers : mov matroska avi mpegts mpegps ivf h264 hevc m4v mpegvideo flv
-#   decoders : h264 hevc vp8 vp9 mpeg4 mpeg2video rawvideo
-#              Not av1: 5.1's native `av1` decoder is only a front end for hwaccels (none is built here).
-#              With it, an AV1 file opens but every packet logs "Missing Sequence Header", the stream's
-#              pixel format stays NONE (swscale then aborts on an assertion) and decoding fails; without
-#              it, opening the decoder fails cleanly with "Decoder not found". The av1 parser stays, so
-#              AV1 files can still be demuxed and indexed. Decoding AV1 on the CPU needs libdav1d, and
-#              Debian 12 ships no static libdav1d (libdav1d-dev has only the shared library); NVDEC on the
-#              H100 / H200 has no AV1 either. Add the native decoder back with
-#              FFMPEG_EXTRA_CONFIGURE=--enable-decoder=av1.
-#   parsers  : h264 hevc vp8 vp9 mpeg4video mpegvideo av1
+#   decoders : h264 hevc vp8 vp9 mpeg4 mpeg1video mpeg2video mjpeg rawvideo, and libdav1d for AV1 (the
+#              GPUs we run on have no AV1 NVDEC, so AV1 decodes on the CPU under Backend::Auto).
+#              Debian 12 ships no static libdav1d (libdav1d-dev has only the shared library), so this
+#              script builds Debian's dav1d source (1.0) with meson as a static library into <PREFIX>
+#              first. Not FFmpeg 5.1's native `av1` decoder: it is only a front end for hwaccels (an AV1
+#              file opens, every packet logs "Missing Sequence Header" and decoding fails).
+#   parsers  : h264 hevc vp8 vp9 mpeg4video mpegvideo mjpeg av1
 #   bsfs     : h264_mp4toannexb hevc_mp4toannexb vp9_superframe_split extract_extradata null
 #   protocols: file pipe
 #   encoders : libx264, libx265 (Debian 12's static libx264.a / libx265.a; x265 brings libstdc++ and a
@@ -64,7 +62,7 @@
 #                             they are part of the stamp, so changing them triggers a rebuild
 set -euo pipefail
 
-SCRIPT_VERSION=4
+SCRIPT_VERSION=5
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 PREFIX="${1:-$repo/target/ffmpeg-static}"
@@ -124,8 +122,9 @@ CONFIGURE_FLAGS=(
     --enable-avfilter
     --enable-swresample
     --enable-demuxer=mov,matroska,avi,mpegts,mpegps,ivf,h264,hevc,m4v,mpegvideo,flv
-    --enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg2video,rawvideo
-    --enable-parser=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,av1
+    --enable-decoder=h264,hevc,vp8,vp9,mpeg4,mpeg1video,mpeg2video,mjpeg,rawvideo,libdav1d
+    --enable-libdav1d
+    --enable-parser=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,mjpeg,av1
     --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,vp9_superframe_split,extract_extradata,null
     --enable-protocol=file,pipe
     --enable-encoder=mpeg4,libx264,libx265,h264_nvenc,hevc_nvenc
@@ -245,7 +244,7 @@ fetch_source() {
 }
 
 # The external encoders' static archives (Debian 12 ships libx264.a, libx265.a and libnuma.a; it ships no
-# static SVT-AV1 or dav1d, so AV1 encoding and libdav1d decoding stay out).
+# static SVT-AV1, so AV1 encoding stays out; dav1d is built from source, see build_dav1d).
 EXTERNAL_PACKAGES=(libx264-dev libx265-dev libnuma-dev libffmpeg-nvenc-dev)
 EXTERNAL_ARCHIVES=(libx264.a libx265.a libnuma.a)
 
@@ -267,7 +266,30 @@ copy_external_libs() {
     done
 }
 
-apt_install_missing nasm build-essential dpkg-dev pkg-config "${EXTERNAL_PACKAGES[@]}"
+# libdav1d, static, from Debian's source package (Debian 12 ships only the shared library), installed into
+# <PREFIX> (lib/libdav1d.a, include/dav1d, lib/pkgconfig/dav1d.pc) where FFmpeg's configure finds it.
+build_dav1d() {
+    local src
+    src="$(find "$WORK/src" -mindepth 1 -maxdepth 1 -type d -name 'dav1d-*' 2>/dev/null | sort | tail -n 1)"
+    if [ -z "$src" ]; then
+        ensure_deb_src
+        mkdir -p "$WORK/src"
+        log "apt-get source dav1d (into $WORK/src)"
+        (cd "$WORK/src" && apt-get source -q dav1d >&2)
+        src="$(find "$WORK/src" -mindepth 1 -maxdepth 1 -type d -name 'dav1d-*' | sort | tail -n 1)"
+        [ -n "$src" ] && [ -f "$src/meson.build" ] || die "apt-get source dav1d gave no source tree"
+    fi
+    log "building dav1d from $src (static)"
+    rm -rf "$WORK/dav1d-build"
+    meson setup "$WORK/dav1d-build" "$src" --prefix="$PREFIX" --libdir=lib --buildtype=release \
+        --default-library=static -Denable_tools=false -Denable_tests=false -Db_staticpic=true \
+        >"$WORK/dav1d-setup.log" 2>&1 || { tail -n 40 "$WORK/dav1d-setup.log" >&2; exit 1; }
+    ninja -C "$WORK/dav1d-build" -j "$JOBS" install >"$WORK/dav1d-build.log" 2>&1 \
+        || { tail -n 40 "$WORK/dav1d-build.log" >&2; exit 1; }
+    [ -f "$PREFIX/lib/libdav1d.a" ] || die "dav1d did not install $PREFIX/lib/libdav1d.a"
+}
+
+apt_install_missing nasm meson ninja-build build-essential dpkg-dev pkg-config "${EXTERNAL_PACKAGES[@]}"
 fetch_source
 VERSION_STR="$(cat "$SRC/RELEASE" 2>/dev/null || basename "$SRC")"
 
@@ -279,6 +301,8 @@ mkdir -p "$BUILD"
 # Remove what an earlier build installed so stale libraries or headers cannot survive a reconfigure.
 rm -rf "${PREFIX:?}/lib" "${PREFIX:?}/include" "${PREFIX:?}/share" "${PREFIX:?}/bin" "$STAMP" "$LINK_ARGS"
 copy_external_libs
+build_dav1d
+export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 (
     cd "$BUILD"
     "$SRC/configure" --prefix="$PREFIX" --extra-ldflags="-L$PREFIX/lib" "${CONFIGURE_FLAGS[@]}" >configure.log 2>&1 \
@@ -295,7 +319,7 @@ if compgen -G "$PREFIX/lib/*.so*" >/dev/null; then
     die "shared libraries were installed in $PREFIX/lib"
 fi
 grep -q '^#define HAVE_PTHREADS 1' "$BUILD/config.h" || die "FFmpeg was configured without pthreads"
-for c in h264 hevc vp9 vp8 mpeg4 mpeg2video rawvideo; do
+for c in h264 hevc vp9 vp8 mpeg4 mpeg1video mpeg2video mjpeg rawvideo libdav1d; do
     # 5.1 keeps the component switches in config_components.h, older versions in config.h.
     grep -qs "^#define CONFIG_$(echo "$c" | tr '[:lower:]' '[:upper:]')_DECODER 1" \
         "$BUILD/config.h" "$BUILD/config_components.h" || die "decoder $c is not enabled"
@@ -305,7 +329,7 @@ for c in libx264 libx265 h264_nvenc hevc_nvenc mpeg4; do
         "$BUILD/config.h" "$BUILD/config_components.h" || die "encoder $c is not enabled"
 done
 [ -x "$PREFIX/bin/ffmpeg" ] || die "the ffmpeg program was not built"
-if ldd "$PREFIX/bin/ffmpeg" | grep -E 'lib(x264|x265|numa|av[a-z]*|sw[a-z]*)\.so' >&2; then
+if ldd "$PREFIX/bin/ffmpeg" | grep -E 'lib(x264|x265|numa|dav1d|av[a-z]*|sw[a-z]*)\.so' >&2; then
     die "$PREFIX/bin/ffmpeg links an external library dynamically"
 fi
 

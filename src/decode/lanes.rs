@@ -38,6 +38,9 @@ pub(crate) struct Position {
     count_from: Option<usize>,
     /// The end of the stream was signalled to the decoder.
     eof_sent: bool,
+    /// Decoding restarted at a keyframe and no other keyframe has been sent since: HEVC RASL pictures read now
+    /// belong to the keyframe decoding started from and are not sent (see `Lane::decode_group`).
+    skip_rasl: bool,
 }
 
 /// One demuxer and one decoder over the current stream.
@@ -203,15 +206,26 @@ impl Lane {
             let t = Instant::now();
             match packet {
                 Some(p) => {
+                    let at = self.pos.read_pos - 1;
+                    if p.is_key() && self.pos.decoding_from != Some(at) {
+                        self.pos.skip_rasl = false;
+                    }
+                    // The RASL pictures of the CRA picture decoding started from refer to pictures before it: no
+                    // decoder can make them, libavcodec drops them, and NVDEC's parser drops them too but then
+                    // hands out the CRA picture with a RASL picture's time stamp. So they are never sent.
+                    let skipped_rasl = self.pos.skip_rasl
+                        && req.skip_codec.is_some_and(|(c, framing)| {
+                            c == NalCodec::Hevc && nal::is_hevc_rasl(framing, p.data())
+                        });
                     // A non-reference picture before the last wanted frame that nobody wants is never decoded
                     // (frames after it are kept, so a later request that continues from here still finds them).
-                    let shows = req.index.packets()[self.pos.read_pos - 1].frame;
+                    let shows = req.index.packets()[at].frame;
                     let droppable = req.skip_codec.is_some_and(|(c, framing)| {
                         shows.is_some_and(|f| {
                             (f as usize) < last_frame && !req.slots.contains_key(&(f as usize))
                         }) && nal::is_disposable(c, framing, p.data())
                     });
-                    if droppable {
+                    if droppable || skipped_rasl {
                         self.work.packets_dropped += 1;
                     } else {
                         self.decoder.send_packet(&p)?;
@@ -306,6 +320,7 @@ impl Lane {
         );
         self.pos.last_out = None;
         self.pos.eof_sent = false;
+        self.pos.skip_rasl = true;
         Ok(())
     }
 
@@ -313,6 +328,14 @@ impl Lane {
     fn seek_near(&mut self, index: &FrameIndex, start: usize) -> Result<()> {
         let entry = index.packets()[start];
         self.pos.pending = None;
+        if index.segment_count() > 1 {
+            // Several decode segments (an edit list that replays media): packets of different segments can carry
+            // the same time stamps, so neither a seek by time stamp nor `locate` can be trusted. Read from the
+            // start instead (such files are rare and demuxing is cheap).
+            self.demuxer.rewind()?;
+            self.pos.read_pos = 0;
+            return Ok(());
+        }
         let landed = match self.demuxer.seek_to_timestamp(entry.dts.min(entry.pts)) {
             Ok(()) => match self.demuxer.read_packet()? {
                 Some(p) => locate(index, &p, start).map(|at| (at, p)),
