@@ -15,7 +15,7 @@
 # no scene-cut keyframes, bit-exact container flags, no metadata. Existing files are kept (delete the folder to
 # remake it); a manifest with sizes and checksums is written to OUT_DIR/MANIFEST.txt.
 #
-# Environment: CLIPS (distinct clips per resolution, default 12), CRF_MAIN (default 28), CRF_HEVC (default 33),
+# Environment: CLIPS_ONLY=1 (only the clip folders), CLIPS (distinct clips per resolution, default 12), CRF_MAIN (default 28), CRF_HEVC (default 33),
 # CRF_CLIP_1080 (default 30), CRF_CLIP_360 (default 28), MAX_MIB (fail above this total, default 18).
 set -euo pipefail
 
@@ -51,12 +51,14 @@ encode() {
 }
 
 src1080="testsrc2=size=1920x1080:rate=30"
-# shellcheck disable=SC2046 # the encoder arguments are meant to be split
-encode "$out/h264_1080p_gop30.mp4" "$src1080" 300 $(x264 30 "$CRF_MAIN")
-# shellcheck disable=SC2046
-encode "$out/h264_1080p_gop250.mp4" "$src1080" 300 $(x264 250 "$CRF_MAIN")
-encode "$out/hevc_1080p_gop30.mp4" "$src1080" 300 -c:v libx265 -preset medium -crf "$CRF_HEVC" -tag:v hvc1 \
-    -x265-params "log-level=error:pools=4:frame-threads=2:keyint=30:min-keyint=30:scenecut=0:bframes=2:open-gop=0"
+if [ "${CLIPS_ONLY:-0}" != 1 ]; then
+    # shellcheck disable=SC2046 # the encoder arguments are meant to be split
+    encode "$out/h264_1080p_gop30.mp4" "$src1080" 300 $(x264 30 "$CRF_MAIN")
+    # shellcheck disable=SC2046
+    encode "$out/h264_1080p_gop250.mp4" "$src1080" 300 $(x264 250 "$CRF_MAIN")
+    encode "$out/hevc_1080p_gop30.mp4" "$src1080" 300 -c:v libx265 -preset medium -crf "$CRF_HEVC" -tag:v hvc1 \
+        -x265-params "log-level=error:pools=4:frame-threads=2:keyint=30:min-keyint=30:scenecut=0:bframes=2:open-gop=0"
+fi
 
 # Distinct clips: testsrc2 started k*3 s in (its counter and moving parts differ) with the hue turned by k*30
 # degrees, so no two clips hold the same pictures.

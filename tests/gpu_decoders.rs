@@ -314,3 +314,63 @@ fn cli_extract_and_info_take_gpu() {
     assert_eq!(v["num_frames"], 75);
     assert_eq!(v["backend"]["Nvdec"], 0);
 }
+
+/// Hybrid decoding: CPU workers beside one NVDEC worker give batches bit-identical to NVDEC alone (the CPU's
+/// decoded planes go through the same conversion kernel), and they do take part.
+#[test]
+fn hybrid_loader_batches_equal_nvdec_only_batches() {
+    let Some(_gpu) = gpu() else { return };
+    use vidloader::synth::{write_dataset, SynthSpec};
+    use vidloader::{DataLoader, Resize, UniformSampler, VideoDataset};
+    let dir = fixture_dir().join("scratch/gpu_hybrid");
+    let spec = SynthSpec {
+        width: 160,
+        height: 120,
+        frames: 48,
+        fps: 24,
+        gop: 12,
+        b_frames: 2,
+    };
+    write_dataset(&dir, &spec, 6).unwrap();
+    let run = |cpu_workers: usize| {
+        let ds = VideoDataset::from_manifest(dir.join("labels.csv")).unwrap();
+        let loader = DataLoader::builder(ds)
+            .device(Device::Cuda(0))
+            .sampler(UniformSampler::new(4))
+            .resize_mode(Resize::ShorterSideCrop {
+                shorter: 56,
+                width: 48,
+                height: 48,
+                random: true,
+            })
+            .dtype(Kind::Half)
+            .normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+            .batch_size(4)
+            .workers(1)
+            .cpu_workers(cpu_workers)
+            .warnings(false)
+            .build()
+            .unwrap();
+        assert_eq!(loader.cpu_workers(), cpu_workers);
+        let batches: Vec<Tensor> = loader
+            .epoch(0)
+            .map(|b| b.unwrap().frames.to_device(Device::Cpu))
+            .collect();
+        (batches, loader.summary())
+    };
+    let (nvdec_only, s0) = run(0);
+    let (hybrid, s1) = run(4);
+    assert_eq!(s0.cpu_samples, 0);
+    assert!(s1.cpu_samples > 0, "the CPU workers decoded nothing: {s1}");
+    assert_eq!(nvdec_only.len(), hybrid.len());
+    for (k, (a, b)) in nvdec_only.iter().zip(&hybrid).enumerate() {
+        assert!(
+            a.equal(b),
+            "batch {k}: hybrid differs from NVDEC only (max {})",
+            (a.to_kind(Kind::Float) - b.to_kind(Kind::Float))
+                .abs()
+                .max()
+                .double_value(&[])
+        );
+    }
+}

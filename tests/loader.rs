@@ -999,3 +999,14 @@ fn edit_lists_give_the_frames_ffmpeg_shows() {
     }
     assert_eq!(seen, names.len());
 }
+
+/// CPU workers for hybrid decoding only exist beside NVDEC: a CPU loader has none, whatever the setting.
+#[test]
+fn cpu_workers_only_apply_to_cuda_batches() {
+    let dir = synth("hybrid_setting", 1, 12);
+    let loader = builder(&dir).cpu_workers(3).build().unwrap();
+    assert_eq!(loader.cpu_workers(), 0);
+    let batches = collect(&loader, 0);
+    assert!(!batches.is_empty());
+    assert_eq!(loader.summary().cpu_samples, 0);
+}

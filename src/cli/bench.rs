@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// Decode with NVDEC on this GPU and deliver batches there.
     #[arg(long)]
     pub gpu: Option<usize>,
+    /// With --gpu: CPU decode workers beside the NVDEC ones (hybrid decoding; default: cores - 2; 0 = NVDEC only).
+    #[arg(long)]
+    pub cpu_workers: Option<usize>,
     /// Print one JSON object instead of text (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -48,6 +51,9 @@ struct Report<'a> {
     device: String,
     backend: String,
     workers: usize,
+    cpu_workers: usize,
+    /// Share of the samples the CPU workers decoded.
+    cpu_share: f64,
     fps: f64,
     decoded_fps: f64,
     batches_per_s: f64,
@@ -75,10 +81,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(g) = args.gpu {
         b = b.device(Device::Cuda(g));
     }
+    if let Some(n) = args.cpu_workers {
+        b = b.cpu_workers(n);
+    }
     let loader = b.build()?;
     if !args.json {
         println!(
-            "{} videos from {}, sampler {}, batches {:?} {:?} on {:?} (backend {:?}), {} workers",
+            "{} videos from {}, sampler {}, batches {:?} {:?} on {:?} (backend {:?}), {} workers, {} CPU workers",
             loader.dataset().len(),
             args.loader.dataset.display(),
             args.loader.sampler,
@@ -86,7 +95,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             kind,
             loader.device(),
             loader.backend(),
-            loader.workers()
+            loader.workers(),
+            loader.cpu_workers()
         );
     }
     let sync = || {
@@ -121,6 +131,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             device: format!("{:?}", loader.device()),
             backend: format!("{:?}", loader.backend()),
             workers: loader.workers(),
+            cpu_workers: loader.cpu_workers(),
+            cpu_share: s.cpu_samples as f64 / s.samples.max(1) as f64,
             fps: s.fps(),
             decoded_fps: s.decoded_fps(),
             batches_per_s: s.batches_per_s(),

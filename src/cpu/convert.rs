@@ -5,6 +5,11 @@ use ff::format::Pixel;
 use ffmpeg_next as ff;
 use rayon::prelude::*;
 
+use crate::cpu::kernels::{
+    bilinear_row, load_scaled, rgb_row_interleaved, rgb_row_planar, ChromaTerms, GatheredRgb,
+    Samples, Taps, YuvPlanes,
+};
+use crate::cuda::{StagedLayout, SurfaceFormat};
 use crate::error::{Error, Result};
 use crate::ffi::ffmpeg::packed_plane_layout;
 use crate::frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
@@ -68,16 +73,6 @@ pub(crate) fn resizes_directly(format: Pixel) -> bool {
     resize_layout(format).is_some()
 }
 
-/// torch's `area_pixel_compute_source_index` (`align_corners = false`) and bilinear weights, as the GPU kernel
-/// computes them: `(i0, i1, w0, w1)` for output position `dst`.
-fn source_index(scale: f32, dst: usize, in_size: usize) -> (usize, usize, f32, f32) {
-    let src = (scale * (dst as f32 + 0.5) - 0.5).max(0.0);
-    let i0 = (src as usize).min(in_size - 1);
-    let i1 = if i0 < in_size - 1 { i0 + 1 } else { i0 };
-    let w1 = src - i0 as f32;
-    (i0, i1, 1.0 - w1, w1)
-}
-
 /// Writes `frame` (8-bit planar YUV, see [`resizes_directly`]) into `out` (`3 x height x width` values) cropped,
 /// resized and normalised in one pass, by the formula of the GPU kernel: each output pixel is the bilinear
 /// interpolation (half-pixel centres) of the four neighbouring RGB pixels, each converted with [`YuvToRgb`] and
@@ -119,71 +114,86 @@ pub(crate) fn write_frame_resized(
         )));
     }
     let conv = YuvToRgb::new(matrix, range, 8);
-    let (luma, luma_stride) = (frame.data(0), frame.stride(0));
-    let (cb, cb_stride) = (frame.data(1), frame.stride(1));
-    let (cr, cr_stride) = (frame.data(2), frame.stride(2));
-    let (shift_x, shift_y) = (layout.shift_x, layout.shift_y);
-    let rgb_at = |x: usize, y: usize| -> [f32; 3] {
-        let (x, y) = (left + x, top + y);
-        let c = (y >> shift_y) * cb_stride + (x >> shift_x);
-        let c2 = (y >> shift_y) * cr_stride + (x >> shift_x);
-        let p = conv.apply(
-            f32::from(luma[y * luma_stride + x]),
-            f32::from(cb[c]),
-            f32::from(cr[c2]),
-        );
-        [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])]
+    let pic = YuvPlanes {
+        planes: [0, 1, 2].map(|p| (frame.data(p), frame.stride(p))),
+        left,
+        top,
+        shift_x: layout.shift_x,
+        shift_y: layout.shift_y,
     };
-    let columns: Vec<(usize, usize, f32, f32)> = (0..ow)
-        .map(|x| source_index(sw as f32 / ow as f32, x, sw))
-        .collect();
-    let (norm_scale, mean, std) = match target.normalize {
-        Some(n) => (n.scale, n.mean, n.std),
-        None => (1.0, [0.0; 3], [1.0; 3]),
-    };
-    let normalise = target.normalize.is_some();
-    let y_scale = sh as f32 / oh as f32;
-    // One output row: its three channels through `put(x, channel, value)`.
-    let row = |oy: usize, put: &mut dyn FnMut(usize, usize, f32)| {
-        let (y0, y1, wy0, wy1) = source_index(y_scale, oy, sh);
-        for (ox, &(x0, x1, wx0, wx1)) in columns.iter().enumerate() {
-            let (a, b, c, e) = (
-                rgb_at(x0, y0),
-                rgb_at(x1, y0),
-                rgb_at(x0, y1),
-                rgb_at(x1, y1),
-            );
-            for ch in 0..3 {
-                let top_v = wx0 * a[ch] + wx1 * b[ch];
-                let bottom_v = wx0 * c[ch] + wx1 * e[ch];
-                let mut v = wy0 * top_v + wy1 * bottom_v;
-                if normalise {
-                    v = (v * norm_scale - mean[ch]) / std[ch];
-                }
-                put(ox, ch, v);
+    let cols = Taps::new(sw, ow);
+    let rows = Taps::new(sh, oh);
+    // Each source row is gathered at the first taps' columns, then at the second's.
+    let xs: Vec<usize> = cols.i0.iter().chain(&cols.i1).copied().collect();
+    let norm = |ch: usize| target.normalize.map(|n| (n.scale, n.mean[ch], n.std[ch]));
+    let plane = ow * oh;
+    // Per task: the two source rows gathered last (with their row numbers), and one output row per channel for
+    // interleaving.
+    #[derive(Default)]
+    struct Scratch {
+        rows: [(Option<usize>, GatheredRgb); 2],
+        line: [Vec<f32>; 3],
+    }
+    impl Scratch {
+        /// The gathered row `y`, reusing one of the two last (upscaling reads a source row for several output rows).
+        fn row(&mut self, y: usize, other: usize, gather: impl FnOnce(&mut GatheredRgb)) -> usize {
+            if let Some(k) = self.rows.iter().position(|(at, _)| *at == Some(y)) {
+                return k;
             }
+            // Replace the slot that does not hold `other` (the row the caller also needs).
+            let k = usize::from(self.rows[0].0 == Some(other));
+            gather(&mut self.rows[k].1);
+            self.rows[k].0 = Some(y);
+            k
+        }
+    }
+    let output_row = |s: &mut Scratch, oy: usize, put: &mut dyn FnMut(usize, &[f32])| {
+        let (y0, y1) = (rows.i0[oy], rows.i1[oy]);
+        let k0 = s.row(y0, y1, |g| g.gather(&pic, &conv, y0, &xs));
+        let k1 = s.row(y1, y0, |g| g.gather(&pic, &conv, y1, &xs));
+        let Scratch {
+            rows: gathered,
+            line,
+        } = s;
+        for (ch, l) in line.iter_mut().enumerate() {
+            l.clear();
+            l.resize(ow, 0.0);
+            bilinear_row(
+                &gathered[k0].1.rgb[ch],
+                &gathered[k1].1.rgb[ch],
+                &cols,
+                rows.w0[oy],
+                rows.w1[oy],
+                norm(ch),
+                l,
+            );
+            put(ch, l);
         }
     };
     if target.planar {
-        let (r, rest) = out.split_at_mut(ow * oh);
-        let (g, b) = rest.split_at_mut(ow * oh);
+        let (r, rest) = out.split_at_mut(plane);
+        let (g, b) = rest.split_at_mut(plane);
         r.par_chunks_mut(ow)
             .zip(g.par_chunks_mut(ow))
             .zip(b.par_chunks_mut(ow))
             .with_min_len(MIN_ROWS_PER_TASK)
             .enumerate()
-            .for_each(|(oy, ((r, g), b))| {
-                row(oy, &mut |x, ch, v| match ch {
-                    0 => r[x] = v,
-                    1 => g[x] = v,
-                    _ => b[x] = v,
+            .for_each_init(Scratch::default, |s, (oy, ((r, g), b))| {
+                output_row(s, oy, &mut |ch, l| {
+                    [&mut *r, &mut *g, &mut *b][ch].copy_from_slice(l);
                 })
             });
     } else {
         out.par_chunks_mut(ow * 3)
             .with_min_len(MIN_ROWS_PER_TASK)
             .enumerate()
-            .for_each(|(oy, line)| row(oy, &mut |x, ch, v| line[x * 3 + ch] = v));
+            .for_each_init(Scratch::default, |s, (oy, dst)| {
+                output_row(s, oy, &mut |ch, l| {
+                    for (px, &v) in dst.chunks_exact_mut(3).zip(l) {
+                        px[ch] = v;
+                    }
+                })
+            });
     }
     Ok(())
 }
@@ -257,140 +267,75 @@ fn yuv_layout(format: Pixel) -> Option<YuvLayout> {
     })
 }
 
-/// [`YuvToRgb`] in 16.16 fixed point, with the chroma scale folded into the chroma coefficients.
-struct FixedYuvToRgb {
-    y_off: i32,
-    y_scale: i32,
-    c_off: i32,
-    cr_r: i32,
-    cb_g: i32,
-    cr_g: i32,
-    cb_b: i32,
-}
-
-impl FixedYuvToRgb {
-    fn new(c: &YuvToRgb) -> Self {
-        let f = |v: f32| (f64::from(v) * 65536.0).round() as i32;
-        FixedYuvToRgb {
-            y_off: c.y_off.round() as i32,
-            y_scale: f(c.y_scale),
-            c_off: c.c_off.round() as i32,
-            cr_r: f(c.cr_r * c.c_scale),
-            cb_g: f(c.cb_g * c.c_scale),
-            cr_g: f(c.cr_g * c.c_scale),
-            cb_b: f(c.cb_b * c.c_scale),
-        }
-    }
-}
-
-/// Per-task buffers: one row of luma terms and one row of chroma terms per output channel.
+/// Per-task buffers of the full-size conversion.
 #[derive(Default)]
 struct RowScratch {
-    y: Vec<i32>,
-    r: Vec<i32>,
-    g: Vec<i32>,
-    b: Vec<i32>,
+    luma: Vec<f32>,
+    terms: ChromaTerms,
+    planes: [Vec<u8>; 3],
 }
 
-/// Reads `n` samples (bytes or 16-bit little-endian) starting at sample `start`, stepping by `step` samples.
-#[inline(always)]
-fn load(row: &[u8], wide: bool, start: usize, step: usize, n: usize, out: &mut Vec<i32>) {
-    out.clear();
-    if wide {
-        out.extend((0..n).map(|i| {
-            let k = 2 * (start + i * step);
-            i32::from(u16::from_le_bytes([row[k], row[k + 1]]))
-        }));
-    } else if step == 1 {
-        out.extend(row[start..start + n].iter().map(|&v| i32::from(v)));
+/// The samples of component `c` (0 = Cb, 1 = Cr) on chroma row `cy`.
+fn chroma_samples<'a>(
+    frame: &'a ff::frame::Video,
+    layout: &YuvLayout,
+    c: usize,
+    cy: usize,
+) -> Samples<'a> {
+    let wide = layout.bit_depth > 8;
+    if layout.semi_planar {
+        Samples {
+            row: &frame.data(1)[cy * frame.stride(1)..],
+            wide,
+            start: c,
+            step: 2,
+        }
     } else {
-        out.extend((0..n).map(|i| i32::from(row[start + i * step])));
+        Samples {
+            row: &frame.data(1 + c)[cy * frame.stride(1 + c)..],
+            wide,
+            start: 0,
+            step: 1,
+        }
     }
 }
 
-#[inline(always)]
-fn to_u8_fixed(v: i32) -> u8 {
-    ((v + 32768) >> 16).clamp(0, 255) as u8
-}
-
-/// Converts row `y` into `r`, `g`, `b` (each `width` long, or the same interleaved slice via `put`).
-fn convert_row(
+/// Converts the rows of one chroma row (`1 << shift_y` luma rows, fewer at the bottom) starting at luma row `y0`;
+/// `put(k, luma, terms, s)` writes row `y0 + k`.
+fn convert_rows(
     frame: &ff::frame::Video,
     layout: &YuvLayout,
-    fx: &FixedYuvToRgb,
-    y: usize,
-    width: usize,
+    conv: &YuvToRgb,
+    y0: usize,
+    rows: usize,
     s: &mut RowScratch,
-    mut put: impl FnMut(usize, u8, u8, u8),
+    mut put: impl FnMut(usize, &[f32], &ChromaTerms, &mut [Vec<u8>; 3]),
 ) {
-    let wide = layout.bit_depth > 8;
-    let yrow = &frame.data(0)[y * frame.stride(0)..];
-    load(yrow, wide, 0, 1, width, &mut s.y);
-    for v in s.y.iter_mut() {
-        *v = (*v - fx.y_off) * fx.y_scale;
-    }
-    let cw = (width + (1 << layout.shift_x) - 1) >> layout.shift_x;
+    let width = frame.width() as usize;
     if layout.grey {
-        for x in 0..width {
-            let l = to_u8_fixed(s.y[x]);
-            put(x, l, l, l);
-        }
-        return;
-    }
-    let cy = y >> layout.shift_y;
-    // Chroma terms for the row: s.r/s.g/s.b hold Cb then Cr temporarily.
-    if layout.semi_planar {
-        let uv = &frame.data(1)[cy * frame.stride(1)..];
-        load(uv, wide, 0, 2, cw, &mut s.g);
-        load(uv, wide, 1, 2, cw, &mut s.b);
+        s.terms.grey(width);
     } else {
-        load(
-            &frame.data(1)[cy * frame.stride(1)..],
-            wide,
-            0,
-            1,
+        let cw = (width + (1 << layout.shift_x) - 1) >> layout.shift_x;
+        let cy = y0 >> layout.shift_y;
+        s.terms.compute(
+            conv,
+            chroma_samples(frame, layout, 0, cy),
+            chroma_samples(frame, layout, 1, cy),
             cw,
-            &mut s.g,
-        );
-        load(
-            &frame.data(2)[cy * frame.stride(2)..],
-            wide,
-            0,
-            1,
-            cw,
-            &mut s.b,
+            layout.shift_x,
+            width,
         );
     }
-    // Chroma terms per chroma sample, then widened to one per pixel so that the final loop is a plain zip.
-    let mut terms = [Vec::new(), Vec::new(), Vec::new()];
-    for (cb, cr) in s.g.iter().zip(&s.b).take(cw) {
-        let (cb, cr) = (cb - fx.c_off, cr - fx.c_off);
-        terms[0].push(fx.cr_r * cr);
-        terms[1].push(-(fx.cb_g * cb + fx.cr_g * cr));
-        terms[2].push(fx.cb_b * cb);
-    }
-    for (c, dst) in [&mut s.r, &mut s.g, &mut s.b].into_iter().enumerate() {
-        widen(&terms[c], layout.shift_x, width, dst);
-    }
-    for (x, (((&l, &cr), &cg), &cb)) in s.y.iter().zip(&s.r).zip(&s.g).zip(&s.b).enumerate() {
-        put(
-            x,
-            to_u8_fixed(l + cr),
-            to_u8_fixed(l + cg),
-            to_u8_fixed(l + cb),
-        );
-    }
-}
-
-/// Repeats each chroma term `1 << shift` times to cover `width` pixels.
-#[inline(always)]
-fn widen(src: &[i32], shift: u32, width: usize, dst: &mut Vec<i32>) {
-    dst.clear();
-    if shift == 0 {
-        dst.extend_from_slice(&src[..width]);
-    } else {
-        dst.extend(src.iter().flat_map(|&v| [v, v]));
-        dst.truncate(width);
+    for k in 0..rows {
+        let y = y0 + k;
+        let luma = Samples {
+            row: &frame.data(0)[y * frame.stride(0)..],
+            wide: layout.bit_depth > 8,
+            start: 0,
+            step: 1,
+        };
+        load_scaled(luma, width, conv.y_off, conv.y_scale, &mut s.luma);
+        put(k, &s.luma, &s.terms, &mut s.planes);
     }
 }
 
@@ -402,32 +347,60 @@ fn write_rgb_from_yuv(
     out: &mut [u8],
 ) {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
-    let fx = FixedYuvToRgb::new(conv);
+    // Rows sharing a chroma row are converted together (the chroma terms are computed once for them).
+    let group = 1usize << layout.shift_y;
+    let min_groups = MIN_ROWS_PER_TASK.div_ceil(group);
     if planar {
         let (r, gb) = out.split_at_mut(w * h);
         let (g, b) = gb.split_at_mut(w * h);
-        r.par_chunks_mut(w)
-            .zip(g.par_chunks_mut(w))
-            .zip(b.par_chunks_mut(w))
-            .with_min_len(MIN_ROWS_PER_TASK)
+        r.par_chunks_mut(w * group)
+            .zip(g.par_chunks_mut(w * group))
+            .zip(b.par_chunks_mut(w * group))
+            .with_min_len(min_groups)
             .enumerate()
-            .for_each_init(RowScratch::default, |s, (y, ((r, g), b))| {
-                convert_row(frame, layout, &fx, y, w, s, |x, pr, pg, pb| {
-                    r[x] = pr;
-                    g[x] = pg;
-                    b[x] = pb;
-                })
+            .for_each_init(RowScratch::default, |s, (k, ((r, g), b))| {
+                let rows = r.len() / w;
+                convert_rows(
+                    frame,
+                    layout,
+                    conv,
+                    k * group,
+                    rows,
+                    s,
+                    |i, luma, terms, _| {
+                        let at = i * w..(i + 1) * w;
+                        rgb_row_planar(
+                            luma,
+                            terms,
+                            &mut r[at.clone()],
+                            &mut g[at.clone()],
+                            &mut b[at],
+                        );
+                    },
+                )
             });
     } else {
-        out.par_chunks_mut(w * 3)
-            .with_min_len(MIN_ROWS_PER_TASK)
+        out.par_chunks_mut(3 * w * group)
+            .with_min_len(min_groups)
             .enumerate()
-            .for_each_init(RowScratch::default, |s, (y, row)| {
-                convert_row(frame, layout, &fx, y, w, s, |x, pr, pg, pb| {
-                    row[3 * x] = pr;
-                    row[3 * x + 1] = pg;
-                    row[3 * x + 2] = pb;
-                })
+            .for_each_init(RowScratch::default, |s, (k, dst)| {
+                let rows = dst.len() / (3 * w);
+                convert_rows(
+                    frame,
+                    layout,
+                    conv,
+                    k * group,
+                    rows,
+                    s,
+                    |i, luma, terms, planes| {
+                        rgb_row_interleaved(
+                            luma,
+                            terms,
+                            planes,
+                            &mut dst[i * 3 * w..(i + 1) * 3 * w],
+                        );
+                    },
+                )
             });
     }
 }
@@ -465,4 +438,79 @@ fn write_rgb_with_swscale(frame: &ff::frame::Video, planar: bool, out: &mut [u8]
         }
     }
     Ok(())
+}
+
+/// The NVDEC surface layout a picture of `format` is staged in for the GPU conversion kernel (see
+/// [`crate::cuda::HostUpload`]): planar 4:2:0 as NV12 / P016, planar 4:4:4 as NVDEC's 4:4:4 surfaces; `None` for
+/// the formats the kernel has no layout for (4:2:2, grey, packed RGB, ...).
+pub(crate) fn staged_layout(format: Pixel, width: u32, height: u32) -> Option<StagedLayout> {
+    let l = yuv_layout(format).filter(|l| !l.grey && !l.semi_planar)?;
+    let surface = match (l.shift_x, l.shift_y, l.bit_depth > 8) {
+        (1, 1, false) => SurfaceFormat::Nv12,
+        (1, 1, true) => SurfaceFormat::P016,
+        (0, 0, false) => SurfaceFormat::Yuv444,
+        (0, 0, true) => SurfaceFormat::Yuv444_16Bit,
+        _ => return None,
+    };
+    Some(StagedLayout {
+        format: surface,
+        width,
+        height,
+        bit_depth: l.bit_depth,
+    })
+}
+
+/// Writes `frame` into `out` in `layout` (from [`staged_layout`] for this frame): luma rows of `pitch` bytes, then
+/// the chroma plane(s); 16-bit samples shifted to the most significant bits as NVDEC stores them.
+pub(crate) fn stage_frame(frame: &ff::frame::Video, layout: &StagedLayout, out: &mut [u8]) {
+    let (w, h) = (layout.width as usize, layout.height as usize);
+    let pitch = layout.pitch();
+    let wide = layout.format.bytes_per_sample() == 2;
+    let shift = if wide { 16 - layout.bit_depth } else { 0 };
+    // One plane's rows (`samples` per row) copied to `dst` rows of `pitch` bytes.
+    let copy_plane = |p: usize, rows: usize, samples: usize, dst: &mut [u8]| {
+        let (src, stride) = (frame.data(p), frame.stride(p));
+        let row_bytes = samples * layout.format.bytes_per_sample();
+        for (r, d) in dst.chunks_mut(pitch).take(rows).enumerate() {
+            let s = &src[r * stride..r * stride + row_bytes];
+            if wide {
+                for (d, s) in d[..row_bytes].chunks_exact_mut(2).zip(s.chunks_exact(2)) {
+                    let v = u16::from_le_bytes([s[0], s[1]]) << shift;
+                    d.copy_from_slice(&v.to_le_bytes());
+                }
+            } else {
+                d[..row_bytes].copy_from_slice(s);
+            }
+        }
+    };
+    let chroma_at = layout.chroma_offset();
+    let (luma, chroma) = out.split_at_mut(chroma_at);
+    copy_plane(0, h, w, luma);
+    if layout.format.is_420() {
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let bps = layout.format.bytes_per_sample();
+        let (u, us) = (frame.data(1), frame.stride(1));
+        let (v, vs) = (frame.data(2), frame.stride(2));
+        for (r, d) in chroma.chunks_mut(pitch).take(ch).enumerate() {
+            let (ur, vr) = (&u[r * us..r * us + cw * bps], &v[r * vs..r * vs + cw * bps]);
+            let pairs = d[..2 * cw * bps].chunks_exact_mut(2 * bps);
+            for ((d, u), v) in pairs.zip(ur.chunks_exact(bps)).zip(vr.chunks_exact(bps)) {
+                if wide {
+                    let (u, v) = (
+                        u16::from_le_bytes([u[0], u[1]]) << shift,
+                        u16::from_le_bytes([v[0], v[1]]) << shift,
+                    );
+                    d[..2].copy_from_slice(&u.to_le_bytes());
+                    d[2..].copy_from_slice(&v.to_le_bytes());
+                } else {
+                    d[0] = u[0];
+                    d[1] = v[0];
+                }
+            }
+        }
+    } else {
+        let (u_plane, v_plane) = chroma.split_at_mut(chroma_at);
+        copy_plane(1, h, w, u_plane);
+        copy_plane(2, h, w, v_plane);
+    }
 }

@@ -3,9 +3,10 @@
 use ffmpeg_next as ff;
 
 use crate::backend::{FrameDecoder, FrameSink};
-use crate::cpu::convert::{write_frame, write_frame_resized};
+use crate::cpu::convert::{stage_frame, staged_layout, write_frame, write_frame_resized};
+use crate::cuda::{GpuContext, HostUpload};
 use crate::error::{Error, Result};
-use crate::frame::color::{ColorMatrix, ColorRange, ColorType};
+use crate::frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
 use crate::io::demux::{Demuxer, Packet};
 
 /// libavcodec decoder of one stream.
@@ -18,6 +19,15 @@ pub(crate) struct CpuDecoder {
     matrix: ColorMatrix,
     range: ColorRange,
     source_name: String,
+    /// Staging for CUDA destinations (created at the first one): frames are uploaded and converted by the kernel
+    /// NVDEC frames use.
+    upload: Option<HostUpload>,
+}
+
+/// Whether frames of `format` can go to a CUDA slot through [`HostUpload`] (the GPU conversion kernel has a
+/// layout for them).
+pub(crate) fn uploads_to_gpu(format: ff::format::Pixel) -> bool {
+    staged_layout(format, 2, 2).is_some()
 }
 
 fn open_decoder(demuxer: &Demuxer, threads: usize) -> Result<ff::decoder::Video> {
@@ -62,6 +72,7 @@ impl CpuDecoder {
             matrix: info.color_matrix,
             range: info.color_range,
             source_name: demuxer.source().name(),
+            upload: None,
         })
     }
 
@@ -136,10 +147,39 @@ impl FrameDecoder for CpuDecoder {
             FrameSink::HostResized { values, target } => {
                 write_frame_resized(&self.frame, self.matrix, self.range, target, values)
             }
-            FrameSink::Device { .. } => Err(Error::InvalidArgument(
-                "the CPU decoder writes host memory; device output goes through a host batch"
-                    .into(),
-            )),
+            FrameSink::Device { slot, transform } => {
+                let (w, h) = (self.frame.width(), self.frame.height());
+                let layout = staged_layout(self.frame.format(), w, h).ok_or_else(|| {
+                    Error::Unsupported(format!(
+                        "{:?} frames have no GPU surface layout; they go to CUDA through a host batch",
+                        self.frame.format()
+                    ))
+                })?;
+                let tch::Device::Cuda(gpu) = slot.device() else {
+                    return Err(Error::InvalidArgument("expected a CUDA slot".into()));
+                };
+                if self
+                    .upload
+                    .as_ref()
+                    .is_none_or(|u| u.gpu().ordinal() != gpu)
+                {
+                    self.upload = Some(HostUpload::new(&GpuContext::shared(gpu)?)?);
+                }
+                let yuv = YuvToRgb::new(self.matrix, self.range, layout.bit_depth);
+                let frame = &self.frame;
+                let upload = self
+                    .upload
+                    .as_mut()
+                    .ok_or_else(|| Error::Worker("the staging area was not created".into()))?;
+                upload.convert_into(
+                    layout,
+                    |out| stage_frame(frame, &layout, out),
+                    color,
+                    &yuv,
+                    slot,
+                    transform,
+                )
+            }
         }
     }
 

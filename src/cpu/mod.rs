@@ -3,3 +3,4 @@
 
 pub(crate) mod convert;
 pub(crate) mod decoder;
+pub(crate) mod kernels;

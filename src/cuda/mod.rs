@@ -9,12 +9,14 @@
 //!
 //! Files: this one (context, streams, buffers), `surface.rs` (the decoded pictures the kernels read), `dest.rs`
 //! (the destinations they write), `convert.rs` (the launcher of the kernels in `kernels/convert.cu`, compiled by
-//! NVRTC through `nvrtc.rs`).
+//! NVRTC through `nvrtc.rs`), `upload.rs` (pictures decoded on the CPU, staged in pinned memory and converted by
+//! the same kernels, and the one function that writes a picture into a tensor slot).
 
 mod convert;
 mod dest;
 mod nvrtc;
 mod surface;
+mod upload;
 
 use std::ffi::c_void;
 use std::sync::{Arc, OnceLock};
@@ -27,6 +29,8 @@ pub use convert::{reference_rgb, Converter, KERNEL_SOURCE};
 pub use dest::{DstBytes, DstImage};
 pub use nvrtc::{nvrtc_library, NvrtcInfo};
 pub use surface::{native_frame_bytes, nvdec_surface_bytes, SourceSurface, SurfaceFormat};
+pub(crate) use upload::write_surface;
+pub use upload::{HostUpload, StagedLayout};
 
 /// Whether the CUDA driver library (`libcuda.so.1`) can be loaded. Never panics; checked once per process.
 pub fn driver_present() -> bool {

@@ -22,7 +22,7 @@ use crate::decode::options::DecoderOptions;
 use crate::decode::pool::DecoderPool;
 use crate::decode::stats::DecodeWork;
 use crate::error::{Error, Result};
-use crate::ffi::tensor::host_bytes_mut;
+use crate::ffi::tensor::{host_bytes_mut, host_f32_mut};
 use crate::frame::batch::{FrameBatch, FrameShape};
 use crate::frame::color::ColorType;
 use crate::frame::transform::{self, FrameTransform, ResizeTarget};
@@ -365,8 +365,10 @@ impl SimpleDecoder {
     /// `out` is `[n, 3, H, W]` for [`ColorType::Rgbp`] or `[n, H, W, 3]` for [`ColorType::Rgb`], of kind u8, f16,
     /// bf16 or f32, on the CPU or any CUDA device, of any `H x W` (frames are resized bilinearly from the picture,
     /// or from `transform`'s crop); for [`ColorType::Native`] it is `[n, bytes]` u8 and takes no transform. On
-    /// NVDEC the conversion, resize and normalisation run in one kernel writing each slot; on the CPU frames are
-    /// decoded at their own size and then transformed with torch operations. `out` is complete when this returns.
+    /// NVDEC the conversion, resize and normalisation run in one kernel writing each slot. On the CPU, into a CUDA
+    /// tensor, 4:2:0 and 4:4:4 pictures are copied to the GPU and go through that same kernel (the values are those
+    /// NVDEC gives for the same decoded samples); into a CPU tensor they are converted, cropped, resized and
+    /// normalised in one pass on the CPU. `out` is complete when this returns.
     pub fn decode_frames_into(
         &mut self,
         indices: &[usize],
@@ -423,8 +425,13 @@ impl SimpleDecoder {
                     && transform::slot_hw(self.opts.color, &size[1..])?
                         != (i64::from(crop_h), i64::from(crop_w))
                     && crate::cpu::convert::resizes_directly(self.info.pixel);
+                let uploaded = out.device().is_cuda()
+                    && self.opts.color != ColorType::Native
+                    && crate::cpu::decoder::uploads_to_gpu(self.info.pixel);
                 if direct {
                     self.decode_host(indices, host_bytes_mut(out)?)
+                } else if uploaded {
+                    self.decode_uploaded(indices, out, *transform)
                 } else if resized {
                     self.decode_host_resized(indices, out, transform)
                 } else {
@@ -502,6 +509,31 @@ impl SimpleDecoder {
         Ok(())
     }
 
+    /// Decodes `wanted` on the CPU into the CUDA tensor `out`: each picture is staged in pinned memory, copied to
+    /// the GPU and converted there by the kernel NVDEC pictures go through (with the crop, resize, normalisation and
+    /// element type of `out` fused in), so the values are those an NVDEC decode of the same stream gives.
+    fn decode_uploaded(
+        &mut self,
+        wanted: &[usize],
+        out: &mut Tensor,
+        transform: FrameTransform,
+    ) -> Result<()> {
+        let slots = self.decode_on_lane0(
+            wanted,
+            Output::Device {
+                batch: out.shallow_clone(),
+                transform,
+            },
+        )?;
+        for dests in slots.values() {
+            let first = out.f_select(0, dests[0] as i64)?;
+            for &d in &dests[1..] {
+                out.f_select(0, d as i64)?.f_copy_(&first)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Decodes `wanted` on the CPU straight into `out` (an RGB/RGBP destination of another size than the
     /// pictures): each frame is cropped, resized and normalised from its YUV planes in one pass (see
     /// [`crate::cpu::convert::write_frame_resized`]) into f32 values, which go into `out` with one copy (rounded for
@@ -523,21 +555,32 @@ impl SimpleDecoder {
             normalize: transform.normalize,
         };
         let n = 3 * target.width * target.height;
-        let mut values = vec![0f32; wanted.len() * n];
+        // Written in place when `out` is a contiguous f32 CPU tensor; otherwise into an f32 tensor copied (and
+        // converted) into `out` once.
+        let in_place =
+            out.device() == Device::Cpu && out.kind() == tch::Kind::Float && out.is_contiguous();
+        let mut values = if in_place {
+            out.shallow_clone()
+        } else {
+            Tensor::f_empty(size.as_slice(), (tch::Kind::Float, Device::Cpu))?
+        };
+        let host = host_f32_mut(&mut values)?;
         let slots = self.decode_on_lane0(
             wanted,
             Output::HostResized {
-                values: &mut values,
+                values: &mut *host,
                 target: &target,
             },
         )?;
-        copy_duplicate_slots(&mut values, &slots, n);
-        let mut x = Tensor::f_from_slice(&values)?.f_view(size.as_slice())?;
-        if !float_out {
-            // Round half up and clamp, as the GPU kernel does for u8.
-            x = (x + 0.5).f_floor()?.f_clamp(0.0, 255.0)?;
+        copy_duplicate_slots(host, &slots, n);
+        if !in_place {
+            if float_out {
+                out.f_copy_(&values)?;
+            } else {
+                // Round half up and clamp, as the GPU kernel does for u8.
+                out.f_copy_(&(values + 0.5).f_floor()?.f_clamp(0.0, 255.0)?)?;
+            }
         }
-        out.f_copy_(&x)?;
         Ok(())
     }
 

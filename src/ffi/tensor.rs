@@ -26,6 +26,30 @@ pub(crate) fn host_bytes_mut(tensor: &mut tch::Tensor) -> Result<&mut [u8]> {
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
 
+/// The values of a contiguous CPU `f32` tensor, borrowed mutably for as long as the tensor is.
+pub(crate) fn host_f32_mut(tensor: &mut tch::Tensor) -> Result<&mut [f32]> {
+    if tensor.kind() != tch::Kind::Float {
+        return Err(Error::InvalidArgument(format!(
+            "expected an f32 tensor, not {:?}",
+            tensor.kind()
+        )));
+    }
+    let n = tensor.numel();
+    let bytes = host_bytes_mut(tensor)?;
+    if n == 0 {
+        return Ok(&mut []);
+    }
+    let ptr = bytes.as_mut_ptr();
+    if ptr.align_offset(std::mem::align_of::<f32>()) != 0 {
+        return Err(Error::InvalidArgument(
+            "f32 tensor storage is not 4-byte aligned".into(),
+        ));
+    }
+    // SAFETY: `bytes` is the tensor's whole storage view, `4 * n` bytes, aligned for f32 (checked), and every bit
+    // pattern is a valid f32; the new slice takes over `bytes`'s mutable borrow of the tensor.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<f32>(), n) })
+}
+
 /// The bytes of a contiguous CPU tensor, borrowed for as long as the tensor is.
 pub(crate) fn host_bytes(tensor: &tch::Tensor) -> Result<&[u8]> {
     if tensor.device() != tch::Device::Cpu || !tensor.is_contiguous() {

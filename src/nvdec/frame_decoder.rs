@@ -7,10 +7,9 @@ use std::sync::LazyLock;
 use super::caps::{reliable_timestamps, sequence_header, stream_codec};
 use super::{DisplayedFrame, NvCodec, NvdecSession, SessionOptions};
 use crate::backend::{FrameDecoder, FrameSink};
-use crate::cuda::{DstBytes, DstImage, GpuContext, GpuStream};
+use crate::cuda::{write_surface, GpuContext, GpuStream};
 use crate::error::{Error, Result};
 use crate::frame::color::{ColorMatrix, ColorRange, ColorType, YuvToRgb};
-use crate::frame::transform::{slot_hw, RgbLayout};
 use crate::io::demux::StreamInfo;
 use crate::io::demux::{Demuxer, Packet};
 
@@ -173,51 +172,10 @@ impl FrameDecoder for NvdecDecoder {
             .current
             .as_ref()
             .ok_or_else(|| Error::InvalidArgument("no decoded frame to write".into()))?;
-        let (matrix, range) = (self.matrix, self.range);
         let mapped = self.session.map(frame, &self.stream)?;
-        let mut src = mapped.source()?;
-        transform.check(src.width(), src.height())?;
-        if let Some(c) = transform.crop {
-            src = src.crop(c.left, c.top, c.width, c.height)?;
-        }
-        let converter = self.stream.gpu().converter()?;
-        match color {
-            ColorType::Native => {
-                if transform.crop.is_some() || transform.normalize.is_some() {
-                    return Err(Error::InvalidArgument(
-                        "NATIVE output takes no crop or normalisation".into(),
-                    ));
-                }
-                let mut dst = DstBytes::from_tensor(slot)?;
-                if dst.len() != src.native_bytes() {
-                    return Err(Error::Unsupported(format!(
-                        "frame size changed mid-stream to {}x{} ({} bytes for a {}-byte slot)",
-                        src.width(),
-                        src.height(),
-                        src.native_bytes(),
-                        dst.len()
-                    )));
-                }
-                converter.to_native(&src, &mut dst, &self.stream)?;
-            }
-            ColorType::Rgb | ColorType::Rgbp => {
-                slot_hw(color, &slot.size())?;
-                let layout = if color == ColorType::Rgb {
-                    RgbLayout::Interleaved
-                } else {
-                    RgbLayout::Planar
-                };
-                let mut dst = DstImage::from_tensor(slot, layout)?;
-                let yuv = YuvToRgb::new(matrix, range, src.bit_depth());
-                converter.to_rgb(
-                    &src,
-                    &yuv,
-                    &mut dst,
-                    transform.normalize.as_ref(),
-                    &self.stream,
-                )?;
-            }
-        }
+        let src = mapped.source()?;
+        let yuv = YuvToRgb::new(self.matrix, self.range, src.bit_depth());
+        write_surface(src, color, &yuv, slot, transform, &self.stream)?;
         // Waits for the conversion, then unmaps: the slot is complete when this returns.
         mapped.unmap()
     }

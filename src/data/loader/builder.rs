@@ -109,6 +109,17 @@ impl DataLoaderBuilder {
         self.cfg.workers = n;
         self
     }
+    /// Hybrid decoding: `n` CPU decode workers beside the NVDEC workers of a loader whose batches are on a CUDA
+    /// device. Each sample goes to whichever worker is free; a CPU worker decodes with libavcodec (one thread),
+    /// copies the decoded planes to the GPU through pinned memory and converts them with the kernel NVDEC pictures
+    /// go through, so a sample's values do not depend on the engine (H.264 and HEVC decode bit-exactly on both)
+    /// and batches stay deterministic. A CPU worker takes a sample only while the machine has an idle core, so a
+    /// busy training step pushes the work back to NVDEC. Default: the cores the process may use minus two; 0 turns
+    /// it off. No effect on CPU batches. [`LoaderSummary::cpu_samples`] counts the CPU workers' share.
+    pub fn cpu_workers(mut self, n: usize) -> Self {
+        self.cfg.cpu_workers = Some(n);
+        self
+    }
     /// CPU decoding threads per worker (default: cores / workers, at least 1).
     pub fn decode_threads(mut self, n: usize) -> Self {
         self.cfg.decode_threads = n;
@@ -316,6 +327,7 @@ impl DataLoaderBuilder {
             out_size,
             totals: Mutex::new(LoaderSummary::default()),
             fallback_said: std::sync::atomic::AtomicBool::new(false),
+            headroom: Default::default(),
         };
         Ok(DataLoader {
             shared: Arc::new(shared),

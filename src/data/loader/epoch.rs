@@ -1,7 +1,8 @@
 //! One epoch: dispatching samples to decode workers, reassembling batches in plan order, progress and totals.
 //!
 //! Position `p` of the rank's order is decoded into slot `p % B` of raw batch `p / B`, a tensor allocated once
-//! with torch when that batch is dispatched (at most `prefetch` batches ahead of the consumer). Results are taken
+//! with torch when that batch is dispatched (at most `prefetch` batches ahead of the consumer; more for a hybrid
+//! loader, whose CPU workers take samples far ahead: see `queue.rs`). Results are taken
 //! in plan order. A sample that is skipped leaves a hole: the next samples move up, their slots copied into the
 //! earlier ones (only then is anything copied), so that batches are always full and in plan order, whatever the
 //! number of workers and the order they finish in.
@@ -10,13 +11,14 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use tch::Tensor;
 
 use super::plan::Planned;
+use super::queue::{Late, Task, TaskQueue};
 use super::{Batch, ErrorPolicy, Layout, Shared};
 use crate::backend::Backend;
 use crate::data::loader::plan::{SampleInfo, SkippedSample};
@@ -26,11 +28,13 @@ use crate::decode::stats::DecodeWork;
 use crate::error::{Error, Result};
 use crate::frame::transform::FrameTransform;
 
-/// A sample for a worker: plan position, video, and the slot its frames go into.
-struct Task {
-    pos: usize,
-    dataset_index: usize,
-    slot: Tensor,
+/// Which decoders a worker runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    /// The loader's backend (NVDEC for CUDA batches, with the CPU as fallback where allowed).
+    Main,
+    /// The CPU, beside NVDEC (hybrid decoding): libavcodec on one thread, then the GPU conversion kernel.
+    Cpu,
 }
 
 /// What became of a task.
@@ -39,6 +43,7 @@ enum Outcome {
         info: SampleInfo,
         work: DecodeWork,
         fallback: bool,
+        engine: Engine,
     },
     Skipped(String),
     Failed(Error),
@@ -61,7 +66,10 @@ pub struct Epoch {
     dispatched: usize,
     /// Raw batch tensors from `raw_front` on; the front one is the batch being filled.
     raw: VecDeque<Tensor>,
-    task_tx: Option<Sender<Task>>,
+    queue: Arc<TaskQueue>,
+    /// Batches dispatched ahead of the one being filled (more for a hybrid loader, whose CPU workers take
+    /// samples far ahead).
+    depth: usize,
     done_rx: Receiver<Done>,
     arrived: HashMap<usize, Outcome>,
     processed: usize,
@@ -86,6 +94,7 @@ struct EpochStats {
     decoded: u64,
     dropped: u64,
     cpu_fallbacks: u64,
+    cpu_samples: u64,
     seconds: f64,
     skipped: Vec<SkippedSample>,
 }
@@ -103,22 +112,39 @@ impl std::fmt::Debug for Epoch {
 impl Epoch {
     pub(crate) fn start(shared: Arc<Shared>, epoch: u64) -> Epoch {
         let (order, limit) = shared.rank_order(epoch);
-        let (task_tx, task_rx) = channel::<Task>();
+
         let (done_tx, done_rx) = channel::<Done>();
-        let task_rx = Arc::new(Mutex::new(task_rx));
+        let queue = Arc::new(TaskQueue::new(shared.cfg.batch_size));
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
         let mut spawn_error = None;
-        for i in 0..shared.cfg.workers.min(order.len()).max(1) {
-            let (shared, rx, tx, stop) = (
-                shared.clone(),
-                task_rx.clone(),
-                done_tx.clone(),
-                stop.clone(),
-            );
+        let main_workers = shared.cfg.workers.min(order.len()).max(1);
+        let cpu_workers = shared.cpu_workers().min(order.len());
+        // A hybrid loader keeps about four samples per worker in flight, so that the CPU workers find samples far
+        // enough ahead of the consumer (see `queue`).
+        let depth = if cpu_workers > 0 {
+            shared
+                .cfg
+                .prefetch
+                .max(2 + (4 * (main_workers + cpu_workers)).div_ceil(shared.cfg.batch_size))
+        } else {
+            shared.cfg.prefetch
+        };
+        for i in 0..main_workers + cpu_workers {
+            let (shared, rx, tx, stop) =
+                (shared.clone(), queue.clone(), done_tx.clone(), stop.clone());
+            let engine = if i < main_workers {
+                Engine::Main
+            } else {
+                Engine::Cpu
+            };
+            let name = match engine {
+                Engine::Main => format!("vidloader-worker-{i}"),
+                Engine::Cpu => format!("vidloader-cpu-worker-{}", i - main_workers),
+            };
             match std::thread::Builder::new()
-                .name(format!("vidloader-worker-{i}"))
-                .spawn(move || worker(shared, epoch, rx, tx, stop))
+                .name(name)
+                .spawn(move || worker(shared, epoch, engine, rx, tx, stop))
             {
                 Ok(handle) => workers.push(handle),
                 Err(e) => {
@@ -151,7 +177,8 @@ impl Epoch {
             limit,
             dispatched: 0,
             raw: VecDeque::new(),
-            task_tx: Some(task_tx),
+            queue,
+            depth,
             done_rx,
             arrived: HashMap::new(),
             processed: 0,
@@ -181,7 +208,7 @@ impl Epoch {
     fn top_up(&mut self) -> Result<()> {
         let b = self.batch;
         while self.dispatched < self.order.len()
-            && self.dispatched / b < self.processed / b + self.shared.cfg.prefetch
+            && self.dispatched / b < self.processed / b + self.depth
         {
             let dims = self.shared.batch_dims(b);
             let tensor = Tensor::f_empty(
@@ -195,10 +222,7 @@ impl Epoch {
                     dataset_index: self.order[pos],
                     slot: tensor.f_select(0, (pos % b) as i64)?,
                 };
-                if let Some(tx) = &self.task_tx {
-                    tx.send(task)
-                        .map_err(|_| Error::Worker("the decode workers stopped".into()))?;
-                }
+                self.queue.push(task);
             }
             self.dispatched = end;
             self.raw.push_back(tensor);
@@ -300,11 +324,13 @@ impl Epoch {
             let idx = self.order[pos];
             let outcome = self.outcome(pos);
             self.processed += 1;
+            self.queue.set_consumed(self.processed);
             match outcome {
                 Outcome::Done {
                     info,
                     work,
                     fallback,
+                    engine,
                 } => {
                     let q = self.emitted * b + self.current.len();
                     if q != pos {
@@ -317,6 +343,7 @@ impl Epoch {
                     self.stats.decoded += work.packets_decoded;
                     self.stats.dropped += work.packets_dropped;
                     self.stats.cpu_fallbacks += u64::from(fallback);
+                    self.stats.cpu_samples += u64::from(engine == Engine::Cpu);
                     self.current.push(info);
                 }
                 Outcome::Skipped(reason) => self.skip(idx, reason),
@@ -335,7 +362,7 @@ impl Epoch {
         }
         self.finished = true;
         self.stop.store(true, Ordering::Relaxed);
-        self.task_tx = None;
+        self.queue.close();
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -361,6 +388,7 @@ impl Epoch {
             t.frames_decoded += self.stats.decoded;
             t.packets_dropped += self.stats.dropped;
             t.cpu_fallbacks += self.stats.cpu_fallbacks;
+            t.cpu_samples += self.stats.cpu_samples;
             t.seconds += self.stats.seconds;
             t.skipped.append(&mut self.stats.skipped);
         }
@@ -467,23 +495,42 @@ struct WorkerDecoders {
 fn worker(
     shared: Arc<Shared>,
     epoch: u64,
-    tasks: Arc<Mutex<Receiver<Task>>>,
+    engine: Engine,
+    queue: Arc<TaskQueue>,
     done: Sender<Done>,
     stop: Arc<AtomicBool>,
 ) {
     let mut decoders = WorkerDecoders::default();
     loop {
-        let task = match tasks.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => break,
+        let task = match engine {
+            Engine::Main => queue.take_early(),
+            Engine::Cpu => {
+                // A CPU worker takes a sample only while a core is idle, and only one far enough ahead.
+                let wait = super::headroom::SAMPLE_PERIOD / 4;
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if !shared.headroom.allows_cpu_work() {
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    match queue.take_late(wait) {
+                        Late::Task(t) => break Some(t),
+                        Late::NotYet => continue,
+                        Late::Closed => break None,
+                    }
+                }
+            }
         };
-        let Ok(mut task) = task else { break };
+        let Some(mut task) = task else { break };
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        let started = Instant::now();
         let pos = task.pos;
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            run_task(&shared, epoch, &mut decoders, &mut task)
+            run_task(&shared, epoch, engine, &mut decoders, &mut task)
         }))
         .unwrap_or_else(|panic| {
             let what = panic
@@ -495,6 +542,9 @@ fn worker(
                 "decoding sample {pos} failed: {what}"
             )))
         });
+        if engine == Engine::Cpu && matches!(outcome, Outcome::Done { .. }) {
+            queue.record_cpu_sample(started.elapsed().as_secs_f64());
+        }
         if matches!(outcome, Outcome::Failed(_)) {
             // Start the next sample with fresh decoder state.
             decoders.main = None;
@@ -540,6 +590,7 @@ fn decode_sample(
 fn run_task(
     shared: &Shared,
     epoch: u64,
+    engine: Engine,
     decoders: &mut WorkerDecoders,
     task: &mut Task,
 ) -> Outcome {
@@ -548,7 +599,10 @@ fn run_task(
         Ok(Planned::Skip(reason)) => return Outcome::Skipped(reason),
         Err(e) => return Outcome::Failed(e),
     };
-    let opts = shared.decoder_options();
+    let opts = match engine {
+        Engine::Main => shared.decoder_options(),
+        Engine::Cpu => shared.decoder_options().backend(Backend::Cpu).threads(1),
+    };
     let fallback_ok = shared.cfg.cpu_fallback && opts.backend != Backend::Cpu;
     let main = if decoders.main_unavailable && fallback_ok {
         None
@@ -585,7 +639,8 @@ fn run_task(
         Ok(work) => Outcome::Done {
             info,
             work,
-            fallback,
+            fallback: fallback && engine == Engine::Main,
+            engine,
         },
         Err(e) => Outcome::Failed(e),
     }

@@ -30,7 +30,9 @@
 
 mod builder;
 mod epoch;
+mod headroom;
 mod plan;
+mod queue;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -181,6 +183,9 @@ pub struct LoaderSummary {
     pub packets_dropped: u64,
     /// Samples decoded on the CPU because the loader's GPU decoder could not decode their video.
     pub cpu_fallbacks: u64,
+    /// Samples decoded by the CPU workers of a hybrid loader (NVDEC and CPU decoders feeding one CUDA batch; see
+    /// [`DataLoaderBuilder::cpu_workers`]); the rest of `samples` came from the loader's own backend.
+    pub cpu_samples: u64,
     /// Seconds from the start of an epoch (its iterator made) to its last batch, summed over epochs.
     pub seconds: f64,
     /// The shared decoder pool's counters.
@@ -201,6 +206,7 @@ impl LoaderSummary {
             frames_decoded: self.frames_decoded.saturating_sub(before.frames_decoded),
             packets_dropped: self.packets_dropped.saturating_sub(before.packets_dropped),
             cpu_fallbacks: self.cpu_fallbacks.saturating_sub(before.cpu_fallbacks),
+            cpu_samples: self.cpu_samples.saturating_sub(before.cpu_samples),
             seconds: (self.seconds - before.seconds).max(0.0),
             pool: self.pool,
             skipped: self.skipped[before.skipped.len().min(self.skipped.len())..].to_vec(),
@@ -235,6 +241,13 @@ impl std::fmt::Display for LoaderSummary {
             self.batches_per_s(),
             self.pool.hit_rate()
         )?;
+        if self.cpu_samples > 0 {
+            write!(
+                f,
+                ", {:.0}% of the samples decoded by the CPU workers",
+                100.0 * self.cpu_samples as f64 / self.samples.max(1) as f64
+            )?;
+        }
         if !self.skipped.is_empty() {
             write!(f, ", {} samples skipped", self.skipped.len())?;
         }
@@ -266,6 +279,8 @@ struct Config {
     progress: bool,
     warnings: bool,
     cpu_fallback: bool,
+    /// CPU workers beside the NVDEC ones (`None`: chosen from the cores).
+    cpu_workers: Option<usize>,
 }
 
 /// What the loader, its epochs and their workers share.
@@ -279,6 +294,8 @@ pub(crate) struct Shared {
     totals: Mutex<LoaderSummary>,
     /// The first CPU fallback was reported.
     fallback_said: std::sync::atomic::AtomicBool,
+    /// Idle cores, for the CPU workers of a hybrid loader.
+    headroom: headroom::CpuHeadroom,
 }
 
 impl Shared {
@@ -287,6 +304,22 @@ impl Shared {
         self.cfg
             .backend
             .unwrap_or(Backend::for_device(self.cfg.device))
+    }
+
+    /// CPU workers that decode beside the NVDEC workers: only for CUDA batches decoded with NVDEC (the setting,
+    /// or by default two cores fewer than the process may use).
+    fn cpu_workers(&self) -> usize {
+        let nvdec = matches!(self.cfg.device, Device::Cuda(_))
+            && matches!(
+                self.backend(),
+                Backend::Nvdec(_) | Backend::Auto | Backend::AutoOn(_)
+            );
+        if !nvdec {
+            return 0;
+        }
+        self.cfg
+            .cpu_workers
+            .unwrap_or_else(|| builder::cores().saturating_sub(2))
     }
 
     fn decoder_options(&self) -> DecoderOptions {
@@ -357,6 +390,7 @@ impl DataLoader {
                 progress: false,
                 warnings: true,
                 cpu_fallback: true,
+                cpu_workers: None,
             },
             pool: None,
         }
@@ -472,6 +506,12 @@ impl DataLoader {
     /// Decode workers.
     pub fn workers(&self) -> usize {
         self.shared.cfg.workers
+    }
+
+    /// CPU decode workers beside the NVDEC ones (hybrid decoding; 0 unless batches are on a CUDA device decoded
+    /// with NVDEC). See [`DataLoaderBuilder::cpu_workers`].
+    pub fn cpu_workers(&self) -> usize {
+        self.shared.cpu_workers()
     }
 
     /// This rank and the number of ranks.
