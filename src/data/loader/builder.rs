@@ -328,6 +328,7 @@ impl DataLoaderBuilder {
             totals: Mutex::new(LoaderSummary::default()),
             fallback_said: std::sync::atomic::AtomicBool::new(false),
             headroom: Default::default(),
+            cpu_sample_us: Default::default(),
         };
         Ok(DataLoader {
             shared: Arc::new(shared),

@@ -114,7 +114,10 @@ impl Epoch {
         let (order, limit) = shared.rank_order(epoch);
 
         let (done_tx, done_rx) = channel::<Done>();
-        let queue = Arc::new(TaskQueue::new(shared.cfg.batch_size));
+        let queue = Arc::new(TaskQueue::new(
+            shared.cfg.batch_size,
+            shared.cpu_sample_us.clone(),
+        ));
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
         let mut spawn_error = None;

@@ -296,6 +296,8 @@ pub(crate) struct Shared {
     fallback_said: std::sync::atomic::AtomicBool,
     /// Idle cores, for the CPU workers of a hybrid loader.
     headroom: headroom::CpuHeadroom,
+    /// The hybrid CPU workers' smoothed time per sample, in microseconds (see `queue.rs`).
+    cpu_sample_us: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Shared {

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tch::Tensor;
@@ -45,21 +45,23 @@ pub(super) struct TaskQueue {
     /// Samples the consumer has taken (the epoch's position).
     consumed: AtomicUsize,
     started: Instant,
-    /// Smoothed seconds per sample of the CPU workers, in microseconds (0: none measured yet).
-    cpu_sample_us: AtomicU64,
+    /// Smoothed seconds per sample of the CPU workers, in microseconds (0: none measured yet); the loader's, so
+    /// that it carries over from one epoch to the next.
+    cpu_sample_us: Arc<AtomicU64>,
     /// Samples the CPU workers keep at least between the consumer and the sample they take.
     min_lead: usize,
 }
 
 impl TaskQueue {
-    /// An empty queue; CPU workers stay at least `min_lead` samples ahead of the consumer.
-    pub(super) fn new(min_lead: usize) -> TaskQueue {
+    /// An empty queue; CPU workers stay at least `min_lead` samples ahead of the consumer. `cpu_sample_us` is the
+    /// CPU workers' smoothed time per sample so far (see [`TaskQueue::record_cpu_sample`]).
+    pub(super) fn new(min_lead: usize, cpu_sample_us: Arc<AtomicU64>) -> TaskQueue {
         TaskQueue {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
             consumed: AtomicUsize::new(0),
             started: Instant::now(),
-            cpu_sample_us: AtomicU64::new(0),
+            cpu_sample_us,
             min_lead,
         }
     }
@@ -165,7 +167,7 @@ mod tests {
 
     #[test]
     fn early_takes_the_front_late_takes_the_back_far_enough_ahead() {
-        let q = TaskQueue::new(4);
+        let q = TaskQueue::new(4, Default::default());
         for p in 0..6 {
             q.push(task(p));
         }
@@ -185,7 +187,7 @@ mod tests {
 
     #[test]
     fn the_lead_grows_with_the_cpu_time_per_sample() {
-        let q = TaskQueue::new(2);
+        let q = TaskQueue::new(2, Default::default());
         assert_eq!(q.cpu_lead(), 2);
         q.record_cpu_sample(0.5);
         q.set_consumed(100);
