@@ -4,7 +4,8 @@
 //! GOP 30, 2 B-frames) if missing, then times, best of `REPEATS`:
 //!   - `ffmpeg -threads N -i FILE -f null -` (decode only, the reference for NATIVE) and the same with
 //!     `-pix_fmt rgb24` (decode plus conversion, the reference for RGB/RGBP),
-//!   - SimpleDecoder reading the whole file in batches of 16, NATIVE and RGBP,
+//!   - SimpleDecoder reading the whole file in batches of 16, NATIVE, RGB and RGBP, each batch a new tensor, and
+//!     the same into one tensor the caller reuses (`decode_frames_into`),
 //!   - ThreadedDecoder doing the same with background prefetch,
 //!   - opening the file (`Demuxer::open_with_probe`) with FFmpeg's full stream probe, which decodes a picture,
 //!     and with the headers-only probe (the default; it applies to H.264 in MP4/MOV/Matroska): ms per open, and the
@@ -17,9 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use tch::{Device, Kind, Tensor};
 use vidloader::{
-    Backend, ColorType, DecoderOptions, Demuxer, ProbeMode, SimpleDecoder, ThreadedDecoder,
-    ThreadedOptions,
+    Backend, ColorType, DecoderOptions, Demuxer, FrameTransform, ProbeMode, SimpleDecoder,
+    ThreadedDecoder, ThreadedOptions,
 };
 
 const REPEATS: usize = 3;
@@ -158,7 +160,7 @@ fn main() {
             None => println!("{name:<38} {fps:>10.1} {:>8}", "-"),
         }
     };
-    for color in [ColorType::Native, ColorType::Rgbp] {
+    for color in [ColorType::Native, ColorType::Rgb, ColorType::Rgbp] {
         let opts = DecoderOptions::default()
             .backend(Backend::Cpu)
             .threads(threads)
@@ -169,6 +171,29 @@ fn main() {
         });
         report(
             format!("SimpleDecoder {color:?} batch {BATCH}"),
+            color,
+            frames,
+            secs,
+        );
+
+        // The same into one tensor the caller reuses (`decode_frames_into`, the DataLoader's path): no fresh
+        // batch memory to fault in for every batch.
+        let (frames, secs) = best_of(|| {
+            let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
+            let mut dims = d.get_batch_frames_by_index(&[0]).unwrap().frames.size();
+            dims[0] = BATCH as i64;
+            let mut out = Tensor::zeros(dims.as_slice(), (Kind::Uint8, Device::Cpu));
+            let indices: Vec<usize> = (0..n_frames).collect();
+            for chunk in indices.chunks(BATCH) {
+                let mut view = out.narrow(0, 0, chunk.len() as i64);
+                d.decode_frames_into(chunk, &mut view, &FrameTransform::identity())
+                    .unwrap();
+            }
+            std::hint::black_box(&mut out);
+            n_frames
+        });
+        report(
+            format!("SimpleDecoder {color:?} into a reused tensor"),
             color,
             frames,
             secs,
