@@ -118,6 +118,7 @@ pub(crate) fn write_frame_resized(
         planes: [0, 1, 2].map(|p| (frame.data(p), frame.stride(p))),
         left,
         top,
+        width: sw,
         shift_x: layout.shift_x,
         shift_y: layout.shift_y,
     };
