@@ -73,7 +73,9 @@ impl TaskQueue {
     /// Adds a task at the back.
     pub(super) fn push(&self, task: Task) {
         self.lock().tasks.push_back(task);
-        self.ready.notify_one();
+        // Every waiter: a CPU worker woken alone might leave the task (not far enough ahead) while a worker that
+        // would take it sleeps on.
+        self.ready.notify_all();
     }
 
     /// Closes the queue: workers finish the task they hold and stop; tasks still queued are dropped.
@@ -183,6 +185,31 @@ mod tests {
         q.close();
         assert!(matches!(q.take_late(Duration::ZERO), Late::Closed));
         assert!(q.take_early().is_none());
+    }
+
+    #[test]
+    fn a_waiting_early_taker_is_woken_although_a_late_taker_waits_too() {
+        use std::sync::Arc;
+        let q = Arc::new(TaskQueue::new(1000, Default::default()));
+        for _ in 0..50 {
+            let late = {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    matches!(q.take_late(Duration::from_millis(20)), Late::Task(_))
+                })
+            };
+            let (tx, rx) = std::sync::mpsc::channel();
+            {
+                let q = q.clone();
+                std::thread::spawn(move || tx.send(q.take_early().map(|t| t.pos)));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+            q.push(task(0));
+            // The late taker never takes position 0 (lead 1000); the early one must get it, and soon.
+            let early = rx.recv_timeout(Duration::from_secs(5));
+            assert_eq!(early, Ok(Some(0)), "the early taker was not woken");
+            assert!(!late.join().unwrap());
+        }
     }
 
     #[test]
