@@ -379,13 +379,14 @@ pub(crate) fn check_support(gpu: usize, demuxer: &Demuxer) -> Result<()> {
     Ok(())
 }
 
-/// Whether NVDEC's output equals libavcodec's bit for bit for this codec. MPEG-1/2, MPEG-4 part 2 and VC-1 let
-/// decoders differ in their inverse DCT, so the frame-exact decoders keep those on the CPU (`Backend::Auto`
-/// picks the CPU, `Backend::Nvdec` is `Unsupported`); [`crate::PacketDecoder`] still decodes them on NVDEC.
+/// Whether NVDEC's output equals libavcodec's bit for bit for this codec. MPEG-1/2, MPEG-4 part 2, VC-1 and JPEG
+/// let decoders differ in their inverse DCT (an H200 decoded MJPEG one level off libavcodec), so the frame-exact
+/// decoders keep those on the CPU (`Backend::Auto` picks the CPU, `Backend::Nvdec` is `Unsupported`);
+/// [`crate::PacketDecoder`] still decodes them on NVDEC.
 pub(crate) fn bit_exact(demuxer: &Demuxer) -> bool {
     !matches!(
         NvCodec::from_ffmpeg(demuxer.parameters().id()),
-        Some(NvCodec::Mpeg1 | NvCodec::Mpeg2 | NvCodec::Mpeg4 | NvCodec::Vc1)
+        Some(NvCodec::Mpeg1 | NvCodec::Mpeg2 | NvCodec::Mpeg4 | NvCodec::Vc1 | NvCodec::Jpeg)
     )
 }
 

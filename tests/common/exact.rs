@@ -15,7 +15,7 @@ pub fn format_of(dec: &SimpleDecoder) -> (u32, u32, u32) {
 }
 
 /// Codecs whose standard allows decoders to differ in the inverse DCT.
-pub const IDCT_MISMATCH_CODECS: &[&str] = &["mpeg4", "mpeg2video", "mpeg1video", "vc1"];
+pub const IDCT_MISMATCH_CODECS: &[&str] = &["mpeg4", "mpeg2video", "mpeg1video", "vc1", "mjpeg"];
 
 /// Peak signal-to-noise ratio of two 8-bit frames in dB (infinite when equal).
 pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
