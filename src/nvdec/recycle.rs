@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SendError, SyncSender};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::api::NvcuvidApi;
 use super::caps::{ChromaFormat, DecoderCaps, NvCodec};
@@ -138,6 +139,22 @@ pub(super) fn take(gpu: &GpuContext, key: &ParkingKey, coded: (u32, u32)) -> Opt
 /// of dead decoders stays bounded.
 const DESTROY_QUEUE: usize = 4;
 
+/// Decoders handed to the destroy thread and not yet destroyed.
+static DESTROYS_PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// How long the process's exit waits for the destroy thread to finish its queue.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Run by `exit()`: waits (at most [`EXIT_WAIT`]) until the destroy thread has no decoder left, so that the
+/// driver's own exit handlers (registered earlier, so run after this one) never tear the driver down while that
+/// thread is inside `cuvidDestroyDecoder`. A test process once passed all its tests and then did not exit.
+extern "C" fn wait_for_destroys_at_exit() {
+    let deadline = Instant::now() + EXIT_WAIT;
+    while DESTROYS_PENDING.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Destroys `d` on the background thread (in place if that thread could not be started).
 pub(super) fn destroy_later(d: ParkedDecoder) {
     static QUEUE: OnceLock<Option<SyncSender<ParkedDecoder>>> = OnceLock::new();
@@ -148,14 +165,20 @@ pub(super) fn destroy_later(d: ParkedDecoder) {
             .spawn(move || {
                 for d in doomed {
                     d.destroy();
+                    DESTROYS_PENDING.fetch_sub(1, Ordering::AcqRel);
                 }
             })
             .ok()?;
+        // SAFETY: registers a plain `extern "C" fn()` that only reads an atomic and sleeps; it stays valid for the
+        // life of the process. A failed registration (non-zero return) only loses the wait.
+        let _ = unsafe { libc::atexit(wait_for_destroys_at_exit) };
         Some(queue)
     });
     match queue {
         Some(q) => {
+            DESTROYS_PENDING.fetch_add(1, Ordering::AcqRel);
             if let Err(SendError(d)) = q.send(d) {
+                DESTROYS_PENDING.fetch_sub(1, Ordering::AcqRel);
                 d.destroy();
             }
         }
