@@ -245,14 +245,24 @@ impl FrameIndex {
             let seg = segment_of[pkt as usize];
             let pts = packets[pkt as usize].pts;
             if frame > 0 && segment_of[order[frame - 1] as usize] != seg {
+                // A shift that does not fit in 64 bits (stamps spread over more than the i64 range) could not keep
+                // times increasing: such stamps are corrupt, not a video.
+                let shift = if pts <= latest {
+                    latest
+                        .checked_add(typical)
+                        .and_then(|d| d.checked_sub(pts))
+                        .ok_or_else(|| {
+                            format!(
+                                "time stamps out of range: frame {frame} at {pts} after {latest}"
+                            )
+                        })?
+                } else {
+                    0
+                };
                 segments.push(Segment {
                     first_packet: segment_first_packets[seg as usize],
                     first_frame: frame as u32,
-                    shift: if pts <= latest {
-                        latest.saturating_add(typical).saturating_sub(pts)
-                    } else {
-                        0
-                    },
+                    shift,
                 });
             }
             latest = latest.max(pts.saturating_add(segments.last().map_or(0, |s| s.shift)));
@@ -697,6 +707,20 @@ mod tests {
             index.end_time(),
             index.frame_duration_s(),
         );
+    }
+
+    #[test]
+    fn a_decode_segment_that_cannot_be_shifted_is_an_error() {
+        // Found by the decode fuzz target (tests/data/fuzz/decode/vp8-segment-shift-overflow.ivf): three VP8
+        // keyframes at 0, about 7.2e18 and about -5.9e18. The third starts a decode segment whose shift (to keep times
+        // increasing) does not fit in 64 bits; it was saturated and frame times went backwards.
+        let raw = [
+            (Some(0), None, true, false, 1),
+            (Some(7_161_902_291_911_864_173), None, true, false, 1),
+            (Some(-5_930_311_065_365_830_444), None, true, false, 1),
+        ];
+        let err = FrameIndex::from_packets(&raw, (1, 25)).unwrap_err();
+        assert!(err.contains("time stamps out of range"), "{err}");
     }
 
     #[test]
