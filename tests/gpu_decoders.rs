@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::exact::{check_fixture, check_fixture_within_40db};
+use common::exact::check_fixture;
 use common::*;
 use tch::{Device, Kind, Tensor};
 use vidloader::cuda::GpuContext;
@@ -396,13 +396,7 @@ fn auto_decodes_what_nvdec_lacks_on_the_cpu() {
             assert!(check_fixture(name, NV), "{name}: NVDEC must decode it");
         } else {
             assert_eq!(dec.backend(), Backend::Cpu, "{name}");
-            // JPEG does not specify its inverse DCT bit for bit, and the GPU bundle's FFmpeg is another build than
-            // the CLI that made the reference frames: MJPEG is held to 40 dB there, the others to every bit.
-            if name == "mjpeg.avi" {
-                assert!(check_fixture_within_40db(name, Backend::Cpu), "{name}");
-            } else {
-                assert!(check_fixture(name, Backend::Cpu), "{name}");
-            }
+            assert!(check_fixture(name, Backend::Cpu), "{name}");
         }
     }
 }

@@ -64,17 +64,6 @@ pub fn check_frame(
 /// access with duplicates (fresh and used decoder), slices, and RGB/RGBP against the reference conversion.
 /// Returns `false` (after saying so) when `backend` cannot decode this stream at all (`Error::Unsupported`).
 pub fn check_fixture(name: &str, backend: Backend) -> bool {
-    check_fixture_with(name, backend, false)
-}
-
-/// [`check_fixture`], with every frame held to 40 dB PSNR instead of bit-exactness (for codecs whose inverse DCT
-/// the standard leaves open, decoded by another FFmpeg build than the CLI that made the reference).
-#[allow(dead_code)]
-pub fn check_fixture_within_40db(name: &str, backend: Backend) -> bool {
-    check_fixture_with(name, backend, true)
-}
-
-fn check_fixture_with(name: &str, backend: Backend, tolerant: bool) -> bool {
     let path = fixture(name);
     let opts = DecoderOptions::default().backend(backend).threads(2);
     let mut dec = match SimpleDecoder::open(&path, opts.clone().color(ColorType::Native)) {
@@ -94,8 +83,7 @@ fn check_fixture_with(name: &str, backend: Backend, tolerant: bool) -> bool {
     let reference = reference_frames(&path, &info.pixel_format, fb);
     // MPEG-4 part 2 lets decoders differ in their inverse DCT, so NVDEC matches libavcodec only closely there;
     // every other codec is bit-exact by specification.
-    let exact = !tolerant
-        && (backend == Backend::Cpu || !IDCT_MISMATCH_CODECS.contains(&info.codec.as_str()));
+    let exact = backend == Backend::Cpu || !IDCT_MISMATCH_CODECS.contains(&info.codec.as_str());
     let same =
         |what: &str, i: usize, got: &[u8]| check_frame(name, what, i, got, &reference, exact);
 
