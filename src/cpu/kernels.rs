@@ -90,6 +90,11 @@ impl ChromaTerms {
     ) {
         load_scaled(cb, chroma_width, conv.c_off, conv.c_scale, &mut self.cb);
         load_scaled(cr, chroma_width, conv.c_off, conv.c_scale, &mut self.cr);
+        self.spread_terms(conv, shift_x, width);
+    }
+
+    /// The four terms for `width` pixels from the scaled chroma samples already in `cb` and `cr`.
+    fn spread_terms(&mut self, conv: &YuvToRgb, shift_x: u32, width: usize) {
         let cr = &self.cr;
         let cb = &self.cb;
         spread(cr, shift_x, width, &mut self.r, |v| conv.cr_r * v);
@@ -241,8 +246,10 @@ impl GatheredRgb {
         let cy = sy >> pic.shift_y;
         let (cbrow, crrow) = (&cb[cy * cbs..], &cr[cy * crs..]);
         // Converting the crop's whole row with the row kernel costs about a third of converting one pixel at a
-        // time (gathered loads, no SIMD): do that when the row is not much longer than the pixels wanted.
-        if pic.width <= 2 * n {
+        // time (gathered loads, no SIMD): do that when the row is not much longer than the pixels wanted. Either
+        // way the luma and chroma terms go through the row kernel; `lead` is where pixel `x` of `xs` lies in its
+        // output (the whole row), `None` when the output holds exactly the pixels of `xs`.
+        let lead = if pic.width <= 2 * n {
             let x0 = pic.left >> pic.shift_x << pic.shift_x;
             let lead = pic.left - x0;
             let span = lead + pic.width;
@@ -257,48 +264,37 @@ impl GatheredRgb {
             let c0 = x0 >> pic.shift_x;
             self.terms
                 .compute(conv, at(cbrow, c0), at(crrow, c0), cw, pic.shift_x, span);
-            for p in self.planes.iter_mut() {
-                p.clear();
-                p.resize(span, 0);
+            Some(lead)
+        } else {
+            self.luma.clear();
+            self.luma.extend(
+                xs.iter()
+                    .map(|&x| (f32::from(lrow[pic.left + x]) - conv.y_off) * conv.y_scale),
+            );
+            let t = &mut self.terms;
+            t.cb.clear();
+            t.cr.clear();
+            for &x in xs {
+                let cx = (pic.left + x) >> pic.shift_x;
+                t.cb.push((f32::from(cbrow[cx]) - conv.c_off) * conv.c_scale);
+                t.cr.push((f32::from(crrow[cx]) - conv.c_off) * conv.c_scale);
             }
-            let [r8, g8, b8] = &mut self.planes;
-            rgb_row_planar(&self.luma, &self.terms, r8, g8, b8);
-            for (out, plane) in self.rgb.iter_mut().zip(&self.planes) {
-                out.clear();
-                out.extend(xs.iter().map(|&x| f32::from(plane[lead + x])));
+            t.spread_terms(conv, 0, n);
+            None
+        };
+        let len = self.luma.len();
+        for p in self.planes.iter_mut() {
+            p.clear();
+            p.resize(len, 0);
+        }
+        let [r8, g8, b8] = &mut self.planes;
+        rgb_row_planar(&self.luma, &self.terms, r8, g8, b8);
+        for (out, plane) in self.rgb.iter_mut().zip(&self.planes) {
+            out.clear();
+            match lead {
+                Some(lead) => out.extend(xs.iter().map(|&x| f32::from(plane[lead + x]))),
+                None => out.extend(plane.iter().map(|&v| f32::from(v))),
             }
-            return;
-        }
-        self.luma.clear();
-        self.luma.extend(
-            xs.iter()
-                .map(|&x| (f32::from(lrow[pic.left + x]) - conv.y_off) * conv.y_scale),
-        );
-        let t = &mut self.terms;
-        t.cb.clear();
-        t.cr.clear();
-        for &x in xs {
-            let cx = (pic.left + x) >> pic.shift_x;
-            t.cb.push((f32::from(cbrow[cx]) - conv.c_off) * conv.c_scale);
-            t.cr.push((f32::from(crrow[cx]) - conv.c_off) * conv.c_scale);
-        }
-        let (cbv, crv) = (&t.cb, &t.cr);
-        spread(crv, 0, n, &mut t.r, |v| conv.cr_r * v);
-        spread(cbv, 0, n, &mut t.g_cb, |v| conv.cb_g * v);
-        spread(crv, 0, n, &mut t.g_cr, |v| conv.cr_g * v);
-        spread(cbv, 0, n, &mut t.b, |v| conv.cb_b * v);
-        for c in self.rgb.iter_mut() {
-            c.clear();
-            c.resize(n, 0.0);
-        }
-        let [r, g, b] = &mut self.rgb;
-        let terms = t.r.iter().zip(&t.g_cb).zip(&t.g_cr).zip(&t.b);
-        let outs = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
-        for ((&y, (((&tr, &tgb), &tgr), &tb)), ((r, g), b)) in self.luma.iter().zip(terms).zip(outs)
-        {
-            *r = f32::from(to_u8(y + tr));
-            *g = f32::from(to_u8((y - tgb) - tgr));
-            *b = f32::from(to_u8(y + tb));
         }
     }
 }
@@ -391,6 +387,38 @@ mod tests {
         let sweep = (-2_000_000..28_000_000).step_by(7).map(|i| i as f32 * 1e-5);
         for v in edge.into_iter().chain(sweep) {
             assert_eq!(to_u8(v), (v + 0.5).clamp(0.0, 255.0) as u8, "{v}");
+        }
+    }
+
+    #[test]
+    fn gathered_pixels_are_the_scalar_formula_on_both_paths() {
+        let conv = YuvToRgb::new(ColorMatrix::Bt601, ColorRange::Limited, 8);
+        // A 4:2:0 picture 20x4 with every sample different; the crop starts at an odd column.
+        let luma: Vec<u8> = (0..80).map(|i| (i * 37 % 256) as u8).collect();
+        let cb: Vec<u8> = (0..20).map(|i| (i * 53 % 256) as u8).collect();
+        let cr: Vec<u8> = (0..20).map(|i| (255 - i * 29 % 256) as u8).collect();
+        let pic = YuvPlanes {
+            planes: [(&luma[..], 20), (&cb[..], 10), (&cr[..], 10)],
+            left: 3,
+            top: 1,
+            width: 16,
+            shift_x: 1,
+            shift_y: 1,
+        };
+        // 10 columns: the whole crop row is converted (16 <= 2 x 10); 3 columns: pixel by pixel.
+        for xs in [vec![0, 1, 2, 5, 8, 9, 11, 12, 14, 15], vec![15, 0, 7]] {
+            let mut g = GatheredRgb::default();
+            g.gather(&pic, &conv, 2, &xs);
+            for (k, &x) in xs.iter().enumerate() {
+                let (sx, sy) = (3 + x, 3);
+                let want = conv.apply(
+                    f32::from(luma[sy * 20 + sx]),
+                    f32::from(cb[(sy / 2) * 10 + sx / 2]),
+                    f32::from(cr[(sy / 2) * 10 + sx / 2]),
+                );
+                let got = [g.rgb[0][k], g.rgb[1][k], g.rgb[2][k]];
+                assert_eq!(got, want.map(f32::from), "column {x} of {xs:?}");
+            }
         }
     }
 

@@ -540,13 +540,7 @@ impl SimpleDecoder {
                 transform,
             },
         )?;
-        for dests in slots.values() {
-            let first = out.f_select(0, dests[0] as i64)?;
-            for &d in &dests[1..] {
-                out.f_select(0, d as i64)?.f_copy_(&first)?;
-            }
-        }
-        Ok(())
+        copy_duplicate_tensor_slots(out, &slots)
     }
 
     /// Decodes `wanted` on the CPU straight into `out` (an RGB/RGBP destination of another size than the
@@ -652,13 +646,7 @@ impl SimpleDecoder {
         };
         self.lanes = lanes;
         result?;
-        for dests in slots.values() {
-            let first = batch.f_select(0, dests[0] as i64)?;
-            for &d in &dests[1..] {
-                batch.f_select(0, d as i64)?.f_copy_(&first)?;
-            }
-        }
-        Ok(())
+        copy_duplicate_tensor_slots(&batch, &slots)
     }
 
     /// Opens lanes until there are `n`, reusing parked decoders of this key, then the pool's.
@@ -698,4 +686,16 @@ impl Drop for SimpleDecoder {
             self.pool.put(self.key.clone(), d);
         }
     }
+}
+
+/// Copies the slot each frame was decoded into (the first of its slots) into its other slots of `batch` (any
+/// device), with torch.
+fn copy_duplicate_tensor_slots(batch: &Tensor, slots: &Slots) -> Result<()> {
+    for dests in slots.values() {
+        let first = batch.f_select(0, dests[0] as i64)?;
+        for &d in &dests[1..] {
+            batch.f_select(0, d as i64)?.f_copy_(&first)?;
+        }
+    }
+    Ok(())
 }
