@@ -35,6 +35,8 @@ fixture_tests! {
     mp4_three_edits => "edit_three_edits.mp4",
     mpegts_33_bit_time_stamps_wrap => "h264_ts_wrap.ts",
     hevc_starting_at_a_cra_drops_its_rasl_pictures => "hevc_cra_start.ts",
+    h264_gaps_in_frame_num => "h264_frame_num_gaps.mp4",
+    matroska_laced_blocks_without_time_stamps => "h264_laced_untimed.mkv",
     mp4_two_video_tracks_takes_ffmpegs_choice => "two_video_tracks.mp4",
     vp8_webm => "vp8.webm",
     mpeg2_b_frames_in_mpegts => "mpeg2_b.ts",

@@ -67,6 +67,8 @@ nvdec_fixture_tests! {
     nvdec_mp4_three_edits => "edit_three_edits.mp4",
     nvdec_mpegts_33_bit_time_stamps_wrap => "h264_ts_wrap.ts",
     nvdec_hevc_starting_at_a_cra_drops_its_rasl_pictures => "hevc_cra_start.ts",
+    nvdec_h264_gaps_in_frame_num => "h264_frame_num_gaps.mp4",
+    nvdec_matroska_laced_blocks_without_time_stamps => "h264_laced_untimed.mkv",
     nvdec_mp4_two_video_tracks_takes_ffmpegs_choice => "two_video_tracks.mp4",
     nvdec_vp8_webm => "vp8.webm",
     nvdec_mpeg2_b_frames_in_mpegts => "mpeg2_b.ts",

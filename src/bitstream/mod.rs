@@ -1,6 +1,8 @@
 //! Readers of raw bitstream syntax, with no FFmpeg: NAL unit headers (H.264/HEVC), H.264 sequence parameter sets
-//! and MPEG-4 Part 2 picture headers. Everything here reads bytes and returns plain values.
+//! and picture order counts, and MPEG-4 Part 2 picture headers. Everything here reads bytes and returns plain
+//! values.
 
 pub(crate) mod mpeg4;
 pub(crate) mod nal;
+pub(crate) mod poc;
 pub(crate) mod sps;

@@ -219,12 +219,14 @@ impl Lane {
                         });
                     // A non-reference picture before the last wanted frame that nobody wants is never decoded
                     // (frames after it are kept, so a later request that continues from here still finds them).
+                    // Not where frames are numbered by counting the decoder's output: every picture must come out.
                     let shows = req.index.packets()[at].frame;
-                    let droppable = req.skip_codec.is_some_and(|(c, framing)| {
-                        shows.is_some_and(|f| {
-                            (f as usize) < last_frame && !req.slots.contains_key(&(f as usize))
-                        }) && nal::is_disposable(c, framing, p.data())
-                    });
+                    let droppable = !req.index.counted_order()
+                        && req.skip_codec.is_some_and(|(c, framing)| {
+                            shows.is_some_and(|f| {
+                                (f as usize) < last_frame && !req.slots.contains_key(&(f as usize))
+                            }) && nal::is_disposable(c, framing, p.data())
+                        });
                     if droppable || skipped_rasl {
                         self.work.packets_dropped += 1;
                     } else {
@@ -431,6 +433,11 @@ pub(crate) fn split_even<T>(items: &[T], n: usize) -> Vec<&[T]> {
 fn locate(index: &FrameIndex, p: &Packet, limit: usize) -> Option<usize> {
     let packets = index.packets();
     let range = (0..=limit.min(packets.len().saturating_sub(1))).rev();
+    if index.poc_order() {
+        // The container's pts identify a packet (packets without one are not recognised).
+        let pts = p.pts()?;
+        return range.into_iter().find(|&i| packets[i].pts == pts);
+    }
     if index.counted_order() {
         // The index's pts are its own; the container's decode time stamps identify the packet.
         let dts = p.dts()?;
@@ -455,7 +462,12 @@ fn next_packet(
     let Some(packet) = packet else {
         return Ok(None);
     };
-    let (ts, expected) = if index.counted_order() {
+    let (ts, expected) = if index.poc_order() {
+        (
+            packet.pts(),
+            index.packets().get(pos.read_pos).map(|e| e.pts),
+        )
+    } else if index.counted_order() {
         (
             packet.dts(),
             index.packets().get(pos.read_pos).map(|e| e.dts),

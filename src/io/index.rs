@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bitstream::mpeg4::{mpeg4_vop, Vop, VopType};
 use crate::bitstream::nal::{is_hevc_rasl, units, NalCodec, NalFraming};
+use crate::bitstream::poc::{DisplayKey, H264Poc};
 use crate::bitstream::sps;
 use crate::error::{Error, Result};
 use crate::io::demux::Demuxer;
@@ -47,6 +48,11 @@ pub struct FrameIndex {
     /// number their output frames by counting from the keyframe they started at, not by time stamp.
     #[serde(default)]
     counted_order: bool,
+    /// The presentation order came from H.264 picture order counts (the container left some packets without a
+    /// time stamp): packets are recognised by the container's pts where they have one, never by dts (which
+    /// FFmpeg fills in differently after a seek).
+    #[serde(default)]
+    poc_order: bool,
     /// The decode segments after the first (see [`Segment`]); empty for the usual stream of one.
     #[serde(default)]
     segments: Vec<Segment>,
@@ -95,6 +101,10 @@ impl FrameIndex {
         let mut raw: Vec<RawPacket> = Vec::new();
         // MPEG-4 Part 2 picture types, read only where the container might lack presentation time stamps.
         let mut vops: Vec<Option<Vop>> = Vec::new();
+        // H.264 picture order counts, to find the display order where the container lacks presentation time
+        // stamps (read from the first slice header of each packet: a few bytes).
+        let mut h264_poc = h264_framing.map(|f| (f, H264Poc::new(&demuxer.extradata())));
+        let mut pocs: Vec<Option<DisplayKey>> = Vec::new();
         while let Some(p) = demuxer.read_packet()? {
             keys_seen += usize::from(p.is_key() || raw.is_empty());
             let skipped_leading = keys_seen == 1
@@ -117,20 +127,31 @@ impl FrameIndex {
             if mpeg4 {
                 vops.push(mpeg4_vop(p.data()));
             }
+            if let Some((framing, poc)) = h264_poc.as_mut() {
+                pocs.push(poc.packet(*framing, p.data()));
+            }
         }
         let name = demuxer.source().name();
-        // Packets without a presentation time stamp in a stream that reorders frames (B-frames in AVI, say):
-        // decode order is not display order, and the container does not say what is. For MPEG-4 Part 2 (the
-        // XviD / DivX AVIs of many data sets) the picture types give the order back; elsewhere frame `i` could
-        // not be found, so the stream is refused.
+        // Packets without a presentation time stamp in a stream that reorders frames (B-frames in AVI, laced
+        // Matroska blocks): decode order is not display order, and the container does not say what is. The
+        // bitstream does: MPEG-4 Part 2 picture types (the XviD / DivX AVIs of many data sets) and H.264 picture
+        // order counts give the order back; elsewhere frame `i` could not be found, so the stream is refused.
         let untimed = raw.iter().skip(1).filter(|r| r.0.is_none() && !r.3).count();
         let reorders = demuxer.reorder_delay() > 0
             || vops
                 .iter()
                 .any(|v| matches!(v, Some(Vop::Single(VopType::B))));
-        let mut counted_order = false;
+        let (mut counted_order, mut poc_order) = (false, false);
         if untimed > 0 && reorders {
-            match display_order_from_vops(&raw, &vops) {
+            let derived = if mpeg4 {
+                display_order_from_vops(&raw, &vops)
+            } else if h264_poc.is_some() {
+                poc_order = true;
+                display_order_from_poc(&raw, &pocs)
+            } else {
+                None
+            };
+            match derived {
                 Some(timed) => {
                     raw = timed;
                     counted_order = true;
@@ -151,6 +172,7 @@ impl FrameIndex {
             reason,
         })?;
         index.counted_order = counted_order;
+        index.poc_order = poc_order;
         index.size_change = resized_at.and_then(|(pkt, w, h)| {
             let frame = index.packets[pkt..].iter().find_map(|p| p.frame)?;
             Some((frame, w, h))
@@ -300,6 +322,7 @@ impl FrameIndex {
             time_base,
             frame_duration,
             counted_order: false,
+            poc_order: false,
             segments,
             size_change: None,
         })
@@ -358,6 +381,12 @@ impl FrameIndex {
     /// stamps in this index were derived from picture types because the container stores none.
     pub fn counted_order(&self) -> bool {
         self.counted_order
+    }
+
+    /// Whether the presentation order came from H.264 picture order counts (see the field's note): a packet is
+    /// recognised by the container's pts, and packets without one are not checked.
+    pub(crate) fn poc_order(&self) -> bool {
+        self.poc_order
     }
 
     /// Number of frames (displayed pictures).
@@ -630,6 +659,79 @@ fn display_order_from_vops(raw: &[RawPacket], vops: &[Option<Vop>]) -> Option<Ve
         raw.iter()
             .enumerate()
             .map(|(i, r)| (Some(dts[display[i]]), Some(dts[i]), r.2, r.3, r.4))
+            .collect(),
+    )
+}
+
+/// Presentation time stamps for an H.264 stream whose container left some packets without one, from the picture
+/// order counts `keys` (one per packet, decode order): the container's stamps are kept, the missing ones are
+/// spaced between them by the typical frame step. Only IDR pictures stay keyframes (decoding restarts there and
+/// decoders number their output by counting, which needs a picture that nothing before it shows after). `None`
+/// when a packet's order count is unknown, the container's stamps contradict the order counts, or there is no
+/// room between two stamps for the frames the order counts put there. Decode time stamps are dropped: FFmpeg
+/// fills them in for untimed packets from its own guesses, which differ after a seek.
+fn display_order_from_poc(
+    raw: &[RawPacket],
+    keys: &[Option<DisplayKey>],
+) -> Option<Vec<RawPacket>> {
+    if keys.len() != raw.len() || raw.is_empty() {
+        return None;
+    }
+    let keys: Vec<DisplayKey> = keys.iter().copied().collect::<Option<_>>()?;
+    let mut order: Vec<usize> = (0..raw.len()).collect();
+    order.sort_by_key(|&i| (keys[i], i));
+    // (display position, container pts) of the packets that have one: they must increase in display order.
+    let known: Vec<(usize, i64)> = order
+        .iter()
+        .enumerate()
+        .filter_map(|(d, &i)| raw[i].0.map(|p| (d, p)))
+        .collect();
+    if known.windows(2).any(|w| w[1].1 <= w[0].1) {
+        return None;
+    }
+    let gaps: Vec<i64> = known
+        .windows(2)
+        .map(|w| w[1].1.saturating_sub(w[0].1) / (w[1].0 - w[0].0) as i64)
+        .filter(|&g| g > 0)
+        .collect();
+    let durations: Vec<i64> = raw.iter().map(|r| r.4).filter(|&d| d > 0).collect();
+    let step = median(&gaps)
+        .or_else(|| median(&durations))
+        .unwrap_or(1)
+        .max(1);
+    let mut times = vec![0i64; raw.len()];
+    let mut next_known = 0;
+    for d in 0..raw.len() {
+        while next_known < known.len() && known[next_known].0 < d {
+            next_known += 1;
+        }
+        times[d] = match known.get(next_known) {
+            Some(&(k, t)) if k == d => t,
+            Some(&(k, t)) if d == 0 => t.saturating_sub(step.saturating_mul((k - d) as i64)),
+            Some(&(k, t)) => {
+                let t = times[d - 1]
+                    .saturating_add(step)
+                    .min(t.saturating_sub((k - d) as i64));
+                if t <= times[d - 1] {
+                    return None;
+                }
+                t
+            }
+            None if d == 0 => 0,
+            None => times[d - 1].saturating_add(step),
+        };
+    }
+    let mut display_pos = vec![0usize; raw.len()];
+    for (d, &i) in order.iter().enumerate() {
+        display_pos[i] = d;
+    }
+    Some(
+        raw.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let idr = keys[i].period != if i == 0 { 0 } else { keys[i - 1].period };
+                (Some(times[display_pos[i]]), None, r.2 && idr, r.3, r.4)
+            })
             .collect(),
     )
 }

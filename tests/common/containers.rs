@@ -98,6 +98,29 @@ pub const DERIVED: &[Derived] = &[
         from: "hevc_opengop.mp4",
         make: |s, d| ffmpeg(s, d, &["-ss", "1.0"], &["-c", "copy"]),
     },
+    // H.264 with gaps in frame_num (the SPS allows them): two mini-GOPs of reference and non-reference B-frames
+    // that nothing else refers to are gone (see `h264_gaps`).
+    Derived {
+        name: "h264_frame_num_gaps.mp4",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |_, d| super::h264_gaps::make(d),
+    },
+    // Matroska whose blocks lace three frames each with no durations: two of every three packets have no time
+    // stamp, and the stream has B-frames (see `matroska`).
+    Derived {
+        name: "h264_laced_untimed.mkv",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |_, d| {
+            let mut cmd = Command::new("ffmpeg");
+            cmd.args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"]);
+            cmd.args(["testsrc2=size=192x108:rate=30", "-frames:v", "100"]);
+            cmd.args([
+                "-c:v", "libx264", "-bf", "3", "-g", "30", "-pix_fmt", "yuv420p",
+            ]);
+            run(cmd.arg(d));
+            super::matroska::lace_blocks(d, 3);
+        },
+    },
     // Two video tracks, the larger one second: the stream chosen must be ffmpeg's.
     Derived {
         name: "two_video_tracks.mp4",

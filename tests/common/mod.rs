@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub mod containers;
 pub mod encode;
 pub mod exact;
+pub mod h264_gaps;
+pub mod matroska;
 
 /// A fixture: a video file and how to make it.
 pub struct Fixture {

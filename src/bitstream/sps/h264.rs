@@ -73,7 +73,10 @@ pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
     let profile_idc = b.bits(8)? as u8;
     let constraint_flags = b.bits(8)? as u8;
     let level_idc = b.bits(8)? as u8;
-    b.ue()?; // seq_parameter_set_id
+    let sps_id = b.ue()?;
+    if sps_id > 31 {
+        return None;
+    }
     let (mut chroma_format_idc, mut separate_colour_plane) = (1, false);
     let (mut bit_depth_luma, mut bit_depth_chroma) = (8, 8);
     if high_profile(profile_idc) {
@@ -99,10 +102,12 @@ pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
             }
         }
     }
-    b.ue()?; // log2_max_frame_num_minus4
-    match b.ue()? {
+    let frame_num_bits = b.ue()?.checked_add(4).filter(|&n| n <= 16)?;
+    let poc_type = b.ue()?;
+    let mut poc_lsb_bits = 0;
+    match poc_type {
         0 => {
-            b.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+            poc_lsb_bits = b.ue()?.checked_add(4).filter(|&n| n <= 16)?;
         }
         1 => {
             b.flag()?;
@@ -162,6 +167,10 @@ pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
         colour: None,
         chroma_location: None,
         reorder_frames: None,
+        sps_id,
+        frame_num_bits,
+        poc_type,
+        poc_lsb_bits,
     };
     if b.flag()? {
         read_vui(&mut b, &mut sps)?;

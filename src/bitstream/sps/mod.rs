@@ -33,6 +33,14 @@ pub(crate) struct Sps {
     pub chroma_location: Option<u32>,
     /// Frames of reordering: the VUI's `max_num_reorder_frames`, when present.
     pub reorder_frames: Option<u32>,
+    /// `seq_parameter_set_id`.
+    pub sps_id: u32,
+    /// Bits of `frame_num` in a slice header (`log2_max_frame_num_minus4 + 4`).
+    pub frame_num_bits: u32,
+    /// `pic_order_cnt_type` (0, 1 or 2).
+    pub poc_type: u32,
+    /// Bits of `pic_order_cnt_lsb` in a slice header (`log2_max_pic_order_cnt_lsb_minus4 + 4`; type 0 only).
+    pub poc_lsb_bits: u32,
 }
 
 /// Reads bits MSB first from an RBSP (emulation prevention bytes already removed).
