@@ -207,6 +207,8 @@ class Bench:
         self.only = [o for o in args.only.split(",") if o]
         self.clips = args.clips
         self.passes = args.passes
+        self.repeats = max(1, args.repeats)
+        self.repeat = 0
         self.budget = args.budget
         self.start = time.perf_counter()
         self.tmp = tempfile.mkdtemp(prefix="pynvc-bench-", dir=args.tmp)
@@ -223,19 +225,33 @@ class Bench:
         return self.truncated
 
     def run(self, scenario, file, threads, fn, **extra):
+        """Runs a scenario `repeats` times (clip scenarios on fresh names each time) and prints the median run,
+        with every run's fps in "fps_runs" and (max - min) / median in "spread_pct"."""
         if self.only and not any(scenario.startswith(o) for o in self.only):
             return
         if self.over_budget():
             emit(scenario, file, threads, skipped=f"time budget of {self.budget} s spent", **extra)
             return
-        self.truncated = False
-        try:
-            result = fn()
-            if self.truncated:
-                extra["truncated"] = True
-            emit(scenario, file, threads, result=result, **extra)
-        except Exception as e:  # noqa: BLE001 - one failure must not stop the run
-            emit(scenario, file, threads, error=describe(e), **extra)
+        runs = []
+        truncated = False
+        for r in range(self.repeats):
+            if r > 0 and self.over_budget():
+                break
+            self.repeat = r
+            self.truncated = False
+            try:
+                runs.append(fn())
+            except Exception as e:  # noqa: BLE001 - one failure must not stop the run
+                emit(scenario, file, threads, error=describe(e), **extra)
+                return
+            truncated = truncated or self.truncated
+        fps = sorted((res[0] / max(res[1], 1e-9), k) for k, res in enumerate(runs))
+        median_fps, median_run = fps[len(fps) // 2]
+        extra["fps_runs"] = [round(f, 1) for f, _ in fps]
+        extra["spread_pct"] = round((fps[-1][0] - fps[0][0]) / max(median_fps, 1e-9) * 100, 1)
+        if truncated:
+            extra["truncated"] = True
+        emit(scenario, file, threads, result=runs[median_run], **extra)
 
     def replicate(self, clip_set, tag, count):
         src = os.path.join(self.data, clip_set)
@@ -313,7 +329,7 @@ class Bench:
                          color="native", access="batch" if batch else "frame", clips=self.clips)
 
     def clips_run(self, clip_set, tag, reuse, batch):
-        distinct, names, d = self.replicate(clip_set, tag, self.clips)
+        distinct, names, d = self.replicate(clip_set, f"{tag}_r{self.repeat}", self.clips)
         warm, chunks = split_list(distinct, CLIP_THREADS), split_list(names, CLIP_THREADS)
         try:
             def prepare(i):
@@ -389,6 +405,8 @@ def main():
                     help="comma-separated scenario prefixes (default: all)")
     ap.add_argument("--clips", type=int, default=int(os.environ.get("VIDLOADER_BENCH_CLIPS", "210")))
     ap.add_argument("--passes", type=int, default=int(os.environ.get("VIDLOADER_BENCH_PASSES", "4")))
+    ap.add_argument("--repeats", type=int, default=int(os.environ.get("VIDLOADER_BENCH_REPEATS", "3")),
+                    help="runs of each scenario; the median run is reported")
     ap.add_argument("--budget", type=float, default=float(os.environ.get("VIDLOADER_BENCH_BUDGET_S", "0")),
                     help="skip the scenarios left after this many seconds (0 = no limit)")
     ap.add_argument("--tmp", default=os.environ.get("VIDLOADER_BENCH_TMP") or None)

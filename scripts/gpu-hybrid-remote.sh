@@ -12,6 +12,9 @@
 # alone) and with each count of HYBRID_CPU_WORKERS (default "8 14"), alternating, ROUNDS times (default 2).
 # Prints one JSON line per run (fps, the CPU workers' share of the samples) and the median ratio of each hybrid
 # setting to NVDEC alone. Output also goes to $OUT/hybrid.log when OUT is set.
+#
+# CPU_HOG=N keeps N busy-looping processes running beside every run (a training step's own threads, say): the
+# CPU workers must then back off, so that hybrid stays at or above NVDEC alone under the same load.
 set -uo pipefail
 
 repo="$(pwd)"
@@ -34,6 +37,15 @@ export PATH="$tmp/bin:$PATH"
 [ -d .benchdata/clips_1080p ] || { echo "no .benchdata/clips_1080p: make it with CLIPS_ONLY=1 datasets/make-gpu-bench.sh and carry .benchdata" >&2; exit 1; }
 
 results="$tmp/results.jsonl"
+hog="${CPU_HOG:-0}"
+hog_pids=()
+stop_hog() { [ ${#hog_pids[@]} -gt 0 ] && kill "${hog_pids[@]}" 2>/dev/null; hog_pids=(); }
+trap stop_hog EXIT
+for _ in $(seq 1 "$hog"); do
+    sh -c 'while :; do :; done' &
+    hog_pids+=("$!")
+done
+[ "$hog" -gt 0 ] && echo "CPU hog: $hog busy processes beside every run" | tee -a "$log"
 : >"$results"
 for set in clips_1080p clips_360p; do
     dir="$tmp/$set"
@@ -50,9 +62,9 @@ for set in clips_1080p clips_360p; do
                 --cache-dir "$dir.cache" --warmup-epochs 1 --json 2>>"$tmp/stderr.log" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print(json.dumps({"set": sys.argv[1], "round": int(sys.argv[2]), "cpu_workers": r["cpu_workers"],
+print(json.dumps({"set": sys.argv[1], "round": int(sys.argv[2]), "hog": int(sys.argv[3]), "cpu_workers": r["cpu_workers"],
                   "workers": r["workers"], "fps": round(r["fps"], 1), "cpu_share": round(r["cpu_share"], 3),
-                  "samples": r["samples"], "seconds": round(r["seconds"], 3)}))' "$set" "$r" | tee -a "$results" "$log"
+                  "samples": r["samples"], "seconds": round(r["seconds"], 3)}))' "$set" "$r" "$hog" | tee -a "$results" "$log"
         done
     done
 done

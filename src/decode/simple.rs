@@ -571,7 +571,7 @@ impl SimpleDecoder {
         let mut values = if in_place {
             out.shallow_clone()
         } else {
-            Tensor::f_empty(size.as_slice(), (tch::Kind::Float, Device::Cpu))?
+            crate::ffi::tensor::empty(size.as_slice(), tch::Kind::Float, Device::Cpu)?
         };
         let host = host_f32_mut(&mut values)?;
         let slots = self.decode_on_lane0(

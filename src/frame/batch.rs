@@ -77,6 +77,6 @@ impl FrameShape {
 
     /// A new, uninitialised batch of `n` frames on `device`.
     pub fn alloc(&self, n: usize, device: Device) -> Result<Tensor> {
-        Ok(Tensor::f_empty(self.dims(n), (Kind::Uint8, device))?)
+        crate::ffi::tensor::empty(&self.dims(n), Kind::Uint8, device)
     }
 }

@@ -214,9 +214,10 @@ impl Epoch {
             && self.dispatched / b < self.processed / b + self.depth
         {
             let dims = self.shared.batch_dims(b);
-            let tensor = Tensor::f_empty(
+            let tensor = crate::ffi::tensor::empty(
                 dims.as_slice(),
-                (self.shared.cfg.dtype, self.shared.cfg.device),
+                self.shared.cfg.dtype,
+                self.shared.cfg.device,
             )?;
             let end = (self.dispatched + b).min(self.order.len());
             for pos in self.dispatched..end {
