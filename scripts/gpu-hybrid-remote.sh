@@ -13,6 +13,7 @@
 # Prints one JSON line per run (fps, the CPU workers' share of the samples) and the median ratio of each hybrid
 # setting to NVDEC alone. Output also goes to $OUT/hybrid.log when OUT is set.
 #
+# VIDLOADER_BIN=PATH takes that vidloader executable instead of the bundle's.
 # CPU_HOG=N keeps N busy-looping processes running beside every run (a training step's own threads, say): the
 # CPU workers must then back off, so that hybrid stays at or above NVDEC alone under the same load.
 set -uo pipefail
@@ -28,7 +29,9 @@ log="${log:-/dev/null}"
 export LD_LIBRARY_PATH="${TORCH_LIB:-/opt/torch/.venv/lib/python3.12/site-packages/torch/lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 mkdir -p "$tmp/bin"
-if [ -x .gpu/bin/vidloader ]; then
+if [ -n "${VIDLOADER_BIN:-}" ]; then
+    cp "$VIDLOADER_BIN" "$tmp/bin/vidloader"
+elif [ -x .gpu/bin/vidloader ]; then
     cp .gpu/bin/vidloader "$tmp/bin/"
 else
     tar -xJf .gpu/bundle.tar.xz -C "$tmp" bin/vidloader
