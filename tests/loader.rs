@@ -314,6 +314,41 @@ fn output_is_deterministic_and_independent_of_workers_and_matches_the_plan() {
 }
 
 #[test]
+fn recycled_batch_tensors_are_written_over_with_the_same_batches() {
+    let dir = synth("recycle", 3, 24);
+    let loader = || {
+        builder(&dir)
+            .sampler(ClipSampler::random(2, 4).stride(2))
+            .batch_size(2)
+            .shuffle(true)
+            .seed(7)
+            .workers(2)
+            .prefetch(1)
+            .build()
+            .unwrap()
+    };
+    let fresh = collect(&loader(), 1);
+    let recycling = loader();
+    let (mut handed_back, mut reused) = (Vec::new(), 0);
+    let mut n = 0;
+    for (k, batch) in recycling.epoch(1).enumerate() {
+        let batch = batch.unwrap();
+        assert_eq!(batch.samples, fresh[k].samples);
+        assert!(tensor_bytes(&batch.frames) == tensor_bytes(&fresh[k].frames));
+        let ptr = batch.frames.data_ptr() as usize;
+        reused += usize::from(handed_back.contains(&ptr));
+        handed_back.push(ptr);
+        recycling.recycle(batch);
+        n += 1;
+    }
+    assert_eq!(n, fresh.len());
+    assert!(
+        reused > 0,
+        "no batch was written into a recycled tensor ({n} batches)"
+    );
+}
+
+#[test]
 fn shuffle_is_a_seeded_permutation_per_epoch() {
     let dir = synth("shuffle", 4, 24);
     let order = |shuffle, seed, epoch| -> Vec<usize> {

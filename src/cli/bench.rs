@@ -112,8 +112,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             sync();
             before = Some(loader.summary());
         }
+        // Each batch is handed back once done with, as a training loop can (`DataLoader::recycle`).
         for batch in loader.epoch(e) {
-            batch?;
+            loader.recycle(batch?);
         }
     }
     sync();

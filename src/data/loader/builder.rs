@@ -329,6 +329,7 @@ impl DataLoaderBuilder {
             fallback_said: std::sync::atomic::AtomicBool::new(false),
             headroom: Default::default(),
             cpu_sample_us: Default::default(),
+            spare: Default::default(),
         };
         Ok(DataLoader {
             shared: Arc::new(shared),

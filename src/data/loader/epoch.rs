@@ -214,11 +214,7 @@ impl Epoch {
             && self.dispatched / b < self.processed / b + self.depth
         {
             let dims = self.shared.batch_dims(b);
-            let tensor = crate::ffi::tensor::empty(
-                dims.as_slice(),
-                self.shared.cfg.dtype,
-                self.shared.cfg.device,
-            )?;
+            let tensor = self.shared.batch_tensor(&dims)?;
             let end = (self.dispatched + b).min(self.order.len());
             for pos in self.dispatched..end {
                 let task = Task {
