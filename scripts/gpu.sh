@@ -32,6 +32,10 @@
 #   GPU_MAX_MIB            size limit of .gpu in MiB (default 60)
 #   GPU_FIXTURES_SRC       fixture folder to make and bundle (default <repo>/target/fixtures, where the tests
 #                          put them when VIDLOADER_FIXTURES is unset)
+#   GPU_ONLY               comma-separated target names (e.g. gpu_decode,vidloader): bundle only those
+#                          executables (with GPU_FIXTURES_SRC=/nonexistent: no fixtures either), for a small
+#                          benchmark-only bundle
+#   GPU_DIR                where the bundle goes (default <repo>/.gpu; gpu-remote.sh reads ./.gpu)
 #   CARGO_BUILD_JOBS       as for cargo
 set -euo pipefail
 
@@ -39,7 +43,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 PREFIX="${FFMPEG_STATIC_PREFIX:-$repo/target/ffmpeg-static}"
 TARGET_DIR="$repo/target/gpu"
-GPU="$repo/.gpu"
+GPU="${GPU_DIR:-$repo/.gpu}"
 MAX_MIB="${GPU_MAX_MIB:-60}"
 STRIP_MODE="${GPU_STRIP:-all}"
 PACK_MODE="${GPU_PACK:-auto}"
@@ -204,6 +208,9 @@ cmd_build() {
         *) die "GPU_STRIP must be all or debug" ;;
     esac
     while IFS=$'\t' read -r kind name exe; do
+        if [ -n "${GPU_ONLY:-}" ] && [[ ",$GPU_ONLY," != *",$name,"* ]]; then
+            continue
+        fi
         base="$(basename "$exe")"
         [ ! -e "$GPU/bin/$base" ] || die "two executables named $base"
         strip "${strip_args[@]}" -o "$GPU/bin/$base" "$exe"
@@ -212,7 +219,7 @@ cmd_build() {
     done <<<"$listing"
 
     # The static build's ffmpeg program (libx264 / libx265 / NVENC encoders), for timing comparisons there.
-    if [ -x "$PREFIX/bin/ffmpeg" ]; then
+    if [ -x "$PREFIX/bin/ffmpeg" ] && { [ -z "${GPU_ONLY:-}" ] || [[ ",$GPU_ONLY," == *",ffmpeg,"* ]]; }; then
         strip "${strip_args[@]}" -o "$GPU/bin/ffmpeg" "$PREFIX/bin/ffmpeg"
         printf 'tool\tffmpeg\tffmpeg\n' >>"$GPU/manifest.tsv"
         log "$(printf '%-8s %-40s %7s MiB' tool ffmpeg "$(mib "$(size_bytes "$GPU/bin/ffmpeg")")")"
