@@ -27,6 +27,7 @@ const MAY_BE_UNSUPPORTED: &[&str] = &[
     "mpeg4_b.mp4",
     "mpeg2_b.ts",
     "edit_three_edits.mp4",
+    "h264_laced_untimed.mkv",
 ];
 
 fn check_on_nvdec(name: &str) {
@@ -386,6 +387,26 @@ fn hybrid_loader_batches_equal_nvdec_only_batches() {
 
 /// What NVDEC cannot decode (AV1 on GPUs without AV1 NVDEC, MJPEG, MPEG-1) opens under `Auto` on the CPU of the
 /// GPU build and decodes exactly: the GPU bundle's FFmpeg has these decoders.
+#[test]
+fn auto_decodes_on_the_cpu_the_files_whose_index_nvdec_cannot_follow() {
+    let Some(_gpu) = gpu() else { return };
+    for name in ["edit_three_edits.mp4", "h264_laced_untimed.mkv"] {
+        let dec = SimpleDecoder::open(fixture(name), DecoderOptions::default()).unwrap();
+        assert_eq!(
+            dec.backend(),
+            Backend::Cpu,
+            "{name} must decode on the CPU under Auto"
+        );
+        match SimpleDecoder::open(fixture(name), DecoderOptions::default().backend(NV)) {
+            Err(vidloader::Error::Unsupported(_)) => {}
+            other => panic!(
+                "{name}: Backend::Nvdec must refuse it, got {:?}",
+                other.map(|d| d.backend())
+            ),
+        }
+    }
+}
+
 #[test]
 fn auto_decodes_what_nvdec_lacks_on_the_cpu() {
     let Some(_gpu) = gpu() else { return };
