@@ -24,7 +24,7 @@ pub struct DecoderOptions {
     /// memory once complete. CPU decoding always returns host tensors.
     pub use_device_memory: bool,
     /// With NVDEC, how many decode sessions one request may use at once (its keyframe groups are spread over
-    /// them); 0 = automatic (8), 1 = one session. Ignored on the CPU, where libavcodec's threads already run in
+    /// them); 0 = automatic (16), 1 = one session. Ignored on the CPU, where libavcodec's threads already run in
     /// parallel.
     pub sessions: usize,
 }
