@@ -300,7 +300,8 @@ fn layouts(ds: &VideoDataset) -> Vec<(usize, Vec<i64>)> {
         .map(|i| {
             let m = ds.meta(i).unwrap();
             let n = m.num_frames();
-            (n, (0..n).map(|f| m.index.pts(f)).collect())
+            let index = m.index.as_ref().unwrap();
+            (n, (0..n).map(|f| index.pts(f)).collect())
         })
         .collect()
 }
