@@ -2,10 +2,11 @@
 //! samples the loader would deliver (file, label, frame indices, in batch order), computed from the videos' indices
 //! (or the metadata a manifest gives) without decoding.
 
+use std::io::Write;
 use std::time::Instant;
 
 use serde::Serialize;
-use vidloader::{Plan, Result};
+use vidloader::{Error, Plan, Result};
 
 use super::loader_args::LoaderArgs;
 
@@ -46,7 +47,13 @@ pub fn run(args: &PlanArgs) -> Result<()> {
             metadata_scan_s: loader.dataset().metadata_seconds(),
             plan_s: started.elapsed().as_secs_f64(),
         };
-        println!("{}", serde_json::to_string(&report).expect("serialisable"));
+        // Written as it is serialised: the plan of a million videos is hundreds of megabytes of JSON.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer(&mut out, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("writing the plan", e))?;
         return Ok(());
     }
     println!(
