@@ -54,6 +54,8 @@ printf '# comment\nclips/a.mp4,0\nclips/b.mp4,1,1.0,3.5\n' > "$m/plain.csv"
 printf '{"path": "a.mp4", "label": 3, "start": 1.5, "end": 4.0}\n{"path": "b.mp4"}\n' > "$m/ints.jsonl"
 printf '{"path": "a.mp4", "label": "cat"}\n{"path": "b.mp4", "label": "dog", "end": 2}\n' > "$m/names.jsonl"
 printf 'uniform:16\nclips:2:8:3\nrandom-clips:1:4:0.5s\nrandom:5\nclips:3:2\n' > "$m/samplers.txt"
+printf 'path,num_frames,fps,width,height,duration_s\na.mp4,60,30,64,48,2\nb.mp4,4294967295,0.001,1,1,\nclips:2:3:0.5s\n' > "$m/metadata.csv"
+printf '{"path": "a.mp4", "num_frames": 60, "fps": 29.97, "width": 64, "height": 48}\n{"path": "b.mp4"}\n' > "$m/metadata.jsonl"
 bin=${VIDLOADER_BIN:-$(command -v vidloader || echo "${CARGO_TARGET_DIR:-$here/../target}/release/vidloader")}
 if [ -x "$bin" ]; then
     cp "$out/decode/h264_b.mp4" "$tmp/v.mp4"

@@ -52,6 +52,21 @@ pub enum Error {
     /// An argument that makes no sense (zero batch size, negative step, empty range...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A value a manifest row gives for its video (`num_frames`, `fps`, `width`, `height`, `duration_s`) is not
+    /// what the video has: found when the video is opened to decode it, after it was planned from the manifest.
+    #[error("{row}: {path}: the manifest gives {field} {given}, the video has {actual}")]
+    ManifestMismatch {
+        /// The row: `<manifest> line <n>` (`entry <i>` for an entry that was not read from a manifest).
+        row: String,
+        /// The video file.
+        path: PathBuf,
+        /// The column.
+        field: &'static str,
+        /// The manifest's value.
+        given: String,
+        /// What the video has.
+        actual: String,
+    },
     /// FFmpeg returned an error where none was expected.
     #[error("ffmpeg {call}: {source}")]
     Ffmpeg {

@@ -15,7 +15,7 @@ use crate::bitstream::nal::{self, NalCodec, NalFraming};
 use crate::bitstream::{mpeg4, sps};
 use crate::data::dataset::{meta_of_cache_entry, VideoDataset};
 use crate::data::sampler::{
-    parse_sampler, SampleRng, Sampled, Sampler, ShortVideoPolicy, TimeRange, VideoView,
+    parse_sampler, SampleRng, Sampled, Sampler, ShortVideoPolicy, TimeRange, Timeline, VideoView,
 };
 use crate::decode::options::DecoderOptions;
 use crate::decode::simple::SimpleDecoder;
@@ -157,6 +157,8 @@ pub fn manifest(data: &[u8]) -> usize {
     }
     let text = String::from_utf8_lossy(data);
     let mut ranges = vec![TimeRange::ALL];
+    // The constant-rate timelines of rows that give their metadata (planned without a file).
+    let mut given = Vec::new();
     for format in ["csv", "jsonl"] {
         if let Ok(set) = VideoDataset::from_manifest_text(&text, format, Path::new("/data")) {
             ranges.extend(
@@ -165,10 +167,11 @@ pub fn manifest(data: &[u8]) -> usize {
                     .take(4)
                     .map(|e| TimeRange::new(e.start, e.end)),
             );
+            given.extend(set.entries().iter().filter_map(|e| e.meta).take(4));
         }
     }
-    if let Some(meta) = meta_of_cache_entry(data) {
-        check_index(&meta.index);
+    if let Some(index) = meta_of_cache_entry(data).and_then(|m| m.index) {
+        check_index(&index);
     }
     let indexes: Vec<FrameIndex> = [1usize, 7, 250]
         .iter()
@@ -191,16 +194,23 @@ pub fn manifest(data: &[u8]) -> usize {
             continue;
         };
         parsed += 1;
-        for index in &indexes {
+        let timelines = indexes
+            .iter()
+            .map(Timeline::from)
+            .chain(given.iter().map(|m| Timeline::Constant {
+                frames: m.num_frames as usize,
+                fps: m.fps,
+            }));
+        for timeline in timelines {
             let view = VideoView {
                 path: Path::new("fuzz"),
-                index,
+                timeline,
                 range,
             };
             let mut rng = <SampleRng as rand::SeedableRng>::seed_from_u64(n as u64);
             if let Ok(Sampled::Frames(frames)) = sampler.sample(&view, &mut rng) {
                 assert_eq!(frames.len(), sampler.frames_per_sample());
-                assert!(frames.iter().all(|&f| f < index.len()));
+                assert!(frames.iter().all(|&f| f < timeline.len()));
             }
         }
     }

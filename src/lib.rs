@@ -23,7 +23,8 @@ pub mod nvdec;
 
 pub use backend::{Backend, DecoderKey};
 pub use data::dataset::{
-    default_cache_dir, CacheStats, VideoDataset, VideoEntry, VideoMeta, NO_LABEL, VIDEO_EXTENSIONS,
+    default_cache_dir, CacheStats, ManifestMeta, VideoDataset, VideoEntry, VideoMeta, NO_LABEL,
+    VIDEO_EXTENSIONS,
 };
 pub use data::loader::{
     dist_from_env, Batch, DataLoader, DataLoaderBuilder, DistEnv, Epoch, Epochs, ErrorPolicy,
@@ -31,8 +32,8 @@ pub use data::loader::{
 };
 pub use data::sampler::{
     below, linspace, parse_sampler, unit, ClipPositions, ClipSampler, ClipSpacing,
-    RandomFrameSampler, SampleRng, Sampled, Sampler, ShortVideoPolicy, TimeRange, UniformSampler,
-    VideoView, MAX_SPEC_FRAMES,
+    RandomFrameSampler, SampleRng, Sampled, Sampler, ShortVideoPolicy, TimeRange, Timeline,
+    UniformSampler, VideoView, MAX_SPEC_FRAMES,
 };
 pub use data::synth;
 pub use decode::options::DecoderOptions;

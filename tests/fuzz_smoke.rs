@@ -290,6 +290,9 @@ fn manifest_target() {
         "{\"path\": \"a.mp4\", \"label\": 3, \"start\": 1.5, \"end\": 4.0}\n{\"path\": \"b.mp4\"}\n",
         "{\"path\": \"a.mp4\", \"label\": \"cat\"}\n{\"path\": \"b.mp4\", \"label\": \"dog\", \"end\": 2}\n",
         "uniform:16\nclips:2:8:3\nrandom-clips:1:4:0.5s\nrandom:5\nclips:3:2\n",
+        // Metadata columns (planned as constant-rate timelines, extreme ones included) and samplers by time.
+        "path,num_frames,fps,width,height,duration_s\na.mp4,60,30,64,48,2\nb.mp4,4294967295,0.001,1,1,\n\
+         uniform:16\nclips:2:3:0.5s\nrandom-clips:1:4:0.25s\n",
         "{\"version\":1,\"path\":\"/a.mp4\",\"size\":1,\"mtime_ns\":1,\"codec\":\"h264\",\"width\":64,\"height\":64,\
          \"fps\":25.0,\"duration_s\":0.12,\"index\":{\"packets\":[{\"pts\":0,\"dts\":0,\"key\":true,\"frame\":0},\
          {\"pts\":512,\"dts\":512,\"key\":false,\"frame\":1}],\"frame_packet\":[0,1],\"frame_start\":[0,0],\
@@ -299,6 +302,7 @@ fn manifest_target() {
     .map(|s| s.as_bytes().to_vec())
     .collect();
     assert_eq!(fuzzing::manifest(&corpus[4]), 5, "every sampler parses");
+    assert_eq!(fuzzing::manifest(&corpus[5]), 3, "every sampler parses");
     smoke("manifest", &corpus, budget(8), |d| {
         let _ = fuzzing::manifest(d);
     });

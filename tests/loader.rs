@@ -622,7 +622,7 @@ fn epochs_run_in_a_row_and_a_custom_sampler_plugs_in() {
             2
         }
         fn sample(&self, v: &VideoView<'_>, _rng: &mut SampleRng) -> vidloader::Result<Sampled> {
-            Ok(Sampled::Frames(vec![0, v.index.len() - 1]))
+            Ok(Sampled::Frames(vec![0, v.timeline.len() - 1]))
         }
     }
     let dir = synth("epochs", 1, 24);
@@ -1044,4 +1044,350 @@ fn cpu_workers_only_apply_to_cuda_batches() {
     let batches = collect(&loader, 0);
     assert!(!batches.is_empty());
     assert_eq!(loader.summary().cpu_samples, 0);
+}
+
+/// The metadata columns of `synth(.., 24)`'s videos: 24 frames at 24 fps, 64x48, one second.
+const GIVEN: &str = "24,24,64,48,1.0";
+
+/// Writes `name` in `dir` (a CSV with the metadata columns, or the same rows as JSON lines) and opens it with a
+/// private cache directory.
+fn given_manifest(dir: &Path, name: &str, rows: &[(&str, &str, &str)]) -> VideoDataset {
+    let text: String = if name.ends_with(".csv") {
+        let mut t = String::from("path,label,num_frames,fps,width,height,duration_s\n");
+        for (path, label, meta) in rows {
+            t.push_str(&format!("{path},{label},{meta}\n"));
+        }
+        t
+    } else {
+        rows.iter()
+            .map(|(path, label, meta)| {
+                let v: Vec<&str> = meta.split(',').collect();
+                format!(
+                    "{{\"path\": \"{path}\", \"label\": \"{label}\", \"num_frames\": {}, \"fps\": {}, \"width\": {}, \"height\": {}, \"duration_s\": {}}}\n",
+                    v[0], v[1], v[2], v[3], v[4]
+                )
+            })
+            .collect()
+    };
+    std::fs::write(dir.join(name), text).unwrap();
+    VideoDataset::from_manifest(dir.join(name))
+        .unwrap()
+        .with_cache_dir(Some(dir.join(format!("cache-{name}"))))
+}
+
+#[test]
+fn manifest_metadata_plans_without_opening_the_files_which_are_read_only_to_decode() {
+    let dir = synth("given", 1, 24);
+    let rows = [
+        ("right_000.mp4", "right", GIVEN),
+        ("gone_1.mp4", "left", GIVEN),
+        ("left_000.mp4", "left", GIVEN),
+        ("down_000.mp4", "down", GIVEN),
+        ("gone_2.mp4", "up", GIVEN),
+        ("up_000.mp4", "up", GIVEN),
+    ];
+    let sampler = || ClipSampler::random(2, 3).seconds_between_frames(0.1);
+    for name in ["given.csv", "given.jsonl"] {
+        // Two of the files do not exist: planning never looks at a file, so it plans them like the others.
+        let ds = given_manifest(&dir, name, &rows);
+        assert_eq!(
+            ds.entries()[1].line,
+            Some(if name.ends_with(".csv") { 3 } else { 2 })
+        );
+        let loader = DataLoader::builder(ds)
+            .sampler(sampler())
+            .batch_size(2)
+            .workers(2)
+            .warnings(false)
+            .build()
+            .unwrap();
+        let plan = loader.plan(0).unwrap();
+        assert_eq!(
+            plan.batches.iter().map(Vec::len).sum::<usize>(),
+            6,
+            "{name}"
+        );
+        assert!(plan.skipped.is_empty());
+        let stats = loader.dataset().cache_stats();
+        assert_eq!(
+            (stats.scans, stats.disk_hits, stats.rejected),
+            (0, 0, 0),
+            "{name}"
+        );
+        assert_eq!(loader.dataset().metadata_seconds(), 0.0);
+        // The same frames and times as a plan from the files themselves: the same rows without the metadata
+        // columns (the missing files skipped), whose videos are scanned.
+        let scanned = DataLoader::builder(
+            VideoDataset::from_list(rows.iter().map(|r| (dir.join(r.0), 0))).with_cache_dir(None),
+        )
+        .sampler(sampler())
+        .batch_size(2)
+        .on_error(ErrorPolicy::Skip)
+        .warnings(false)
+        .build()
+        .unwrap()
+        .plan(0)
+        .unwrap();
+        assert_eq!(scanned.skipped.len(), 2);
+        let planned: Vec<&SampleInfo> = plan.batches.iter().flatten().collect();
+        for s in scanned.batches.iter().flatten() {
+            let p = planned[s.dataset_index];
+            assert_eq!((&p.path, &p.frames), (&s.path, &s.frames), "{name}");
+            assert!(p
+                .times
+                .iter()
+                .zip(&s.times)
+                .all(|(a, b)| (a - b).abs() < 1e-9));
+        }
+        // Decoding opens the files: under Fail the first batch holds a missing one, and the error names it.
+        let err = loader.epoch(0).next().unwrap().unwrap_err();
+        assert!(
+            matches!(&err, vidloader::Error::NotFound { path } if path.ends_with("gone_1.mp4")),
+            "{err}"
+        );
+        // Under Skip the missing ones are skipped and reported, the others delivered as planned.
+        let loader = DataLoader::builder(given_manifest(&dir, name, &rows))
+            .sampler(sampler())
+            .batch_size(2)
+            .workers(2)
+            .on_error(ErrorPolicy::Skip)
+            .warnings(false)
+            .build()
+            .unwrap();
+        let got = collect(&loader, 0);
+        let delivered = samples(&got);
+        assert_eq!(
+            delivered
+                .iter()
+                .map(|s| s.dataset_index)
+                .collect::<Vec<_>>(),
+            vec![0, 2, 3, 5]
+        );
+        for (s, want) in delivered.iter().zip([0, 2, 3, 5]) {
+            assert_eq!(s.frames, planned[want].frames);
+        }
+        for b in &got {
+            for (i, s) in b.samples.iter().enumerate() {
+                assert!(tensor_bytes(&b.frames.get(i as i64)) == tensor_bytes(&direct(s)));
+            }
+        }
+        let skipped = loader.summary().skipped;
+        assert_eq!(
+            skipped.iter().map(|s| s.dataset_index).collect::<Vec<_>>(),
+            vec![1, 4]
+        );
+        assert!(
+            skipped[0].reason.contains("no such file"),
+            "{}",
+            skipped[0].reason
+        );
+    }
+}
+
+#[test]
+fn a_manifest_value_the_video_contradicts_is_an_error_naming_the_row_or_a_skip() {
+    let dir = synth("given-wrong", 1, 24);
+    for (name, meta, field) in [
+        ("frames.csv", "30,24,64,48,1.0", "num_frames"),
+        ("frames.jsonl", "23,24,64,48,1.0", "num_frames"),
+        ("width.csv", "24,24,640,48,1.0", "width"),
+        ("height.jsonl", "24,24,64,480,1.0", "height"),
+        // Frame 23 at 23/25 s instead of 23/24: more than half a frame off.
+        ("fps.csv", "24,25,64,48,1.0", "fps"),
+        ("duration.jsonl", "24,24,64,48,2.5", "duration_s"),
+    ] {
+        let rows = [
+            ("right_000.mp4", "right", GIVEN),
+            ("left_000.mp4", "left", meta),
+            ("down_000.mp4", "down", GIVEN),
+        ];
+        let line = if name.ends_with(".csv") { 3 } else { 2 };
+        let loader = |policy| {
+            DataLoader::builder(given_manifest(&dir, name, &rows))
+                .sampler(UniformSampler::new(4))
+                .resize(32, 32) // without one, a wrong size is a plan error: the batch needs it
+                .batch_size(3)
+                .workers(2)
+                .on_error(policy)
+                .warnings(false)
+                .build()
+                .unwrap()
+        };
+        let fail = loader(ErrorPolicy::Fail);
+        // The plan believes the row; decoding finds it out.
+        assert!(fail.plan(0).unwrap().skipped.is_empty());
+        let err = fail.epoch(0).next().unwrap().unwrap_err();
+        match &err {
+            vidloader::Error::ManifestMismatch {
+                row,
+                path,
+                field: f,
+                ..
+            } => {
+                assert_eq!(row, &format!("{} line {line}", dir.join(name).display()));
+                assert!(path.ends_with("left_000.mp4"));
+                assert_eq!(*f, field, "{err}");
+            }
+            e => panic!("{name}: {e}"),
+        }
+        let skip = loader(ErrorPolicy::Skip);
+        let got = collect(&skip, 0);
+        assert_eq!(
+            samples(&got)
+                .iter()
+                .map(|s| s.dataset_index)
+                .collect::<Vec<_>>(),
+            vec![0, 2],
+            "{name}"
+        );
+        let skipped = skip.summary().skipped;
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].dataset_index, 1);
+        assert!(
+            skipped[0].reason.contains(&format!("line {line}"))
+                && skipped[0].reason.contains(field),
+            "{}",
+            skipped[0].reason
+        );
+    }
+    // What a constant rate cannot describe: a variable frame rate, a first time stamp other than 0.
+    for (file, frames, fps) in [("h264_vfr.mp4", 60, 22.0), ("h264_ts.ts", 60, 30.0)] {
+        let path = fixture(file);
+        let mut dec = SimpleDecoder::open(&path, cpu_rgbp()).unwrap();
+        assert_eq!(dec.len(), frames);
+        let info = dec.stream_metadata().clone();
+        let given = vidloader::ManifestMeta {
+            num_frames: frames as u32,
+            fps,
+            width: info.width,
+            height: info.height,
+            duration_s: None,
+        };
+        let ds = VideoDataset::from_entries(
+            vec![VideoEntry::new(&path, 0).with_meta(given)],
+            Vec::new(),
+        );
+        let err = ds
+            .check_meta(0, dec.scanned_stream_metadata(), &info)
+            .unwrap_err();
+        assert!(
+            matches!(&err, vidloader::Error::ManifestMismatch { row, field: "fps", .. } if row == "entry 0"),
+            "{file}: {err}"
+        );
+        let _ = dec.get(0).unwrap();
+    }
+    // The row's values, when right, pass.
+    let right = dir.join("right_000.mp4");
+    let dec = SimpleDecoder::open(&right, cpu_rgbp()).unwrap();
+    let ds = given_manifest(&dir, "right.csv", &[("right_000.mp4", "right", GIVEN)]);
+    ds.check_meta(0, dec.scanned_stream_metadata(), dec.stream_metadata())
+        .unwrap();
+}
+
+#[test]
+fn manifest_metadata_columns_come_together_and_in_range() {
+    let dir = scratch("given-parse");
+    let csv = "path,label,num_frames,fps,width,height,duration_s\n";
+    for (name, text, needle) in [
+        ("ok.csv", format!("{csv}a.mp4,1,60,29.97,640,360,\nb.mp4,2,,,,,\n"), ""),
+        ("partial.csv", format!("{csv}a.mp4,1,60,30,640,360,2\nb.mp4,2,60,30,,,\n"), "line 3: metadata without width, height"),
+        ("duration_only.csv", format!("{csv}a.mp4,1,,,,,2\n"), "line 2: metadata without num_frames, fps, width, height"),
+        ("zero.csv", format!("{csv}a.mp4,1,0,30,640,360,\n"), "line 2: num_frames 0"),
+        ("fps.csv", format!("{csv}a.mp4,1,60,0,640,360,\n"), "line 2: fps 0"),
+        ("float.csv", format!("{csv}a.mp4,1,60.5,30,640,360,\n"), "num_frames '60.5' is not a whole number"),
+        ("big.csv", format!("{csv}a.mp4,1,4294967296,30,640,360,\n"), "num_frames 4294967296 is too large"),
+        ("nan.jsonl", "{\"path\": \"a.mp4\", \"num_frames\": 6, \"fps\": \"x\", \"width\": 2, \"height\": 2}\n".into(), "line 1: \"fps\" is not a number"),
+        ("neg.jsonl", "{\"path\": \"a.mp4\", \"num_frames\": -6, \"fps\": 30, \"width\": 2, \"height\": 2}\n".into(), "line 1: \"num_frames\" is not a whole number"),
+        ("dur.jsonl", "{\"path\": \"a.mp4\", \"num_frames\": 6, \"fps\": 30, \"width\": 2, \"height\": 2, \"duration_s\": -1}\n".into(), "line 1: duration_s -1"),
+        ("array.jsonl", "[\"a.mp4\", 1]\n".into(), "line 1: not a JSON object"),
+    ] {
+        std::fs::write(dir.join(name), &text).unwrap();
+        match VideoDataset::from_manifest(dir.join(name)) {
+            Ok(ds) => {
+                assert!(needle.is_empty(), "{name} parsed");
+                let e = ds.entries();
+                assert_eq!(
+                    e[0].meta,
+                    Some(vidloader::ManifestMeta { num_frames: 60, fps: 29.97, width: 640, height: 360, duration_s: None })
+                );
+                assert_eq!((e[0].line, e[1].line, e[1].meta), (Some(2), Some(3), None));
+                let m = ds.meta(0).unwrap();
+                assert_eq!((m.num_frames(), m.width, m.height, m.index.is_none()), (60, 640, 360, true));
+                assert!((m.timeline().time_of(30) - 30.0 / 29.97).abs() < 1e-12);
+                // The row without metadata is read from its file (which does not exist).
+                assert!(matches!(ds.meta(1), Err(vidloader::Error::NotFound { .. })));
+            }
+            Err(e) => {
+                let e = e.to_string();
+                assert!(!needle.is_empty() && e.contains(needle), "{name}: {e}");
+                assert!(e.contains(name), "{name}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn max_batches_stop_bench_and_plan_early_and_the_json_gives_first_batch_and_metadata_seconds() {
+    let dir = synth("given-cli", 2, 24);
+    let rows: Vec<(String, &str)> = ["right", "left", "down", "up"]
+        .iter()
+        .flat_map(|c| (0..2).map(move |k| (format!("{c}_00{k}.mp4"), *c)))
+        .collect();
+    let rows: Vec<(&str, &str, &str)> = rows.iter().map(|(p, c)| (p.as_str(), *c, GIVEN)).collect();
+    given_manifest(&dir, "given.csv", &rows);
+    let bench = |manifest: &str, cache: &str| -> serde_json::Value {
+        let out = run(cli()
+            .arg("bench")
+            .arg(dir.join(manifest))
+            .args([
+                "--sampler",
+                "uniform:2",
+                "--batch",
+                "2",
+                "--max-batches",
+                "1",
+            ])
+            .args(["--epochs", "2", "--workers", "2", "--json", "--cache-dir"])
+            .arg(dir.join(cache)));
+        serde_json::from_slice(&out).unwrap()
+    };
+    let _ = std::fs::remove_dir_all(dir.join("cache-bench"));
+    for (manifest, scans) in [("given.csv", false), ("labels.csv", true)] {
+        let v = bench(manifest, "cache-bench");
+        assert_eq!(
+            (
+                v["epochs"].as_u64(),
+                v["batches"].as_u64(),
+                v["samples"].as_u64()
+            ),
+            (Some(2), Some(2), Some(4))
+        );
+        let first = v["first_batch_s"].as_f64().unwrap();
+        assert!(first > 0.0 && first < 60.0, "{first}");
+        let meta = v["metadata_scan_s"].as_f64().unwrap();
+        assert_eq!(meta > 0.0, scans, "{manifest}: {meta}");
+    }
+    let plan = |extra: &[&str]| -> serde_json::Value {
+        let out = run(cli()
+            .arg("plan")
+            .arg(dir.join("given.csv"))
+            .args([
+                "--sampler",
+                "random-clips:1:3",
+                "--batch",
+                "3",
+                "--seed",
+                "4",
+                "--json",
+            ])
+            .args(extra));
+        serde_json::from_slice(&out).unwrap()
+    };
+    let all = plan(&[]);
+    let first = plan(&["--max-batches", "1"]);
+    assert_eq!(all["batches"].as_array().unwrap().len(), 3);
+    assert_eq!(first["batches"].as_array().unwrap().len(), 1);
+    assert_eq!(first["batches"][0], all["batches"][0]);
+    assert_eq!(first["metadata_scan_s"].as_f64(), Some(0.0));
+    assert!(first["plan_s"].as_f64().unwrap() > 0.0);
 }

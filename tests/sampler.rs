@@ -29,7 +29,7 @@ fn sample_in(s: &dyn Sampler, m: &VideoMeta, range: TimeRange, seed: u8) -> Samp
     let path = std::path::Path::new("video.mp4");
     let view = VideoView {
         path,
-        index: &m.index,
+        timeline: m.timeline(),
         range,
     };
     s.sample(&view, &mut rng(seed)).unwrap()
@@ -132,7 +132,7 @@ fn clips_by_time_stamp_follow_the_clock_of_a_variable_rate_video() {
     let s = ClipSampler::random(1, 3).seconds_between_frames(0.2);
     for seed in 0..20 {
         let f = frames(&s, &m, ALL, seed);
-        let t: Vec<f64> = f.iter().map(|&i| m.index.time_of(i)).collect();
+        let t: Vec<f64> = f.iter().map(|&i| m.timeline().time_of(i)).collect();
         for w in t.windows(2) {
             assert!((w[1] - w[0] - 0.2).abs() < 0.067 + 1e-6, "{t:?}");
         }
@@ -224,7 +224,7 @@ fn a_range_without_frames_is_an_error() {
     let m = meta("h264_b3_gop30.mp4");
     let view = VideoView {
         path: std::path::Path::new("video.mp4"),
-        index: &m.index,
+        timeline: m.timeline(),
         range: TimeRange::new(Some(10.0), None),
     };
     assert!(UniformSampler::new(4).sample(&view, &mut rng(0)).is_err());

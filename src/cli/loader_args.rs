@@ -10,8 +10,10 @@ use vidloader::{DataLoader, Error, ErrorPolicy, Resize, Result, VideoDataset};
 
 #[derive(Args, Debug)]
 pub struct LoaderArgs {
-    /// The data set: a manifest (.csv or .jsonl: path,label[,start,end]) or a directory (videos found recursively,
-    /// the first sub-directory naming the class; a labels.csv or labels.jsonl in it is used instead when present).
+    /// The data set: a manifest (.csv or .jsonl: path,label[,start,end], and optionally the metadata columns
+    /// num_frames,fps,width,height[,duration_s], which spare reading the files to plan) or a directory (videos
+    /// found recursively, the first sub-directory naming the class; a labels.csv or labels.jsonl in it is used
+    /// instead when present).
     pub dataset: PathBuf,
     /// Frames of one sample: uniform:N (N evenly spaced frames), clips:C:F[:STRIDE] (C clips of F frames at
     /// regular positions, every STRIDE-th frame), random-clips:C:F[:STRIDE] (at random positions),

@@ -6,7 +6,12 @@
 //! or from a list. Labels are integers, or class names that are mapped to ids (sorted names, or an order given with
 //! [`VideoDataset::with_classes`]).
 //!
-//! Metadata costs one scan of a file's packets (no decoding). It is kept in memory for the life of the data set
+//! A manifest row may also give the video's metadata (`num_frames`, `fps`, `width`, `height`, optionally
+//! `duration_s`: a [`ManifestMeta`]). Such a row is planned from those values and its file is not opened until a
+//! worker decodes it; [`VideoDataset::check_meta`] then holds the values against the video, and a value that is
+//! wrong is an [`Error::ManifestMismatch`] naming the row.
+//!
+//! Metadata of the other videos costs one scan of a file's packets (no decoding). It is kept in memory for the life of the data set
 //! and written to `CACHE_DIR/index-v2/<hash of the path>.json` (v2: indexes of MPEG-4 B-frame AVIs changed), keyed
 //! by the file's canonical path, size and modification time: a file that changes is scanned again.
 //!
@@ -17,16 +22,17 @@
 //! the entry rewritten. A cache directory that cannot be written costs a scan per file: the data set says so once
 //! on stderr and goes on without it.
 
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::UNIX_EPOCH;
+use std::time::{Instant, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::sampler::Timeline;
 use crate::error::{Error, Result};
-use crate::io::demux::Demuxer;
+use crate::io::demux::{Demuxer, StreamInfo};
 use crate::io::index::FrameIndex;
 
 /// File extensions [`VideoDataset::from_dir`] takes for videos (compared without regard to case).
@@ -51,6 +57,11 @@ pub struct VideoEntry {
     pub start: Option<f64>,
     /// End of the part of the video to sample from, in seconds, exclusive (`None`: the end).
     pub end: Option<f64>,
+    /// The video's metadata as its manifest row gives it: the loader plans from it without opening the file
+    /// (`None`: read from the file).
+    pub meta: Option<ManifestMeta>,
+    /// The manifest line the entry comes from (1-based; `None` for entries not read from a manifest).
+    pub line: Option<u32>,
 }
 
 impl VideoEntry {
@@ -62,6 +73,8 @@ impl VideoEntry {
             class: None,
             start: None,
             end: None,
+            meta: None,
+            line: None,
         }
     }
 
@@ -71,29 +84,133 @@ impl VideoEntry {
         self.end = end;
         self
     }
+
+    /// Gives the video's metadata, so that planning does not open the file (checked when the file is decoded:
+    /// see [`VideoDataset::check_meta`]).
+    pub fn with_meta(mut self, meta: ManifestMeta) -> Self {
+        self.meta = Some(meta);
+        self
+    }
 }
 
-/// What a sampler and the loader need to know about a video, from one scan of its packets.
+/// A video's metadata as a manifest row gives it: the columns `num_frames`, `fps`, `width`, `height` (all four, or
+/// none) and optionally `duration_s`.
+///
+/// The loader plans such a video from these values alone: [`Timeline::Constant`], `num_frames` frames with frame
+/// `i` at `i / fps` seconds. When a worker opens the file to decode it, [`VideoDataset::check_meta`] holds them
+/// against the video: `num_frames`, `width` and `height` must be exact, every frame must be shown within half a
+/// frame of `i / fps` (so a variable frame rate, a first time stamp other than 0 or a rounded rate that drifts by
+/// half a frame over the video do not match), and `duration_s` must be within one frame of the container's
+/// duration where the container gives one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ManifestMeta {
+    /// Number of frames (exact, at least 1).
+    pub num_frames: u32,
+    /// Frames per second (a constant rate; `MIN_FPS..=MAX_FPS`).
+    pub fps: f64,
+    /// Picture width (at least 1).
+    pub width: u32,
+    /// Picture height (at least 1).
+    pub height: u32,
+    /// Duration in seconds, as the container gives it (`None`: not given, not checked).
+    pub duration_s: Option<f64>,
+}
+
+impl ManifestMeta {
+    /// The lowest frame rate a manifest row may give (one frame in about 17 minutes).
+    pub const MIN_FPS: f64 = 1e-3;
+    /// The highest frame rate a manifest row may give.
+    pub const MAX_FPS: f64 = 1e6;
+
+    /// Checks the values (see the field docs); the message names what is wrong.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.num_frames == 0 || self.width == 0 || self.height == 0 {
+            return Err(format!(
+                "num_frames {}, width {} and height {} must be at least 1",
+                self.num_frames, self.width, self.height
+            ));
+        }
+        if !(Self::MIN_FPS..=Self::MAX_FPS).contains(&self.fps) {
+            return Err(format!(
+                "fps {} is not between {} and {}",
+                self.fps,
+                Self::MIN_FPS,
+                Self::MAX_FPS
+            ));
+        }
+        if let Some(d) = self.duration_s {
+            if !d.is_finite() || d < 0.0 {
+                return Err(format!(
+                    "duration_s {d} must be a finite number of seconds >= 0"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a sampler and the loader need to know about a video: from one scan of its packets, or from its manifest
+/// row's metadata columns.
 #[derive(Clone, Debug)]
 pub struct VideoMeta {
-    /// Codec name as FFmpeg calls it.
+    /// Codec name as FFmpeg calls it (empty when the metadata came from the manifest).
     pub codec: String,
     /// Picture width.
     pub width: u32,
     /// Picture height.
     pub height: u32,
-    /// Frame rate from the container (0 when unknown).
+    /// Frame rate from the container, or the manifest's (0 when unknown).
     pub fps: f64,
-    /// Duration from the container in seconds (0 when unknown).
+    /// Duration from the container in seconds, or the manifest's `duration_s` (0 when unknown).
     pub duration_s: f64,
-    /// Exact frame layout: frame count, keyframes, time stamps.
-    pub index: Arc<FrameIndex>,
+    /// Exact frame layout from a scan of the file: frame count, keyframes, time stamps. `None` when the metadata
+    /// came from the manifest and the file was not read.
+    pub index: Option<Arc<FrameIndex>>,
+    /// Number of frames.
+    frames: usize,
 }
 
 impl VideoMeta {
-    /// Number of frames (exact).
+    /// Metadata from a scan: the stream's description and its exact index.
+    pub fn scanned(info: &StreamInfo, index: Arc<FrameIndex>) -> Self {
+        VideoMeta {
+            codec: info.codec.clone(),
+            width: info.width,
+            height: info.height,
+            fps: info.fps,
+            duration_s: info.duration_s,
+            frames: index.len(),
+            index: Some(index),
+        }
+    }
+
+    /// Metadata as a manifest row gives it (nothing is read).
+    pub fn given(m: &ManifestMeta) -> Self {
+        VideoMeta {
+            codec: String::new(),
+            width: m.width,
+            height: m.height,
+            fps: m.fps,
+            duration_s: m.duration_s.unwrap_or(0.0),
+            index: None,
+            frames: m.num_frames as usize,
+        }
+    }
+
+    /// Number of frames (exact from a scan; the manifest's `num_frames` otherwise).
     pub fn num_frames(&self) -> usize {
-        self.index.len()
+        self.frames
+    }
+
+    /// The frames as samplers see them: the scanned index, or the manifest's constant rate.
+    pub fn timeline(&self) -> Timeline<'_> {
+        match &self.index {
+            Some(index) => Timeline::Index(index),
+            None => Timeline::Constant {
+                frames: self.frames,
+                fps: self.fps,
+            },
+        }
     }
 }
 
@@ -132,10 +249,14 @@ pub struct VideoDataset {
     entries: Vec<VideoEntry>,
     classes: Vec<String>,
     cache_dir: Option<PathBuf>,
+    /// The manifest the entries were read from (for messages that name a row).
+    manifest: Option<PathBuf>,
     meta: Vec<OnceLock<Arc<VideoMeta>>>,
     disk_hits: AtomicU64,
     scans: AtomicU64,
     rejected: AtomicU64,
+    /// Nanoseconds spent reading metadata from the disk cache or the files, summed over threads.
+    read_ns: AtomicU64,
     /// Whether the warning that the cache cannot be written has been given.
     cache_warned: AtomicBool,
 }
@@ -161,10 +282,12 @@ impl VideoDataset {
             entries,
             classes,
             cache_dir: default_cache_dir(),
+            manifest: None,
             meta,
             disk_hits: AtomicU64::new(0),
             scans: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            read_ns: AtomicU64::new(0),
             cache_warned: AtomicBool::new(false),
         }
     }
@@ -205,11 +328,8 @@ impl VideoDataset {
             .map(|p| {
                 let class = class_of(&p);
                 VideoEntry {
-                    path: p,
-                    label: NO_LABEL,
                     class,
-                    start: None,
-                    end: None,
+                    ..VideoEntry::new(p, NO_LABEL)
                 }
             })
             .collect();
@@ -217,16 +337,24 @@ impl VideoDataset {
     }
 
     /// The videos listed in a manifest: CSV (`.csv`) or JSON lines (`.jsonl`, `.ndjson`, `.json`). Relative paths
-    /// are relative to the manifest's directory.
+    /// are relative to the manifest's directory. The file is read line by line.
     ///
     /// CSV: one video per line, `path,label[,start,end]`; a first line with a field `path` is a header that
-    /// names the columns, in any order (`path`, `label`, `start`, `end`; others are ignored). Fields may be double-quoted. Blank lines
+    /// names the columns, in any order (`path`, `label`, `start`, `end`, and the metadata columns `num_frames`,
+    /// `fps`, `width`, `height`, `duration_s`; others are ignored). Fields may be double-quoted. Blank lines
     /// and lines starting with `#` are ignored. When every label is an integer the labels are ids, otherwise they
     /// are class names. JSON lines: one object per line, `{"path": ..., "label": 3 or "cat", "start": 1.5,
-    /// "end": 4.0}`, only `path` required.
+    /// "end": 4.0, "num_frames": 60, "fps": 30, "width": 640, "height": 360, "duration_s": 2.0}`, only `path`
+    /// required.
+    ///
+    /// Metadata (see [`ManifestMeta`]): a row gives `num_frames`, `fps`, `width` and `height` together, with
+    /// `duration_s` optional, and is then planned without opening its file; a row whose metadata cells are all
+    /// empty (or absent) is read from its file as usual; a row that gives some of the four but not all is an
+    /// error naming its line.
     pub fn from_manifest(path: impl AsRef<Path>) -> Result<Self> {
+        use std::io::BufRead;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound {
                 path: path.to_path_buf(),
             },
@@ -237,51 +365,39 @@ impl VideoDataset {
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        Self::from_manifest_text(&text, &ext, base).map_err(|e| match e {
-            Error::InvalidArgument(reason) => {
-                Error::InvalidArgument(format!("{}: {reason}", path.display()))
+        let named =
+            |reason: String| Error::InvalidArgument(format!("{}: {reason}", path.display()));
+        let mut reader = ManifestReader::new(&ext, base).map_err(named)?;
+        let mut file = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut line = String::new();
+        for n in 1.. {
+            line.clear();
+            let got = file
+                .read_line(&mut line)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            if got == 0 {
+                break;
             }
-            e => e,
-        })
+            let text = line.strip_suffix('\n').unwrap_or(&line);
+            reader
+                .line(n, text.strip_suffix('\r').unwrap_or(text))
+                .map_err(named)?;
+        }
+        let mut set = reader.finish().map_err(named)?;
+        set.manifest = Some(path.to_path_buf());
+        Ok(set)
     }
 
     /// The videos listed in a manifest held in memory: `format` is the manifest's extension (`csv`, or `jsonl`,
     /// `ndjson`, `json` for JSON lines), `base` the directory relative paths are relative to. The syntax is that
     /// of [`VideoDataset::from_manifest`]; nothing is read from disk.
     pub fn from_manifest_text(text: &str, format: &str, base: impl AsRef<Path>) -> Result<Self> {
-        let base = base.as_ref();
-        let rows = match format.to_ascii_lowercase().as_str() {
-            "csv" => parse_csv(text),
-            "jsonl" | "ndjson" | "json" => parse_jsonl(text),
-            ext => Err(format!(
-                "unknown manifest type '.{ext}' (use .csv or .jsonl)"
-            )),
+        let mut reader =
+            ManifestReader::new(format, base.as_ref()).map_err(Error::InvalidArgument)?;
+        for (n, line) in text.lines().enumerate() {
+            reader.line(n + 1, line).map_err(Error::InvalidArgument)?;
         }
-        .map_err(Error::InvalidArgument)?;
-        let ints = rows
-            .iter()
-            .all(|r| matches!(r.label, RawLabel::None | RawLabel::Id(_)));
-        let entries = rows
-            .into_iter()
-            .map(|r| {
-                let p = PathBuf::from(&r.path);
-                let path = if p.is_absolute() { p } else { base.join(p) };
-                let (label, class) = match r.label {
-                    RawLabel::None => (NO_LABEL, None),
-                    RawLabel::Id(i) if ints => (i, None),
-                    RawLabel::Id(i) => (NO_LABEL, Some(i.to_string())),
-                    RawLabel::Name(n) => (NO_LABEL, Some(n)),
-                };
-                VideoEntry {
-                    path,
-                    label,
-                    class,
-                    start: r.start,
-                    end: r.end,
-                }
-            })
-            .collect();
-        Ok(Self::with_sorted_classes(entries))
+        reader.finish().map_err(Error::InvalidArgument)
     }
 
     /// A manifest file, or a directory: one holding `labels.csv` or `labels.jsonl` is read through that manifest,
@@ -305,31 +421,49 @@ impl VideoDataset {
         }
     }
 
-    /// Entries whose labels are class names get ids from the sorted names.
-    fn with_sorted_classes(mut entries: Vec<VideoEntry>) -> Self {
-        let names: BTreeSet<&str> = entries.iter().filter_map(|e| e.class.as_deref()).collect();
-        let classes: Vec<String> = names.into_iter().map(str::to_owned).collect();
-        for e in &mut entries {
+    /// Entries whose labels are class names get ids from the sorted names. Names are found and looked up by hash:
+    /// collecting a million labels into a sorted set compared strings twenty million times.
+    fn with_sorted_classes(entries: Vec<VideoEntry>) -> Self {
+        let names: HashSet<&str> = entries.iter().filter_map(|e| e.class.as_deref()).collect();
+        let mut classes: Vec<String> = names.into_iter().map(str::to_owned).collect();
+        classes.sort_unstable();
+        let mut set = Self::from_entries(entries, Vec::new());
+        set.label_by(&classes);
+        set.classes = classes;
+        set
+    }
+
+    /// Sets the label of every entry with a class name to that name's position in `names`; a name that is not
+    /// there gets [`NO_LABEL`] and is returned (the first one).
+    fn label_by(&mut self, names: &[String]) -> Option<usize> {
+        let ids: HashMap<&str, i64> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i as i64))
+            .collect();
+        let mut unknown = None;
+        for (k, e) in self.entries.iter_mut().enumerate() {
             if let Some(c) = &e.class {
-                e.label = classes.binary_search(c).map_or(NO_LABEL, |i| i as i64);
+                e.label = ids.get(c.as_str()).copied().unwrap_or_else(|| {
+                    unknown.get_or_insert(k);
+                    NO_LABEL
+                });
             }
         }
-        Self::from_entries(entries, classes)
+        unknown
     }
 
     /// Gives class ids in the order of `names` (id = position) instead of sorted order. Every class name in the
     /// data set must be among them.
     pub fn with_classes<S: AsRef<str>>(mut self, names: &[S]) -> Result<Self> {
         let names: Vec<String> = names.iter().map(|s| s.as_ref().to_owned()).collect();
-        for e in &mut self.entries {
-            if let Some(c) = &e.class {
-                e.label = names.iter().position(|n| n == c).ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "{}: class '{c}' is not among {names:?}",
-                        e.path.display()
-                    ))
-                })? as i64;
-            }
+        if let Some(k) = self.label_by(&names) {
+            let e = &self.entries[k];
+            return Err(Error::InvalidArgument(format!(
+                "{}: class '{}' is not among {names:?}",
+                e.path.display(),
+                e.class.as_deref().unwrap_or_default()
+            )));
         }
         self.classes = names;
         Ok(self)
@@ -383,15 +517,101 @@ impl VideoDataset {
         }
     }
 
-    /// Metadata of video `i`: from memory, else from the disk cache when the file is unchanged, else from a scan
-    /// of its packets (then written to the cache). Decoders opened on the file afterwards reuse its index.
+    /// The manifest the data set was read from, if any.
+    pub fn manifest(&self) -> Option<&Path> {
+        self.manifest.as_deref()
+    }
+
+    /// Seconds spent reading videos' metadata (disk cache entries and packet scans; not the metadata manifest rows
+    /// give), summed over the threads that read it.
+    pub fn metadata_seconds(&self) -> f64 {
+        self.read_ns.load(Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// Metadata of video `i`: as its manifest row gives it (nothing is read, nothing is kept), else from memory,
+    /// else from the disk cache when the file is unchanged, else from a scan of its packets (then written to the
+    /// cache). Decoders opened on the file afterwards reuse its index.
     pub fn meta(&self, i: usize) -> Result<Arc<VideoMeta>> {
         let entry = self.entry(i)?;
+        if let Some(m) = &entry.meta {
+            return Ok(Arc::new(VideoMeta::given(m)));
+        }
         if let Some(m) = self.meta[i].get() {
             return Ok(m.clone());
         }
-        let m = self.load_meta(&entry.path)?;
+        let started = Instant::now();
+        let m = self.load_meta(&entry.path);
+        self.read_ns.fetch_add(
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        let m = m?;
         Ok(self.meta[i].get_or_init(|| m).clone())
+    }
+
+    /// Where entry `i` comes from, for messages: `<manifest> line <n>`, or `entry <i>`.
+    pub fn row_name(&self, i: usize) -> String {
+        let line = self.entries.get(i).and_then(|e| e.line);
+        match (&self.manifest, line) {
+            (Some(m), Some(l)) => format!("{} line {l}", m.display()),
+            (None, Some(l)) => format!("manifest line {l}"),
+            (_, None) => format!("entry {i}"),
+        }
+    }
+
+    /// Holds the metadata entry `i`'s manifest row gives (see [`ManifestMeta`]) against the video as a decoder
+    /// opened it: its exact `index` and its stream description `info`. `Ok` when the entry gives none or all of it
+    /// holds; otherwise [`Error::ManifestMismatch`] naming the row, the column and both values.
+    pub fn check_meta(&self, i: usize, index: &FrameIndex, info: &StreamInfo) -> Result<()> {
+        let entry = self.entry(i)?;
+        let Some(m) = &entry.meta else {
+            return Ok(());
+        };
+        let wrong = |field: &'static str, given: String, actual: String| Error::ManifestMismatch {
+            row: self.row_name(i),
+            path: entry.path.clone(),
+            field,
+            given,
+            actual,
+        };
+        if index.len() != m.num_frames as usize {
+            return Err(wrong(
+                "num_frames",
+                m.num_frames.to_string(),
+                format!("{} frames", index.len()),
+            ));
+        }
+        if info.width != m.width {
+            return Err(wrong("width", m.width.to_string(), info.width.to_string()));
+        }
+        if info.height != m.height {
+            return Err(wrong(
+                "height",
+                m.height.to_string(),
+                info.height.to_string(),
+            ));
+        }
+        // Every frame within half a frame of where the constant rate puts it (and a hair for rounded stamps).
+        let half = 0.5 / m.fps + 1e-6;
+        if let Some(k) =
+            (0..index.len()).find(|&k| (index.time_of(k) - k as f64 / m.fps).abs() > half)
+        {
+            return Err(wrong(
+                "fps",
+                format!("{} (frame {k} at {:.6} s)", m.fps, k as f64 / m.fps),
+                format!("frame {k} at {:.6} s", index.time_of(k)),
+            ));
+        }
+        if let Some(d) = m.duration_s {
+            if info.duration_s > 0.0 && (d - info.duration_s).abs() > 1.0 / m.fps + 1e-6 {
+                return Err(wrong(
+                    "duration_s",
+                    d.to_string(),
+                    format!("{} s", info.duration_s),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn load_meta(&self, path: &Path) -> Result<Arc<VideoMeta>> {
@@ -434,9 +654,11 @@ impl VideoDataset {
                     && r.mtime_ns == mtime_ns
             }) {
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
-                let meta = Arc::new(VideoMeta::from(rec));
-                crate::io::index::remember(path, meta.index.clone());
-                return Ok(meta);
+                let meta = VideoMeta::from(rec);
+                if let Some(index) = &meta.index {
+                    crate::io::index::remember(path, index.clone());
+                }
+                return Ok(Arc::new(meta));
             }
         }
         self.scans.fetch_add(1, Ordering::Relaxed);
@@ -469,16 +691,9 @@ impl VideoDataset {
                 }
             }
         }
-        let meta = Arc::new(VideoMeta {
-            codec: info.codec,
-            width: info.width,
-            height: info.height,
-            fps: info.fps,
-            duration_s: info.duration_s,
-            index: Arc::new(index),
-        });
-        crate::io::index::remember(path, meta.index.clone());
-        Ok(meta)
+        let index = Arc::new(index);
+        crate::io::index::remember(path, index.clone());
+        Ok(Arc::new(VideoMeta::scanned(&info, index)))
     }
 }
 
@@ -536,7 +751,8 @@ impl From<DiskRecord> for VideoMeta {
             height: rec.height,
             fps: rec.fps,
             duration_s: rec.duration_s,
-            index: Arc::new(rec.index),
+            frames: rec.index.len(),
+            index: Some(Arc::new(rec.index)),
         }
     }
 }
@@ -593,13 +809,342 @@ enum RawLabel {
     Name(String),
 }
 
-/// One manifest row.
-#[derive(Debug)]
-struct Row {
-    path: String,
-    label: RawLabel,
-    start: Option<f64>,
-    end: Option<f64>,
+/// The columns a manifest may have; a CSV header names them in any order.
+const COLUMNS: [&str; 9] = [
+    "path",
+    "label",
+    "start",
+    "end",
+    "num_frames",
+    "fps",
+    "width",
+    "height",
+    "duration_s",
+];
+const PATH: usize = 0;
+const LABEL: usize = 1;
+const START: usize = 2;
+const END: usize = 3;
+const NUM_FRAMES: usize = 4;
+const FPS: usize = 5;
+const WIDTH: usize = 6;
+const HEIGHT: usize = 7;
+const DURATION: usize = 8;
+
+/// The metadata columns of one row as written (each may be missing).
+#[derive(Default)]
+struct RawMeta {
+    num_frames: Option<u64>,
+    fps: Option<f64>,
+    width: Option<u64>,
+    height: Option<u64>,
+    duration_s: Option<f64>,
+}
+
+impl RawMeta {
+    /// The row's [`ManifestMeta`]: `None` when it gives no metadata, an error when it gives some of the four
+    /// required columns but not all, or a value out of range.
+    fn into_meta(self) -> std::result::Result<Option<ManifestMeta>, String> {
+        let RawMeta {
+            num_frames,
+            fps,
+            width,
+            height,
+            duration_s,
+        } = self;
+        match (num_frames, fps, width, height) {
+            (None, None, None, None) if duration_s.is_none() => Ok(None),
+            (Some(n), Some(fps), Some(w), Some(h)) => {
+                let small = |name: &str, v: u64| {
+                    u32::try_from(v).map_err(|_| format!("{name} {v} is too large"))
+                };
+                let m = ManifestMeta {
+                    num_frames: small("num_frames", n)?,
+                    fps,
+                    width: small("width", w)?,
+                    height: small("height", h)?,
+                    duration_s,
+                };
+                m.validate()?;
+                Ok(Some(m))
+            }
+            (n, f, w, h) => {
+                let missing: Vec<&str> = [
+                    ("num_frames", n.is_none()),
+                    ("fps", f.is_none()),
+                    ("width", w.is_none()),
+                    ("height", h.is_none()),
+                ]
+                .iter()
+                .filter(|(_, m)| *m)
+                .map(|(c, _)| *c)
+                .collect();
+                Err(format!(
+                    "metadata without {} (a row gives num_frames, fps, width and height together, or none of them)",
+                    missing.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+/// Turns manifest lines into entries, one line at a time (a manifest file is never held in memory whole).
+struct ManifestReader<'b> {
+    /// JSON lines (else CSV).
+    json: bool,
+    base: &'b Path,
+    /// CSV: the field of each of [`COLUMNS`] (from the header, else `path,label,start,end`).
+    cols: [Option<usize>; 9],
+    /// No CSV row has been read yet (the first may be a header).
+    first: bool,
+    entries: Vec<VideoEntry>,
+    /// Integer labels were seen.
+    ids: bool,
+    /// Class names were seen.
+    names: bool,
+    /// Entries whose integer label was -1 (the value of `NO_LABEL`): named "-1" when the labels turn out to be
+    /// class names.
+    minus_one: Vec<usize>,
+}
+
+impl<'b> ManifestReader<'b> {
+    fn new(format: &str, base: &'b Path) -> std::result::Result<Self, String> {
+        let json = match format.to_ascii_lowercase().as_str() {
+            "csv" => false,
+            "jsonl" | "ndjson" | "json" => true,
+            ext => {
+                return Err(format!(
+                    "unknown manifest type '.{ext}' (use .csv or .jsonl)"
+                ))
+            }
+        };
+        Ok(ManifestReader {
+            json,
+            base,
+            cols: [
+                Some(0),
+                Some(1),
+                Some(2),
+                Some(3),
+                None,
+                None,
+                None,
+                None,
+                None,
+            ],
+            first: true,
+            entries: Vec::new(),
+            ids: false,
+            names: false,
+            minus_one: Vec::new(),
+        })
+    }
+
+    /// Line `n` (1-based) of the manifest, without its line break.
+    fn line(&mut self, n: usize, text: &str) -> std::result::Result<(), String> {
+        let at = |e: String| format!("line {n}: {e}");
+        let line =
+            u32::try_from(n).map_err(|_| at("a manifest has at most 4294967295 lines".into()))?;
+        if self.json {
+            self.json_line(line, text).map_err(at)
+        } else {
+            self.csv_line(line, text).map_err(at)
+        }
+    }
+
+    fn csv_line(&mut self, line: u32, text: &str) -> std::result::Result<(), String> {
+        let text = text.trim_end_matches('\r');
+        if text.trim().is_empty() || text.trim_start().starts_with('#') {
+            return Ok(());
+        }
+        let quoted;
+        let fields: Vec<&str> = if text.contains('"') {
+            quoted = csv_fields(text)?;
+            quoted.iter().map(String::as_str).collect()
+        } else {
+            text.split(',').map(str::trim).collect()
+        };
+        if std::mem::take(&mut self.first) && fields.iter().any(|f| f.eq_ignore_ascii_case("path"))
+        {
+            self.cols = COLUMNS.map(|c| fields.iter().position(|f| f.eq_ignore_ascii_case(c)));
+            return Ok(());
+        }
+        let get = |c: usize| self.cols[c].and_then(|i| fields.get(i)).map_or("", |s| *s);
+        let path = get(PATH);
+        if path.is_empty() {
+            return Err("empty path".into());
+        }
+        let label = match get(LABEL) {
+            "" => RawLabel::None,
+            l => l
+                .parse::<i64>()
+                .map_or_else(|_| RawLabel::Name(l.to_owned()), RawLabel::Id),
+        };
+        let count = |c: usize| -> std::result::Result<Option<u64>, String> {
+            match get(c) {
+                "" => Ok(None),
+                v => v
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| format!("{} '{v}' is not a whole number", COLUMNS[c])),
+            }
+        };
+        let number = |c: usize| -> std::result::Result<Option<f64>, String> {
+            match get(c) {
+                "" => Ok(None),
+                v => v
+                    .parse::<f64>()
+                    .map(Some)
+                    .map_err(|_| format!("{} '{v}' is not a number", COLUMNS[c])),
+            }
+        };
+        let meta = RawMeta {
+            num_frames: count(NUM_FRAMES)?,
+            fps: number(FPS)?,
+            width: count(WIDTH)?,
+            height: count(HEIGHT)?,
+            duration_s: number(DURATION)?,
+        };
+        let (start, end) = (parse_time(get(START))?, parse_time(get(END))?);
+        self.push(line, path, label, start, end, meta)
+    }
+
+    fn json_line(&mut self, line: u32, text: &str) -> std::result::Result<(), String> {
+        use serde_json::Value;
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        if !text.trim_start().starts_with('{') {
+            return Err("not a JSON object".into());
+        }
+        let row: JsonRow = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let path = match &row.path {
+            Some(Value::String(p)) if !p.is_empty() => p.as_str(),
+            _ => return Err("no \"path\" string".into()),
+        };
+        let label = match row.label {
+            None => RawLabel::None,
+            Some(Value::String(s)) => {
+                self.names = true;
+                RawLabel::Name(s)
+            }
+            Some(l) => {
+                self.ids = true;
+                RawLabel::Id(
+                    l.as_i64()
+                        .ok_or_else(|| format!("label {l} is not an integer or a name"))?,
+                )
+            }
+        };
+        let number = |k: &str, v: &Option<Value>| -> std::result::Result<Option<f64>, String> {
+            v.as_ref()
+                .map(|t| t.as_f64().ok_or_else(|| format!("\"{k}\" is not a number")))
+                .transpose()
+        };
+        let count = |k: &str, v: &Option<Value>| -> std::result::Result<Option<u64>, String> {
+            v.as_ref()
+                .map(|t| {
+                    t.as_u64()
+                        .ok_or_else(|| format!("\"{k}\" is not a whole number"))
+                })
+                .transpose()
+        };
+        let meta = RawMeta {
+            num_frames: count("num_frames", &row.num_frames)?,
+            fps: number("fps", &row.fps)?,
+            width: count("width", &row.width)?,
+            height: count("height", &row.height)?,
+            duration_s: number("duration_s", &row.duration_s)?,
+        };
+        let (start, end) = (number("start", &row.start)?, number("end", &row.end)?);
+        self.push(line, path, label, start, end, meta)
+    }
+
+    fn push(
+        &mut self,
+        line: u32,
+        path: &str,
+        label: RawLabel,
+        start: Option<f64>,
+        end: Option<f64>,
+        meta: RawMeta,
+    ) -> std::result::Result<(), String> {
+        check_range(start, end)?;
+        let meta = meta.into_meta()?;
+        let p = Path::new(path);
+        let path = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        };
+        let (label, class) = match label {
+            RawLabel::None => (NO_LABEL, None),
+            RawLabel::Id(i) => {
+                self.ids = true;
+                if i == NO_LABEL {
+                    self.minus_one.push(self.entries.len());
+                }
+                (i, None)
+            }
+            RawLabel::Name(n) => {
+                self.names = true;
+                (NO_LABEL, Some(n))
+            }
+        };
+        self.entries.push(VideoEntry {
+            path,
+            label,
+            class,
+            start,
+            end,
+            meta,
+            line: Some(line),
+        });
+        Ok(())
+    }
+
+    /// The data set. CSV: integer labels are ids unless some label is a name, then every label is a class name.
+    /// JSON lines: mixing integers and names is an error.
+    fn finish(self) -> std::result::Result<VideoDataset, String> {
+        let mut entries = self.entries;
+        if self.names && self.ids {
+            if self.json {
+                return Err("labels mix integers and class names".into());
+            }
+            let mut minus_one = self.minus_one.into_iter().peekable();
+            for (k, e) in entries.iter_mut().enumerate() {
+                let was_minus_one = minus_one.next_if_eq(&k).is_some();
+                if e.class.is_none() && (e.label != NO_LABEL || was_minus_one) {
+                    e.class = Some(e.label.to_string());
+                }
+            }
+        }
+        entries.shrink_to_fit();
+        Ok(VideoDataset::with_sorted_classes(entries))
+    }
+}
+
+/// One line of a JSON-lines manifest (other keys are ignored; `null` is the same as absent).
+#[derive(Deserialize)]
+struct JsonRow {
+    #[serde(default)]
+    path: Option<serde_json::Value>,
+    #[serde(default)]
+    label: Option<serde_json::Value>,
+    #[serde(default)]
+    start: Option<serde_json::Value>,
+    #[serde(default)]
+    end: Option<serde_json::Value>,
+    #[serde(default)]
+    num_frames: Option<serde_json::Value>,
+    #[serde(default)]
+    fps: Option<serde_json::Value>,
+    #[serde(default)]
+    width: Option<serde_json::Value>,
+    #[serde(default)]
+    height: Option<serde_json::Value>,
+    #[serde(default)]
+    duration_s: Option<serde_json::Value>,
 }
 
 fn check_range(start: Option<f64>, end: Option<f64>) -> std::result::Result<(), String> {
@@ -667,101 +1212,6 @@ fn parse_time(s: &str) -> std::result::Result<Option<f64>, String> {
     s.parse::<f64>()
         .map(Some)
         .map_err(|_| format!("'{s}' is not a time in seconds"))
-}
-
-fn parse_csv(text: &str) -> std::result::Result<Vec<Row>, String> {
-    let mut cols = [Some(0usize), Some(1), Some(2), Some(3)]; // path, label, start, end
-    let mut rows = Vec::new();
-    let mut first = true;
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let at = |e: String| format!("line {}: {e}", n + 1);
-        let fields = csv_fields(line).map_err(at)?;
-        if std::mem::take(&mut first) && fields.iter().any(|f| f.eq_ignore_ascii_case("path")) {
-            let find = |name: &str| fields.iter().position(|f| f.eq_ignore_ascii_case(name));
-            cols = [find("path"), find("label"), find("start"), find("end")];
-            continue;
-        }
-        let get = |c: Option<usize>| c.and_then(|i| fields.get(i)).map_or("", |s| s.as_str());
-        let path = get(cols[0]);
-        if path.is_empty() {
-            return Err(at("empty path".into()));
-        }
-        let label = match get(cols[1]) {
-            "" => RawLabel::None,
-            l => l
-                .parse::<i64>()
-                .map_or_else(|_| RawLabel::Name(l.to_owned()), RawLabel::Id),
-        };
-        let start = parse_time(get(cols[2])).map_err(at)?;
-        let end = parse_time(get(cols[3])).map_err(at)?;
-        check_range(start, end).map_err(at)?;
-        rows.push(Row {
-            path: path.to_owned(),
-            label,
-            start,
-            end,
-        });
-    }
-    Ok(rows)
-}
-
-fn parse_jsonl(text: &str) -> std::result::Result<Vec<Row>, String> {
-    let mut rows = Vec::new();
-    let mut kinds = (false, false); // saw integer labels, saw names
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = |e: String| format!("line {}: {e}", n + 1);
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| at("not a JSON object".into()))?;
-        let path = obj
-            .get("path")
-            .and_then(|p| p.as_str())
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| at("no \"path\" string".into()))?;
-        let label = match obj.get("label") {
-            None | Some(serde_json::Value::Null) => RawLabel::None,
-            Some(serde_json::Value::String(s)) => {
-                kinds.1 = true;
-                RawLabel::Name(s.clone())
-            }
-            Some(l) => {
-                kinds.0 = true;
-                RawLabel::Id(
-                    l.as_i64()
-                        .ok_or_else(|| at(format!("label {l} is not an integer or a name")))?,
-                )
-            }
-        };
-        let time = |k: &str| -> std::result::Result<Option<f64>, String> {
-            match obj.get(k) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(t) => t
-                    .as_f64()
-                    .map(Some)
-                    .ok_or_else(|| at(format!("\"{k}\" is not a number"))),
-            }
-        };
-        let (start, end) = (time("start")?, time("end")?);
-        check_range(start, end).map_err(at)?;
-        rows.push(Row {
-            path: path.to_owned(),
-            label,
-            start,
-            end,
-        });
-    }
-    if kinds.0 && kinds.1 {
-        return Err("labels mix integers and class names".into());
-    }
-    Ok(rows)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Samplers: which frames of a video make one sample.
 //!
-//! A [`Sampler`] looks at a video's exact frame index (and the time range its data set entry allows) and returns
+//! A [`Sampler`] looks at a video's frame times (its exact index, or the constant frame rate a manifest row gives:
+//! see [`Timeline`]) and the time range its data set entry allows, and returns
 //! the frame indices of one sample, `frames_per_sample` of them, in the order they go into the batch. The built-in
 //! samplers use the words users know from torchcodec and DALI:
 //!
@@ -112,8 +113,10 @@ impl TimeRange {
         }
     }
 
-    /// The frames of `index` whose presentation time `t` is in the range (`start <= t < end`), as index range.
-    pub fn frames(&self, index: &FrameIndex) -> Range<usize> {
+    /// The frames of `timeline` (a [`FrameIndex`] or a [`Timeline`]) whose presentation time `t` is in the range
+    /// (`start <= t < end`), as index range.
+    pub fn frames<'a>(&self, timeline: impl Into<Timeline<'a>>) -> Range<usize> {
+        let index = timeline.into();
         let n = index.len();
         let first = self
             .start
@@ -139,13 +142,86 @@ fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
+/// The frames of a video as a sampler sees them: how many, and when each is shown.
+#[derive(Clone, Copy, Debug)]
+pub enum Timeline<'a> {
+    /// The exact index from a scan of the file: count, time stamps, keyframes.
+    Index(&'a FrameIndex),
+    /// What a manifest row's metadata columns give without the file being read: `frames` frames, frame `i` shown
+    /// at `i / fps` seconds (a constant frame rate, the first frame at 0).
+    Constant {
+        /// Number of frames.
+        frames: usize,
+        /// Frames per second (finite, > 0).
+        fps: f64,
+    },
+}
+
+impl<'a> From<&'a FrameIndex> for Timeline<'a> {
+    fn from(index: &'a FrameIndex) -> Self {
+        Timeline::Index(index)
+    }
+}
+
+impl Timeline<'_> {
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        match self {
+            Timeline::Index(i) => i.len(),
+            Timeline::Constant { frames, .. } => *frames,
+        }
+    }
+
+    /// Whether there is no frame.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Presentation time of frame `i` in seconds.
+    pub fn time_of(&self, i: usize) -> f64 {
+        match self {
+            Timeline::Index(x) => x.time_of(i),
+            Timeline::Constant { fps, .. } => i as f64 / fps,
+        }
+    }
+
+    /// Typical frame duration in seconds.
+    pub fn frame_duration_s(&self) -> f64 {
+        match self {
+            Timeline::Index(x) => x.frame_duration_s(),
+            Timeline::Constant { fps, .. } => 1.0 / fps,
+        }
+    }
+
+    /// Time of the end of the last frame, in seconds (0 without frames).
+    pub fn end_time(&self) -> f64 {
+        match self {
+            Timeline::Index(x) if x.is_empty() => 0.0,
+            Timeline::Index(x) => x.end_time(),
+            Timeline::Constant { frames, fps } => *frames as f64 / fps,
+        }
+    }
+
+    /// Checks that `i` is a frame index ([`Error::OutOfRange`] otherwise).
+    pub fn check(&self, i: i64) -> Result<usize> {
+        if i < 0 || i as usize >= self.len() {
+            Err(Error::OutOfRange {
+                index: i,
+                len: self.len(),
+            })
+        } else {
+            Ok(i as usize)
+        }
+    }
+}
+
 /// What a sampler sees of a video.
 #[derive(Clone, Copy, Debug)]
 pub struct VideoView<'a> {
-    /// The file (for messages).
+    /// The file (for messages; with [`Timeline::Constant`] it has not been opened and may not even exist yet).
     pub path: &'a Path,
-    /// Exact frame layout: count, time stamps, keyframes.
-    pub index: &'a FrameIndex,
+    /// Its frames: count and time stamps.
+    pub timeline: Timeline<'a>,
     /// The part of the video its data set entry allows (whole video when both ends are open).
     pub range: TimeRange,
 }
@@ -244,15 +320,15 @@ impl ShortVideoPolicy {
 /// The frames of `video` in its range intersected with `own`; an empty range is an error.
 fn frames_in(video: &VideoView<'_>, own: TimeRange) -> Result<Range<usize>> {
     let range = video.range.intersect(own);
-    let r = range.frames(video.index);
+    let r = range.frames(video.timeline);
     if r.is_empty() {
         return Err(Error::InvalidArgument(format!(
             "{}: no frame in the range {:?}..{:?} s (the video has {} frames, {:.3} s)",
             video.path.display(),
             range.start,
             range.end,
-            video.index.len(),
-            video.index.end_time()
+            video.timeline.len(),
+            video.timeline.end_time()
         )));
     }
     Ok(r)
@@ -432,7 +508,7 @@ impl ClipSampler {
 
     fn by_time(
         &self,
-        index: &FrameIndex,
+        index: Timeline<'_>,
         r: Range<usize>,
         dt: f64,
         rng: &mut SampleRng,
@@ -511,7 +587,7 @@ impl Sampler for ClipSampler {
             ClipSpacing::Seconds(dt) if !(dt.is_finite() && dt > 0.0) => Err(
                 Error::InvalidArgument(format!("seconds_between_frames {dt} must be > 0")),
             ),
-            ClipSpacing::Seconds(dt) => self.by_time(video.index, r, dt, rng),
+            ClipSpacing::Seconds(dt) => self.by_time(video.timeline, r, dt, rng),
         }
     }
 }

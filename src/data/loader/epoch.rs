@@ -575,6 +575,12 @@ fn decode_sample(
             info.path.clone(),
         )),
     };
+    // A video planned from its manifest row is opened for the first time here: the row must hold.
+    shared.dataset.check_meta(
+        info.dataset_index,
+        dec.0.scanned_stream_metadata(),
+        dec.0.stream_metadata(),
+    )?;
     let transform = FrameTransform {
         crop: info.crop,
         normalize: shared.cfg.normalize,

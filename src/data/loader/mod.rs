@@ -447,21 +447,31 @@ impl DataLoader {
     /// [`ErrorPolicy::Fail`] a video whose metadata cannot be read is an error; with `Skip` it is listed among
     /// the skipped ones. The loader delivers exactly these batches unless decoding itself fails.
     pub fn plan(&self, epoch: u64) -> Result<Plan> {
+        self.plan_batches(epoch, usize::MAX)
+    }
+
+    /// The first `max_batches` batches of [`DataLoader::plan`]`(epoch)` (all of them when there are fewer), and
+    /// the videos skipped before the last of them: only the videos those batches need are planned.
+    pub fn plan_batches(&self, epoch: u64, max_batches: usize) -> Result<Plan> {
         let s = &self.shared;
         let (order, limit) = s.rank_order(epoch);
+        let limit = Some(limit.unwrap_or(usize::MAX).min(max_batches));
         let b = s.cfg.batch_size;
-        // Metadata first, in parallel (a packet scan per file not cached yet); errors show in the loop below.
+        // Metadata first, in parallel (a packet scan per file not cached yet, nothing for rows whose manifest
+        // gives it); errors show in the loop below, which also reads what the skipped videos leave to read.
         {
             use rayon::prelude::*;
-            let wanted = limit.map_or(order.len(), |l| (l * b).min(order.len()));
+            let wanted = limit.map_or(order.len(), |l| l.saturating_mul(b).min(order.len()));
             order[..wanted].par_iter().for_each(|&i| {
-                let _ = s.dataset.meta(i);
+                if s.dataset.entry(i).is_ok_and(|e| e.meta.is_none()) {
+                    let _ = s.dataset.meta(i);
+                }
             });
         }
         let mut samples = Vec::new();
         let mut skipped = Vec::new();
         for &idx in &order {
-            if limit.is_some_and(|l| samples.len() >= l * b) {
+            if limit.is_some_and(|l| samples.len() >= l.saturating_mul(b)) {
                 break;
             }
             match s.plan_sample(epoch, idx) {

@@ -1,6 +1,6 @@
 //! The plan of an epoch: which videos a rank reads, in which order, and which frames and crop each sample takes.
 //! Everything here is a pure function of (data set, sampler, settings, seed, epoch, rank, world size) and the
-//! videos' metadata; nothing is decoded.
+//! videos' metadata (read from the files, or given by the manifest's rows); nothing is decoded.
 
 use std::path::PathBuf;
 
@@ -131,9 +131,10 @@ impl Shared {
     pub(crate) fn plan_sample(&self, epoch: u64, idx: usize) -> Result<Planned> {
         let entry = self.dataset.entry(idx)?;
         let meta = self.dataset.meta(idx)?;
+        let timeline = meta.timeline();
         let view = VideoView {
             path: &entry.path,
-            index: &meta.index,
+            timeline,
             range: TimeRange::new(entry.start, entry.end),
         };
         let mut rng = rng_for(self.cfg.seed, epoch, idx as u64, FRAMES);
@@ -150,14 +151,14 @@ impl Shared {
             )));
         }
         for &f in &frames {
-            meta.index.check(f as i64)?;
+            timeline.check(f as i64)?;
         }
         let crop = self.crop_for(epoch, idx, meta.width, meta.height)?;
         Ok(Planned::Sample(SampleInfo {
             dataset_index: idx,
             path: entry.path.clone(),
             label: entry.label,
-            times: frames.iter().map(|&f| meta.index.time_of(f)).collect(),
+            times: frames.iter().map(|&f| timeline.time_of(f)).collect(),
             frames,
             crop,
         }))
