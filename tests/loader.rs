@@ -189,12 +189,25 @@ fn resize_crop_normalize_and_dtypes() {
         assert_eq!(b.frames.kind(), kind);
         // Values up to about 4 in size: a few ulps of bf16 (8 bits of mantissa).
         assert!(max_diff(&b.frames, &f32b.frames) < 0.05, "{kind:?}");
+        // And exactly the f32 batch rounded to nearest even, as torch rounds.
+        assert!(
+            b.frames.equal(&f32b.frames.to_kind(kind)),
+            "{kind:?} is not the f32 batch rounded by torch"
+        );
     }
     let u8b = &collect(&base().build().unwrap(), 0)[0];
     let unnorm = &collect(&base().dtype(Kind::Float).build().unwrap(), 0)[0];
     assert!(
         max_diff(&u8b.frames, &unnorm.frames) <= 0.5 + 1e-3,
         "u8 is the rounded float"
+    );
+    let rounded = (&unnorm.frames + 0.5)
+        .floor()
+        .clamp(0.0, 255.0)
+        .to_kind(Kind::Uint8);
+    assert!(
+        u8b.frames.equal(&rounded),
+        "u8 is the float rounded half up"
     );
 
     // Shorter side to 24 (64x48 -> 32x24), then a 16x16 centre crop: source rectangle 32x32 at (16, 8).

@@ -108,3 +108,65 @@ fn advise_huge_pages(t: &tch::Tensor) {
         }
     }
 }
+
+/// Whether [`store_f32`] writes tensors of `kind`.
+pub(crate) fn stores_f32(kind: tch::Kind) -> bool {
+    matches!(
+        kind,
+        tch::Kind::Half | tch::Kind::BFloat16 | tch::Kind::Uint8
+    )
+}
+
+/// Writes `values` into a contiguous CPU tensor of as many elements: f16 and bf16 rounded to nearest even (as
+/// torch's own conversion rounds; F16C where the CPU has it), u8 rounded half up and clamped to 0..=255 (as the
+/// GPU kernel rounds).
+pub(crate) fn store_f32(tensor: &mut tch::Tensor, values: &[f32]) -> Result<()> {
+    use half::slice::HalfFloatSliceExt;
+    let kind = tensor.kind();
+    if tensor.numel() != values.len() {
+        return Err(Error::InvalidArgument(format!(
+            "{} values for a tensor of {}",
+            values.len(),
+            tensor.numel()
+        )));
+    }
+    let bytes = host_bytes_mut(tensor)?;
+    match kind {
+        tch::Kind::Uint8 => {
+            for (b, &v) in bytes.iter_mut().zip(values) {
+                *b = (v + 0.5).floor().clamp(0.0, 255.0) as u8;
+            }
+            Ok(())
+        }
+        tch::Kind::Half | tch::Kind::BFloat16 => {
+            if values.is_empty() {
+                return Ok(());
+            }
+            let ptr = bytes.as_mut_ptr();
+            if ptr.align_offset(2) != 0 {
+                return Err(Error::InvalidArgument(
+                    "16-bit tensor storage is not 2-byte aligned".into(),
+                ));
+            }
+            if kind == tch::Kind::Half {
+                // SAFETY: `bytes` is the tensor's whole storage, 2 * len bytes (numel checked above), aligned for
+                // the 2-byte `f16` (checked), and every bit pattern is a valid `f16`; the new slice takes over
+                // `bytes`'s mutable borrow of the tensor.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(ptr.cast::<half::f16>(), values.len())
+                };
+                dst.convert_from_f32_slice(values);
+            } else {
+                // SAFETY: as above, for the 2-byte `bf16`.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(ptr.cast::<half::bf16>(), values.len())
+                };
+                dst.convert_from_f32_slice(values);
+            }
+            Ok(())
+        }
+        other => Err(Error::InvalidArgument(format!(
+            "cannot store f32 values into a {other:?} tensor"
+        ))),
+    }
+}
