@@ -56,9 +56,13 @@ pub struct SimpleDecoder {
     /// Work collected from the lanes.
     work: DecodeWork,
     cursor: usize,
-    /// The f32 values of CPU resizes into f16 / bf16 / u8 destinations, kept from call to call (a fresh buffer
-    /// costs a page fault per page).
-    resize_scratch: Vec<f32>,
+}
+
+thread_local! {
+    /// The f32 values of CPU resizes into f16 / bf16 / u8 destinations, kept by each thread from call to call and
+    /// from decoder to decoder (a DataLoader worker opens a decoder per sample; a fresh buffer would be zeroed and
+    /// fault in page by page every time).
+    static RESIZE_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for SimpleDecoder {
@@ -191,7 +195,6 @@ impl SimpleDecoder {
         work.times.open = s.opening;
         work.times.setup = started.elapsed();
         Ok(SimpleDecoder {
-            resize_scratch: Vec::new(),
             opts,
             pool,
             source,
@@ -587,11 +590,11 @@ impl SimpleDecoder {
         };
         let n = 3 * target.width * target.height;
         let contiguous_host = out.device() == Device::Cpu && out.is_contiguous();
-        // f16, bf16 and u8 destinations: the f32 values go into a scratch buffer kept by the decoder and are
+        // f16, bf16 and u8 destinations: the f32 values go into a scratch buffer kept by the thread and are
         // converted into `out` here, with no torch operation (whose OpenMP threads then spin: 13 % of a 2-core
         // machine's time in the CPU loader at 360p).
         if contiguous_host && crate::ffi::tensor::stores_f32(out.kind()) {
-            let mut scratch = std::mem::take(&mut self.resize_scratch);
+            let mut scratch = RESIZE_SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
             scratch.resize(out.numel(), 0.0);
             let slots = self.decode_on_lane0(
                 wanted,
@@ -602,7 +605,7 @@ impl SimpleDecoder {
             )?;
             copy_duplicate_slots(&mut scratch, &slots, n);
             crate::ffi::tensor::store_f32(out, &scratch)?;
-            self.resize_scratch = scratch;
+            RESIZE_SCRATCH.with(|s| *s.borrow_mut() = scratch);
             return Ok(());
         }
         // Written in place when `out` is a contiguous f32 CPU tensor; otherwise into an f32 tensor copied (and
