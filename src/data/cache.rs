@@ -176,9 +176,34 @@ pub(crate) enum Lookup {
 
 /// An open database.
 struct Store {
-    conn: Mutex<Connection>,
+    /// Idle connections: a statement takes one, or opens another, so the threads of a data set read at once.
+    idle: Mutex<Vec<Connection>>,
+    file: PathBuf,
     /// Whether this process may write it (false: opened read-only).
     writable: bool,
+    /// The URI query that opened it read-only.
+    read_only: &'static str,
+}
+
+impl Store {
+    /// `f` on one of the store's connections.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None if self.writable => open_read_write(&self.file)?,
+            None => open_read_only(&self.file, &[self.read_only])?.0,
+        };
+        let out = f(&mut conn);
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        out
+    }
 }
 
 /// The metadata cache of one directory: opened on first use, shared by the threads of a data set.
@@ -227,21 +252,18 @@ impl MetadataCache {
         let (Some(store), Some((path, size, mtime))) = (self.store(), key.columns()) else {
             return Lookup::Miss;
         };
-        let row = {
-            let conn = store.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let row = store.with(|conn| {
             conn.prepare_cached(&format!(
                 "SELECT entry FROM {TABLE} WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3"
-            ))
-            .and_then(|mut st| {
-                st.query_row((path, size, mtime), |r| {
-                    Ok(match r.get_ref(0)? {
-                        ValueRef::Blob(b) | ValueRef::Text(b) => Some(b.to_vec()),
-                        _ => None,
-                    })
+            ))?
+            .query_row((path, size, mtime), |r| {
+                Ok(match r.get_ref(0)? {
+                    ValueRef::Blob(b) | ValueRef::Text(b) => Some(b.to_vec()),
+                    _ => None,
                 })
-                .optional()
             })
-        };
+            .optional()
+        });
         match row {
             Ok(None) => Lookup::Miss,
             Ok(Some(None)) => Lookup::Rejected,
@@ -300,22 +322,19 @@ impl MetadataCache {
             return;
         };
         let entry = entry_bytes(&json);
-        let written = {
-            let mut conn = store.conn.lock().unwrap_or_else(|e| e.into_inner());
-            conn.transaction_with_behavior(TransactionBehavior::Immediate)
-                .and_then(|tx| {
-                    tx.prepare_cached(&format!(
-                        "DELETE FROM {TABLE} WHERE path = ?1 AND (size <> ?2 OR mtime_ns <> ?3)"
-                    ))?
-                    .execute((path, size, mtime))?;
-                    tx.prepare_cached(&format!(
-                        "INSERT OR REPLACE INTO {TABLE} (path, size, mtime_ns, entry) \
-                         VALUES (?1, ?2, ?3, ?4)"
-                    ))?
-                    .execute((path, size, mtime, &entry))?;
-                    tx.commit()
-                })
-        };
+        let written = store.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(&format!(
+                "DELETE FROM {TABLE} WHERE path = ?1 AND (size <> ?2 OR mtime_ns <> ?3)"
+            ))?
+            .execute((path, size, mtime))?;
+            tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {TABLE} (path, size, mtime_ns, entry) \
+                 VALUES (?1, ?2, ?3, ?4)"
+            ))?
+            .execute((path, size, mtime, &entry))?;
+            tx.commit()
+        });
         if let Err(e) = written {
             self.writes_off.store(true, Ordering::Relaxed);
             self.warn(format!(
@@ -350,17 +369,21 @@ impl MetadataCache {
         let why = match rw {
             Ok(conn) => {
                 return Some(Store {
-                    conn: Mutex::new(conn),
+                    idle: Mutex::new(vec![conn]),
+                    file,
                     writable: true,
+                    read_only: "",
                 })
             }
             Err(why) => why,
         };
         if file.is_file() {
-            return match open_read_only(&file) {
-                Ok(conn) => Some(Store {
-                    conn: Mutex::new(conn),
+            return match open_read_only(&file, &READ_ONLY) {
+                Ok((conn, query)) => Some(Store {
+                    idle: Mutex::new(vec![conn]),
+                    file,
                     writable: false,
+                    read_only: query,
                 }),
                 Err(e) => {
                     self.warn(format!(
@@ -434,9 +457,16 @@ fn open_read_write(file: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// The database at `file`, read-only (see the module's description for `immutable=1`); an error when it cannot be
-/// read or has no table of entries.
-fn open_read_only(file: &Path) -> rusqlite::Result<Connection> {
+/// The URI queries that open a database read-only, in the order they are tried (see the module's description for
+/// `immutable=1`).
+const READ_ONLY: [&str; 2] = ["mode=ro", "mode=ro&immutable=1"];
+
+/// The database at `file`, read-only, opened with the first of `queries` that works, and that query; the first
+/// error when it cannot be read or has no table of entries.
+fn open_read_only(
+    file: &Path,
+    queries: &[&'static str],
+) -> rusqlite::Result<(Connection, &'static str)> {
     let open = |query: &str| -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             format!("file:{}?{query}", uri_path(file)),
@@ -451,7 +481,16 @@ fn open_read_only(file: &Path) -> rusqlite::Result<Connection> {
             .next()?;
         Ok(conn)
     };
-    open("mode=ro").or_else(|e| open("mode=ro&immutable=1").map_err(|_| e))
+    let mut first = None;
+    for &query in queries {
+        match open(query) {
+            Ok(conn) => return Ok((conn, query)),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.unwrap_or(rusqlite::Error::InvalidQuery))
 }
 
 /// `path` for an SQLite URI: bytes other than letters, digits and `/._-~` percent-encoded.
