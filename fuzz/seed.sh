@@ -61,6 +61,11 @@ if [ -x "$bin" ]; then
     cp "$out/decode/h264_b.mp4" "$tmp/v.mp4"
     printf 'v.mp4,0\n' > "$tmp/labels.csv"
     VIDLOADER_CACHE_DIR=$tmp/cache "$bin" plan "$tmp/labels.csv" > /dev/null 2>&1 || true
-    for f in "$tmp"/cache/index-*/*.json; do [ -f "$f" ] && cp "$f" "$m/cache-entry.json"; done
+    python3 - "$tmp/cache/metadata.sqlite" "$m/cache-entry.bin" <<'PY' || true
+import sqlite3, sys
+row = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("SELECT entry FROM index_v2").fetchone()
+if row:
+    open(sys.argv[2], 'wb').write(row[0])
+PY
 fi
 echo "seeds in $out: $(find "$out" -type f | wc -l) files, $(du -sh "$out" | cut -f1)"

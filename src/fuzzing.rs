@@ -13,7 +13,8 @@ use std::path::Path;
 use crate::backend::Backend;
 use crate::bitstream::nal::{self, NalCodec, NalFraming};
 use crate::bitstream::{mpeg4, sps};
-use crate::data::dataset::{meta_of_cache_entry, VideoDataset};
+use crate::data::cache::{read_entry, record_of_json};
+use crate::data::dataset::VideoDataset;
 use crate::data::sampler::{
     parse_sampler, SampleRng, Sampled, Sampler, ShortVideoPolicy, TimeRange, Timeline, VideoView,
 };
@@ -170,8 +171,12 @@ pub fn manifest(data: &[u8]) -> usize {
             given.extend(set.entries().iter().filter_map(|e| e.meta).take(4));
         }
     }
-    if let Some(index) = meta_of_cache_entry(data).and_then(|m| m.index) {
-        check_index(&index);
+    // A cache entry whole (header and JSON), and its JSON alone (the hash would stop most inputs).
+    for rec in [read_entry(data), record_of_json(data)]
+        .into_iter()
+        .flatten()
+    {
+        check_index(&rec.index);
     }
     let indexes: Vec<FrameIndex> = [1usize, 7, 250]
         .iter()

@@ -22,9 +22,9 @@ mod io;
 pub mod nvdec;
 
 pub use backend::{Backend, DecoderKey};
+pub use data::cache::{default_cache_dir, CacheStats};
 pub use data::dataset::{
-    default_cache_dir, CacheStats, ManifestMeta, VideoDataset, VideoEntry, VideoMeta, NO_LABEL,
-    VIDEO_EXTENSIONS,
+    ManifestMeta, VideoDataset, VideoEntry, VideoMeta, NO_LABEL, VIDEO_EXTENSIONS,
 };
 pub use data::loader::{
     dist_from_env, Batch, DataLoader, DataLoaderBuilder, DistEnv, Epoch, Epochs, ErrorPolicy,

@@ -1,8 +1,10 @@
 //! Faults while the loader runs, through the public API and the CLI: a video deleted, truncated or replaced with
 //! garbage in the middle of an epoch (`ErrorPolicy::Skip` reports it and goes on, `Fail` stops with an error that
 //! names the file, the workers are joined, nothing hangs); a metadata cache directory that cannot be written (the
-//! loader works without it and warns once); damaged cache entries (refused, rescanned, rewritten, never used);
-//! eight processes planning one data set with one cache directory at once (identical plans, whole entries).
+//! loader works without it and warns once); damaged rows of the cache database (refused, rescanned, rewritten,
+//! never used); a cache database that is garbage (a warning, then no cache); a read-only cache directory (hits
+//! served, nothing written); eight processes planning one data set with one cache database at once (identical
+//! plans, whole entries).
 //!
 //! Every test runs under a watchdog: a test that does not finish in time fails instead of hanging the run.
 
@@ -284,14 +286,46 @@ fn unwritable_cache_dir_works_without_it_and_warns_once() {
     });
 }
 
-/// Every cache entry of `dir`.
-fn entries(cache: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(cache.join("index-v2"))
+/// The cache database of `cache`.
+fn database(cache: &Path) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(cache.join("metadata.sqlite")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db
+}
+
+/// Every row of the cache database of `cache`, as `(path, entry)`, by path.
+fn entries(cache: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let db = database(cache);
+    let mut st = db
+        .prepare("SELECT path, entry FROM index_v2 ORDER BY path")
+        .unwrap();
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
-        .map(|e| e.unwrap().path())
+        .map(Result::unwrap)
         .collect();
-    out.sort();
-    out
+    rows
+}
+
+/// Replaces the entry of the row of `path` with `value` (an SQL expression over `?1`, the given bytes).
+fn damage_row(cache: &Path, path: &[u8], value: &str, bytes: &[u8]) {
+    let n = database(cache)
+        .execute(
+            &format!("UPDATE index_v2 SET entry = {value} WHERE path = ?2"),
+            (bytes, path),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// The names of the files in `cache`.
+fn files_in(cache: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// The frame layout of every video of a data set, as `(frames, pts of every frame)`.
@@ -306,9 +340,10 @@ fn layouts(ds: &VideoDataset) -> Vec<(usize, Vec<i64>)> {
         .collect()
 }
 
-/// Damaged cache entries (garbage, cut short, one flipped bit inside a number, an old plain-JSON entry, an entry
-/// whose index is inconsistent) are refused, the files scanned again and the entries rewritten: the metadata is
-/// always that of a fresh scan.
+/// Damaged rows of the cache database (garbage, cut short, empty, one changed digit inside a number, an old
+/// plain-JSON entry, an entry whose index is inconsistent, another file's whole entry, a well-formed entry naming
+/// another path, a number instead of bytes)
+/// are refused, the files scanned again and the rows rewritten: the metadata is always that of a fresh scan.
 #[test]
 fn corrupt_cache_entries_are_detected_and_rebuilt() {
     watchdog(180, || {
@@ -322,8 +357,8 @@ fn corrupt_cache_entries_are_detected_and_rebuilt() {
         let fresh = open();
         let truth = layouts(&fresh);
         assert_eq!(fresh.cache_stats().scans, 16);
-        let files = entries(&cache);
-        assert_eq!(files.len(), 16);
+        let rows = entries(&cache);
+        assert_eq!(rows.len(), 16);
         let warm = open();
         assert_eq!(layouts(&warm), truth);
         assert_eq!(
@@ -331,14 +366,15 @@ fn corrupt_cache_entries_are_detected_and_rebuilt() {
             (16, 0)
         );
 
-        // Damage six entries, six ways.
-        let original: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
-        let garbage: Vec<u8> = (0..original[0].len()).map(|i| (i * 7 + 3) as u8).collect();
-        std::fs::write(&files[0], garbage).unwrap();
-        std::fs::write(&files[1], &original[1][..original[1].len() / 2]).unwrap();
-        std::fs::write(&files[2], b"").unwrap();
+        // Damage nine rows, nine ways.
+        let key = |k: usize| rows[k].0.as_slice();
+        let original = |k: usize| rows[k].1.as_slice();
+        let garbage: Vec<u8> = (0..original(0).len()).map(|i| (i * 7 + 3) as u8).collect();
+        damage_row(&cache, key(0), "?1", &garbage);
+        damage_row(&cache, key(1), "?1", &original(1)[..original(1).len() / 2]);
+        damage_row(&cache, key(2), "?1", b"");
         // One digit of a time stamp changed: still valid JSON, still a consistent index, but not what was written.
-        let mut flipped = original[3].clone();
+        let mut flipped = original(3).to_vec();
         let at = flipped
             .windows(6)
             .position(|w| w == b"\"pts\":")
@@ -350,12 +386,12 @@ fn corrupt_cache_entries_are_detected_and_rebuilt() {
         } else {
             flipped[digit] + 1
         };
-        std::fs::write(&files[3], flipped).unwrap();
+        damage_row(&cache, key(3), "?1", &flipped);
         // The JSON alone, as the cache was written before entries had a header.
-        let nl = original[4].iter().position(|&b| b == b'\n').unwrap();
-        std::fs::write(&files[4], &original[4][nl + 1..]).unwrap();
+        let nl = original(4).iter().position(|&b| b == b'\n').unwrap();
+        damage_row(&cache, key(4), "?1", &original(4)[nl + 1..]);
         // A correct header over an index whose frames point past the packets.
-        let json = String::from_utf8(original[5][nl + 1..].to_vec()).unwrap();
+        let json = String::from_utf8(original(5)[nl + 1..].to_vec()).unwrap();
         let broken = json.replacen("\"frame_packet\":[", "\"frame_packet\":[4000000,", 1);
         assert_ne!(broken, json);
         let header = format!(
@@ -363,12 +399,36 @@ fn corrupt_cache_entries_are_detected_and_rebuilt() {
             broken.len(),
             fnv1a(broken.as_bytes())
         );
-        std::fs::write(&files[5], [header.as_bytes(), broken.as_bytes()].concat()).unwrap();
+        damage_row(
+            &cache,
+            key(5),
+            "?1",
+            &[header.as_bytes(), broken.as_bytes()].concat(),
+        );
+        // Another file's whole, undamaged entry.
+        damage_row(&cache, key(6), "?1", original(7));
+        // This file's entry, re-hashed, but naming another path.
+        let json = String::from_utf8(original(9)[nl + 1..].to_vec()).unwrap();
+        let at = json.find("\"path\":\"").expect("a path field") + 8;
+        let moved = format!("{}/elsewhere{}", &json[..at], &json[at..]);
+        let header = format!(
+            "vidloader-index 1 len={} fnv1a={:016x}\n",
+            moved.len(),
+            fnv1a(moved.as_bytes())
+        );
+        damage_row(
+            &cache,
+            key(9),
+            "?1",
+            &[header.as_bytes(), moved.as_bytes()].concat(),
+        );
+        // Not bytes at all.
+        damage_row(&cache, key(8), "42 + length(?1)", b"");
 
         let healed = open();
         assert_eq!(layouts(&healed), truth, "the metadata is a fresh scan's");
         let stats = healed.cache_stats();
-        assert_eq!((stats.disk_hits, stats.scans, stats.rejected), (10, 6, 6));
+        assert_eq!((stats.disk_hits, stats.scans, stats.rejected), (7, 9, 9));
         // Rewritten: a third data set reads every entry from disk again.
         let again = open();
         assert_eq!(layouts(&again), truth);
@@ -376,14 +436,152 @@ fn corrupt_cache_entries_are_detected_and_rebuilt() {
             (again.cache_stats().disk_hits, again.cache_stats().rejected),
             (16, 0)
         );
-        for (f, o) in files.iter().zip(&original) {
-            assert_eq!(
-                &std::fs::read(f).unwrap(),
-                o,
-                "{} rewritten as it was",
-                f.display()
-            );
+        assert_eq!(entries(&cache), rows, "rewritten as they were");
+    });
+}
+
+/// A cache database that is garbage: the data set warns once (library and CLI), scans every file, delivers every
+/// batch, and leaves the file as it was.
+#[test]
+fn garbage_cache_database_warns_and_goes_on() {
+    watchdog(180, || {
+        let dir = dataset("garbage-database");
+        let cache = dir.join("cache");
+        std::fs::create_dir_all(&cache).unwrap();
+        let garbage: Vec<u8> = (0..65536u32).map(|i| (i * 131 + 7) as u8).collect();
+        std::fs::write(cache.join("metadata.sqlite"), &garbage).unwrap();
+        let loader = loader(&dir, ErrorPolicy::Fail);
+        let n: usize = loader.epoch(0).map(|b| b.unwrap().len()).sum();
+        assert_eq!(n, 16);
+        let stats = loader.dataset().cache_stats();
+        assert_eq!((stats.disk_hits, stats.scans), (0, 16));
+        let out = cli()
+            .arg("plan")
+            .arg(dir.join("labels.csv"))
+            .arg("--cache-dir")
+            .arg(&cache)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(
+            stderr
+                .matches("warning: cannot read the metadata cache")
+                .count(),
+            1,
+            "one warning for 16 files:\n{stderr}"
+        );
+        assert!(stderr.contains("not a database"), "{stderr}");
+        assert_eq!(
+            std::fs::read(cache.join("metadata.sqlite")).unwrap(),
+            garbage
+        );
+    });
+}
+
+/// `vidloader plan` on `dir`'s manifest `manifest` with the cache `cache`, as a user who cannot write it: as
+/// itself where this process is not root (the directory was made read-only), else as `nobody` (root writes
+/// anything). Returns the cache's counters and stderr.
+fn plan_read_only(dir: &Path, manifest: &str, cache: &Path) -> ((u64, u64, u64), String) {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::fs::metadata(dir).unwrap().uid() == 0;
+    let mut cmd = if root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(cli().get_program());
+        c
+    } else {
+        cli()
+    };
+    let out = cmd
+        .arg("plan")
+        .arg(dir.join(manifest))
+        .args(["--json", "--cache-dir"])
+        .arg(cache)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (as root, the test needs setpriv)"));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{cmd:?}: {stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = |k: &str| v["cache"][k].as_u64().unwrap();
+    ((n("disk_hits"), n("scans"), n("rejected")), stderr)
+}
+
+/// A cache directory its user cannot write (a shared filesystem, another user's cache): opened read-only, every
+/// entry served, nothing written, no error; a file it does not hold is scanned, with one warning. Both with no
+/// other connection (SQLite then opens it immutable) and while a writer holds it open (its `-wal` and `-shm`
+/// files exist).
+#[test]
+fn read_only_cache_dir_serves_hits_and_never_errors() {
+    watchdog(180, || {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = dataset("read-only");
+        let cache = dir.join("cache");
+        let ds = VideoDataset::from_manifest(dir.join("labels.csv"))
+            .unwrap()
+            .with_cache_dir(Some(cache.clone()));
+        for i in 0..ds.len() {
+            ds.meta(i).unwrap();
         }
+        drop(ds);
+        // One more video the cache does not hold.
+        let manifest = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
+        let first = manifest
+            .lines()
+            .find(|l| l.contains(".mp4"))
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
+        std::fs::copy(dir.join(&first), dir.join("extra.mp4")).unwrap();
+        let mut more = manifest.clone();
+        more.push_str("extra.mp4,0\n");
+        std::fs::write(dir.join("more.csv"), more).unwrap();
+
+        assert_eq!(files_in(&cache), ["metadata.sqlite"]);
+        let db = std::fs::read(cache.join("metadata.sqlite")).unwrap();
+        let set_mode = |dir_mode: u32, file_mode: u32| {
+            std::fs::set_permissions(
+                cache.join("metadata.sqlite"),
+                std::fs::Permissions::from_mode(file_mode),
+            )
+            .unwrap();
+            std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+        };
+        set_mode(0o555, 0o444);
+        let (stats, stderr) = plan_read_only(&dir, "labels.csv", &cache);
+        assert_eq!(stats, (16, 0, 0), "{stderr}");
+        assert!(!stderr.contains("warning"), "{stderr}");
+        let (stats, stderr) = plan_read_only(&dir, "more.csv", &cache);
+        assert_eq!(stats, (16, 1, 0), "{stderr}");
+        assert_eq!(stderr.matches("warning").count(), 1, "{stderr}");
+        assert!(stderr.contains("is read-only"), "{stderr}");
+        assert_eq!(files_in(&cache), ["metadata.sqlite"]);
+        assert_eq!(std::fs::read(cache.join("metadata.sqlite")).unwrap(), db);
+
+        // While a writer (this process) holds the database open in WAL mode.
+        set_mode(0o755, 0o644);
+        let writer = database(&cache);
+        let rows: i64 = writer
+            .query_row("SELECT count(*) FROM index_v2", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 16);
+        assert_eq!(
+            files_in(&cache),
+            [
+                "metadata.sqlite",
+                "metadata.sqlite-shm",
+                "metadata.sqlite-wal"
+            ]
+        );
+        set_mode(0o555, 0o444);
+        let (stats, stderr) = plan_read_only(&dir, "more.csv", &cache);
+        assert_eq!(stats, (16, 1, 0), "{stderr}");
+        assert!(stderr.contains("is read-only"), "{stderr}");
+        set_mode(0o755, 0o644);
+        drop(writer);
+        assert_eq!(std::fs::read(cache.join("metadata.sqlite")).unwrap(), db);
     });
 }
 
@@ -395,7 +593,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// Eight `vidloader plan` processes on one data set and one (empty) cache directory at once, three rounds: the
-/// plans are identical, every entry is whole, no temporary file is left, and a last run reads every entry.
+/// plans are identical, no process fails or warns, the directory holds the one database (and, at most, its WAL
+/// files), every entry is whole and a last run reads every one.
 #[test]
 fn eight_processes_share_one_cache_dir() {
     watchdog(300, || {
@@ -420,19 +619,34 @@ fn eight_processes_share_one_cache_dir() {
                 .collect();
             for c in children {
                 let out = c.wait_with_output().unwrap();
-                assert!(
-                    out.status.success(),
-                    "round {round}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                // The plan, without the timings the command adds to it.
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.success(), "round {round}: {stderr}");
+                assert!(!stderr.contains("warning"), "round {round}: {stderr}");
+                // The plan, without the timings and cache counters the command adds to it.
                 let mut plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
                 let obj = plan.as_object_mut().unwrap();
+                let counters = obj.remove("cache").unwrap();
+                assert_eq!(
+                    counters["disk_hits"].as_u64().unwrap() + counters["scans"].as_u64().unwrap(),
+                    16
+                );
+                assert_eq!(counters["rejected"].as_u64(), Some(0));
                 assert!(obj.remove("plan_s").is_some() && obj.remove("metadata_scan_s").is_some());
                 plans.push(plan);
             }
-            let files = entries(&cache);
-            assert_eq!(files.len(), 16, "round {round}: {files:?}");
+            let files = files_in(&cache);
+            let database = [
+                "metadata.sqlite",
+                "metadata.sqlite-shm",
+                "metadata.sqlite-wal",
+            ];
+            assert!(
+                files.first().is_some_and(|f| f == database[0])
+                    && files.iter().all(|f| database.contains(&f.as_str())),
+                "round {round}: {files:?}"
+            );
+            let rows = entries(&cache);
+            assert_eq!(rows.len(), 16, "round {round}");
             let ds = VideoDataset::from_manifest(dir.join("labels.csv"))
                 .unwrap()
                 .with_cache_dir(Some(cache.clone()));

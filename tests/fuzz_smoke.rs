@@ -284,7 +284,7 @@ fn bitstream_target() {
 
 #[test]
 fn manifest_target() {
-    let corpus: Vec<Vec<u8>> = [
+    let mut corpus: Vec<Vec<u8>> = [
         "path,label,start,end\na.mp4,cat,0.5,2\n\"b, c.mkv\",dog,,\n",
         "# comment\nclips/a.mp4,0\nclips/b.mp4,1,1.0,3.5\n",
         "{\"path\": \"a.mp4\", \"label\": 3, \"start\": 1.5, \"end\": 4.0}\n{\"path\": \"b.mp4\"}\n",
@@ -301,6 +301,13 @@ fn manifest_target() {
     .iter()
     .map(|s| s.as_bytes().to_vec())
     .collect();
+    // The last one again as a whole cache entry, as the cache database's rows hold it: header line, then JSON.
+    let json = corpus.last().unwrap().clone();
+    let fnv1a = json.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let header = format!("vidloader-index 1 len={} fnv1a={fnv1a:016x}\n", json.len());
+    corpus.push([header.as_bytes(), &json].concat());
     assert_eq!(fuzzing::manifest(&corpus[4]), 5, "every sampler parses");
     assert_eq!(fuzzing::manifest(&corpus[5]), 3, "every sampler parses");
     smoke("manifest", &corpus, budget(8), |d| {

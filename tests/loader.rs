@@ -827,13 +827,65 @@ fn disk_cache_is_reused_and_invalidated_when_the_file_changes() {
     let d = open();
     assert_eq!(d.meta(0).unwrap().num_frames(), 14);
     assert_eq!(d.cache_stats().disk_hits, 1);
-    // A damaged cache file costs a scan, not an error.
-    for f in std::fs::read_dir(cache.join("index-v2")).unwrap() {
-        std::fs::write(f.unwrap().path(), b"{not json").unwrap();
-    }
+    // One database for the directory, whatever the number of files; no file per video.
+    let names: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| n.starts_with("metadata.sqlite")),
+        "{names:?}"
+    );
+    // The changed file's entry replaced the old one: one row.
+    let db = rusqlite::Connection::open(cache.join("metadata.sqlite")).unwrap();
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM index_v2", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+    // A damaged row costs a scan, not an error, and is rewritten.
+    db.execute("UPDATE index_v2 SET entry = CAST('{not json' AS BLOB)", [])
+        .unwrap();
     let e = open();
     assert_eq!(e.meta(0).unwrap().num_frames(), 14);
-    assert_eq!(e.cache_stats().scans, 1);
+    assert_eq!((e.cache_stats().scans, e.cache_stats().rejected), (1, 1));
+    let f = open();
+    assert_eq!(f.meta(0).unwrap().num_frames(), 14);
+    assert_eq!(
+        (f.cache_stats().disk_hits, f.cache_stats().rejected),
+        (1, 0)
+    );
+}
+
+/// The `plan` command's counters of the metadata cache.
+fn plan_cache_stats(data: &Path, cache: &Path) -> (u64, u64, u64) {
+    let v: serde_json::Value = serde_json::from_slice(&run(cli()
+        .arg("plan")
+        .arg(data)
+        .args(["--json", "--cache-dir"])
+        .arg(cache)))
+    .unwrap();
+    let c = &v["cache"];
+    let n = |k: &str| {
+        c[k].as_u64()
+            .unwrap_or_else(|| panic!("no cache.{k} in {c}"))
+    };
+    (n("disk_hits"), n("scans"), n("rejected"))
+}
+
+/// Two processes one after the other on one cache directory: the first scans every file, the second reads every
+/// entry the first wrote; the directory holds one file.
+#[test]
+fn disk_cache_is_shared_between_processes() {
+    let dir = synth("cache-processes", 2, 12);
+    let cache = dir.join("cache-processes");
+    let _ = std::fs::remove_dir_all(&cache);
+    assert_eq!(plan_cache_stats(&dir, &cache), (0, 8, 0));
+    assert_eq!(plan_cache_stats(&dir, &cache), (8, 0, 0));
+    let names: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|f| f.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["metadata.sqlite"], "one file, closed cleanly");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use serde::Serialize;
-use vidloader::{Error, Plan, Result};
+use vidloader::{CacheStats, Error, Plan, Result};
 
 use super::loader_args::LoaderArgs;
 
@@ -21,7 +21,7 @@ pub struct PlanArgs {
     #[arg(long)]
     pub max_batches: Option<usize>,
     /// Print one JSON object (epoch, rank, world_size, seed, batch_size, batches of samples, skipped,
-    /// metadata_scan_s, plan_s).
+    /// metadata_scan_s, cache, plan_s).
     #[arg(long)]
     pub json: bool,
 }
@@ -32,6 +32,8 @@ struct Report<'a> {
     plan: &'a Plan,
     /// Seconds spent reading video metadata (disk cache and packet scans), summed over the threads that read it.
     metadata_scan_s: f64,
+    /// The metadata cache's counters: disk hits, scans, rejected entries.
+    cache: CacheStats,
     /// Seconds from the start of the command (reading the data set included) to the finished plan.
     plan_s: f64,
 }
@@ -45,6 +47,7 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         let report = Report {
             plan: &plan,
             metadata_scan_s: loader.dataset().metadata_seconds(),
+            cache: loader.dataset().cache_stats(),
             plan_s: started.elapsed().as_secs_f64(),
         };
         // Written as it is serialised: the plan of a million videos is hundreds of megabytes of JSON.

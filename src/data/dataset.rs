@@ -11,25 +11,23 @@
 //! worker decodes it; [`VideoDataset::check_meta`] then holds the values against the video, and a value that is
 //! wrong is an [`Error::ManifestMismatch`] naming the row.
 //!
-//! Metadata of the other videos costs one scan of a file's packets (no decoding). It is kept in memory for the life of the data set
-//! and written to `CACHE_DIR/index-v2/<hash of the path>.json` (v2: indexes of MPEG-4 B-frame AVIs changed), keyed
-//! by the file's canonical path, size and modification time: a file that changes is scanned again.
-//!
-//! An entry is one header line (`vidloader-index 1 len=<bytes> fnv1a=<hash>`) and the record as JSON. It is
-//! written to a temporary file and renamed into place, so readers (other workers, other processes) see a whole
-//! entry or none; on reading, the length, the hash and the index's own consistency are checked, and an entry that
-//! fails (cut short, damaged, another format) is counted in [`CacheStats::rejected`], the file is scanned again and
-//! the entry rewritten. A cache directory that cannot be written costs a scan per file: the data set says so once
-//! on stderr and goes on without it.
+//! Metadata of the other videos costs one scan of a file's packets (no decoding). It is kept in memory for the life
+//! of the data set and in the cache directory's [`MetadataCache`] (one SQLite database shared by every process),
+//! keyed by the file's canonical path, size and modification time: a file that changes is scanned again, and an
+//! entry that fails the cache's checks is counted in [`CacheStats::rejected`], never used, and replaced by a new
+//! scan's.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use crate::data::cache::{
+    default_cache_dir, CacheKey, CacheRecord, CacheStats, Lookup, MetadataCache,
+};
 use crate::data::sampler::Timeline;
 use crate::error::{Error, Result};
 use crate::io::demux::{Demuxer, StreamInfo};
@@ -214,41 +212,12 @@ impl VideoMeta {
     }
 }
 
-/// Counters of the metadata cache.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CacheStats {
-    /// Metadata read from the disk cache.
-    pub disk_hits: u64,
-    /// Files scanned (not in the disk cache, cache disabled, or changed since they were cached).
-    pub scans: u64,
-    /// Cache entries found but refused: cut short, damaged or in another format (each file was scanned again and
-    /// its entry rewritten).
-    pub rejected: u64,
-}
-
-/// What is stored on disk per file.
-#[derive(Serialize, Deserialize)]
-struct DiskRecord {
-    version: u32,
-    path: String,
-    size: u64,
-    mtime_ns: u128,
-    codec: String,
-    width: u32,
-    height: u32,
-    fps: f64,
-    duration_s: f64,
-    index: FrameIndex,
-}
-
-const DISK_VERSION: u32 = 2;
-
 /// A list of labelled videos with lazily loaded, disk-cached metadata.
 #[derive(Debug)]
 pub struct VideoDataset {
     entries: Vec<VideoEntry>,
     classes: Vec<String>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<MetadataCache>,
     /// The manifest the entries were read from (for messages that name a row).
     manifest: Option<PathBuf>,
     meta: Vec<OnceLock<Arc<VideoMeta>>>,
@@ -257,21 +226,6 @@ pub struct VideoDataset {
     rejected: AtomicU64,
     /// Nanoseconds spent reading metadata from the disk cache or the files, summed over threads.
     read_ns: AtomicU64,
-    /// Whether the warning that the cache cannot be written has been given.
-    cache_warned: AtomicBool,
-}
-
-/// The cache directory used when none is given: `$VIDLOADER_CACHE_DIR`, else `$XDG_CACHE_HOME/vidloader`, else
-/// `$HOME/.cache/vidloader`; `None` when none of them is set.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("VIDLOADER_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|p| p.join("vidloader")))
-        .or_else(|| var("HOME").map(|p| p.join(".cache/vidloader")))
 }
 
 impl VideoDataset {
@@ -281,14 +235,13 @@ impl VideoDataset {
         VideoDataset {
             entries,
             classes,
-            cache_dir: default_cache_dir(),
+            cache: default_cache_dir().map(MetadataCache::new),
             manifest: None,
             meta,
             disk_hits: AtomicU64::new(0),
             scans: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             read_ns: AtomicU64::new(0),
-            cache_warned: AtomicBool::new(false),
         }
     }
 
@@ -471,7 +424,7 @@ impl VideoDataset {
 
     /// Sets the directory of the metadata cache (`None`: memory only).
     pub fn with_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
-        self.cache_dir = dir;
+        self.cache = dir.map(MetadataCache::new);
         self
     }
 
@@ -505,7 +458,7 @@ impl VideoDataset {
 
     /// The metadata cache directory, if any.
     pub fn cache_dir(&self) -> Option<&Path> {
-        self.cache_dir.as_deref()
+        self.cache.as_ref().map(MetadataCache::dir)
     }
 
     /// Counters of the metadata cache.
@@ -615,81 +568,29 @@ impl VideoDataset {
     }
 
     fn load_meta(&self, path: &Path) -> Result<Arc<VideoMeta>> {
-        let stat = std::fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound {
-                path: path.to_path_buf(),
-            },
-            _ => Error::io(format!("reading {}", path.display()), e),
-        })?;
-        let canonical = std::fs::canonicalize(path)
-            .map_err(|e| Error::io(format!("resolving {}", path.display()), e))?;
-        let size = stat.len();
-        let mtime_ns = stat
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        let cache_file = self.cache_dir.as_ref().map(|d| {
-            d.join("index-v2").join(format!(
-                "{:016x}.json",
-                fnv1a(canonical.to_string_lossy().as_bytes())
-            ))
-        });
-        let name = canonical.to_string_lossy().into_owned();
-        if let Some(file) = &cache_file {
-            let rec = match std::fs::read(file) {
-                Ok(bytes) => {
-                    let rec = read_entry(&bytes);
-                    if rec.is_none() {
-                        self.rejected.fetch_add(1, Ordering::Relaxed);
+        let key = CacheKey::of(path)?;
+        if let Some(cache) = &self.cache {
+            match cache.get(&key) {
+                Lookup::Hit(rec) => {
+                    self.disk_hits.fetch_add(1, Ordering::Relaxed);
+                    let meta = VideoMeta::from(*rec);
+                    if let Some(index) = &meta.index {
+                        crate::io::index::remember(path, index.clone());
                     }
-                    rec
+                    return Ok(Arc::new(meta));
                 }
-                Err(_) => None,
-            };
-            if let Some(rec) = rec.filter(|r| {
-                r.version == DISK_VERSION
-                    && r.path == name
-                    && r.size == size
-                    && r.mtime_ns == mtime_ns
-            }) {
-                self.disk_hits.fetch_add(1, Ordering::Relaxed);
-                let meta = VideoMeta::from(rec);
-                if let Some(index) = &meta.index {
-                    crate::io::index::remember(path, index.clone());
+                Lookup::Rejected => {
+                    self.rejected.fetch_add(1, Ordering::Relaxed);
                 }
-                return Ok(Arc::new(meta));
+                Lookup::Miss => {}
             }
         }
         self.scans.fetch_add(1, Ordering::Relaxed);
         let mut demuxer = Demuxer::open(path)?;
         let info = demuxer.info().clone();
         let index = FrameIndex::scan_demuxer(&mut demuxer)?;
-        if let Some(file) = &cache_file {
-            let rec = DiskRecord {
-                version: DISK_VERSION,
-                path: name,
-                size,
-                mtime_ns,
-                codec: info.codec.clone(),
-                width: info.width,
-                height: info.height,
-                fps: info.fps,
-                duration_s: info.duration_s,
-                index: index.clone(),
-            };
-            // The cache is an optimisation: a directory that cannot be written only costs a scan next time.
-            if let Ok(json) = serde_json::to_vec(&rec) {
-                if let Err(e) = write_atomically(file, &entry_bytes(&json)) {
-                    if !self.cache_warned.swap(true, Ordering::Relaxed) {
-                        eprintln!(
-                            "vidloader: warning: cannot write the metadata cache at {} ({e}); going on without it \
-                             (every file is scanned)",
-                            file.parent().unwrap_or(file).display()
-                        );
-                    }
-                }
-            }
+        if let Some(cache) = &self.cache {
+            cache.put(&key, &info, &index);
         }
         let index = Arc::new(index);
         crate::io::index::remember(path, index.clone());
@@ -697,54 +598,8 @@ impl VideoDataset {
     }
 }
 
-/// The first word of a cache entry's header line.
-const ENTRY_MAGIC: &str = "vidloader-index";
-
-/// A cache entry: the header line (format, length and FNV-1a hash of the JSON that follows), then the JSON.
-fn entry_bytes(json: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "{ENTRY_MAGIC} 1 len={} fnv1a={:016x}\n",
-        json.len(),
-        fnv1a(json)
-    )
-    .into_bytes();
-    out.extend_from_slice(json);
-    out
-}
-
-/// A cache entry read back from disk; `None` when it is not a whole, undamaged one of this format.
-fn read_entry(bytes: &[u8]) -> Option<DiskRecord> {
-    let nl = bytes.iter().position(|&b| b == b'\n')?;
-    let header = std::str::from_utf8(&bytes[..nl]).ok()?;
-    let json = &bytes[nl + 1..];
-    let mut words = header.split(' ');
-    let ok = words.next() == Some(ENTRY_MAGIC)
-        && words.next() == Some("1")
-        && words.next() == Some(format!("len={}", json.len()).as_str())
-        && words.next() == Some(format!("fnv1a={:016x}", fnv1a(json)).as_str())
-        && words.next().is_none();
-    if !ok {
-        return None;
-    }
-    parse_record(json)
-}
-
-/// The JSON of a cache entry; `None` when it is not a record or its index is inconsistent.
-fn parse_record(json: &[u8]) -> Option<DiskRecord> {
-    let rec = serde_json::from_slice::<DiskRecord>(json).ok()?;
-    rec.index.validate().ok()?;
-    Some(rec)
-}
-
-/// The metadata of a cache entry's JSON (the part after the header line) as [`VideoDataset::meta`] would take
-/// it, or `None` when it would be refused (and the file scanned again). For the fuzz targets, which would rarely
-/// get past the hash.
-pub(crate) fn meta_of_cache_entry(json: &[u8]) -> Option<VideoMeta> {
-    parse_record(json).map(VideoMeta::from)
-}
-
-impl From<DiskRecord> for VideoMeta {
-    fn from(rec: DiskRecord) -> Self {
+impl From<CacheRecord> for VideoMeta {
+    fn from(rec: CacheRecord) -> Self {
         VideoMeta {
             codec: rec.codec,
             width: rec.width,
@@ -755,28 +610,6 @@ impl From<DiskRecord> for VideoMeta {
             index: Some(Arc::new(rec.index)),
         }
     }
-}
-
-/// 64-bit FNV-1a: a stable file name for a path (unlike std's hasher, the same in every Rust version).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = file.with_extension(format!(
-        "tmp{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, file).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -1225,11 +1058,5 @@ mod tests {
             vec!["a.mp4", "b, c", r#"say "hi""#, ""]
         );
         assert!(csv_fields(r#""open"#).is_err());
-    }
-
-    #[test]
-    fn fnv1a_is_stable() {
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 }
