@@ -138,8 +138,8 @@ check_size_and_pack() {
     log "plain .gpu: $(mib "$total") MiB (limit $MAX_MIB MiB)"
     if [ "$PACK_MODE" = always ] || { [ "$PACK_MODE" = auto ] && [ "$total" -gt "$max" ]; }; then
         log "packing bin/ and fixtures/ into .gpu/bundle.tar.xz"
-        # A 64 MiB window lets xz see that every executable carries the same FFmpeg.
-        (cd "$GPU" && tar -cf - bin fixtures | xz -T0 --lzma2=preset=6e,dict=64MiB >bundle.tar.xz.tmp)
+        # A 256 MiB window lets xz see that every executable carries the same FFmpeg (and SQLite, and libtorch glue).
+        (cd "$GPU" && tar -cf - bin fixtures | xz -T0 --lzma2=preset=6e,dict=256MiB >bundle.tar.xz.tmp)
         mv "$GPU/bundle.tar.xz.tmp" "$GPU/bundle.tar.xz"
         rm -rf "${GPU:?}/bin" "${GPU:?}/fixtures"
         total=$(size_bytes "$GPU")
