@@ -45,7 +45,11 @@ fn watchdog(secs: u64, f: impl FnOnce() + Send + 'static) {
 
 /// A fresh synthetic data set of 16 videos (64x48, 24 frames) under the fixture scratch folder.
 fn dataset(name: &str) -> PathBuf {
-    let dir = fixture_dir().join("scratch/faults").join(name);
+    dataset_in(fixture_dir().join("scratch/faults").join(name))
+}
+
+/// [`dataset`] in the folder `dir` (emptied first).
+fn dataset_in(dir: PathBuf) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     let spec = SynthSpec {
         width: 64,
@@ -479,16 +483,39 @@ fn garbage_cache_database_warns_and_goes_on() {
     });
 }
 
+/// Whether this process runs as root (then "a user who cannot write" has to be another user).
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").unwrap().uid() == 0
+}
+
+/// The data set of the read-only test. As root, the test runs the CLI as `nobody`, who may not be able to reach
+/// the fixture folder (a checkout under `/root`, a scratch folder made by `mktemp -d`): then the data set and a
+/// copy of the executable go into a fresh world-readable folder under the system's temporary directory.
+fn read_only_dataset() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if !running_as_root() {
+        return dataset("read-only");
+    }
+    let dir = dataset_in(
+        std::env::temp_dir().join(format!("vidloader-read-only-{}", std::process::id())),
+    );
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = dir.join("vidloader");
+    std::fs::copy(cli().get_program(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 /// `vidloader plan` on `dir`'s manifest `manifest` with the cache `cache`, as a user who cannot write it: as
 /// itself where this process is not root (the directory was made read-only), else as `nobody` (root writes
 /// anything). Returns the cache's counters and stderr.
 fn plan_read_only(dir: &Path, manifest: &str, cache: &Path) -> ((u64, u64, u64), String) {
-    use std::os::unix::fs::MetadataExt;
-    let root = std::fs::metadata(dir).unwrap().uid() == 0;
-    let mut cmd = if root {
+    let mut cmd = if running_as_root() {
+        // `nobody` must reach the executable too: the copy that `read_only_dataset` put beside the data set.
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(cli().get_program());
+            .arg(dir.join("vidloader"));
         c
     } else {
         cli()
@@ -515,7 +542,7 @@ fn plan_read_only(dir: &Path, manifest: &str, cache: &Path) -> ((u64, u64, u64),
 fn read_only_cache_dir_serves_hits_and_never_errors() {
     watchdog(180, || {
         use std::os::unix::fs::PermissionsExt;
-        let dir = dataset("read-only");
+        let dir = read_only_dataset();
         let cache = dir.join("cache");
         let ds = VideoDataset::from_manifest(dir.join("labels.csv"))
             .unwrap()
@@ -582,6 +609,9 @@ fn read_only_cache_dir_serves_hits_and_never_errors() {
         set_mode(0o755, 0o644);
         drop(writer);
         assert_eq!(std::fs::read(cache.join("metadata.sqlite")).unwrap(), db);
+        if running_as_root() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     });
 }
 
