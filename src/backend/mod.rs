@@ -90,4 +90,8 @@ pub(crate) trait FrameDecoder: Send {
     fn current_size(&self) -> Option<(u32, u32)>;
     /// Drops all buffered state so that decoding can restart at a keyframe.
     fn flush(&mut self);
+    /// Says whether every packet the current request needs has been sent. A decoder that holds decoded pictures
+    /// back to keep its hardware busy (NVDEC's look-ahead) hands them out at once while this is `true`, instead of
+    /// waiting for pictures the request does not need. Without effect on decoders that hold nothing back.
+    fn set_input_complete(&mut self, _complete: bool) {}
 }

@@ -164,6 +164,9 @@ impl Lane {
             .unwrap_or(start);
         let mut remaining = frames.len();
         loop {
+            // Past the last packet a wanted frame needs, a decoder's look-ahead has nothing left to wait for.
+            self.decoder
+                .set_input_complete(self.pos.read_pos > last_packet);
             loop {
                 let t = Instant::now();
                 let next = self.next_frame(req)?;

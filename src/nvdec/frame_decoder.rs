@@ -18,17 +18,29 @@ fn stream_color(info: &StreamInfo) -> (ColorMatrix, ColorRange) {
     (info.color_matrix, info.color_range)
 }
 
-/// Pictures the parser keeps decoded ahead of the one it hands out, so that NVDEC has work queued while a picture
-/// is converted; requests that end a keyframe group flush instead of decoding these extra pictures.
+/// Pictures kept decoded ahead of the one handed out, so that NVDEC has work queued while a picture is converted.
 /// `VIDLOADER_NVDEC_DISPLAY_DELAY` overrides it (0..=8), for tuning.
-fn display_delay() -> u32 {
-    static DELAY: LazyLock<u32> = LazyLock::new(|| {
+fn lookahead() -> u32 {
+    static LOOKAHEAD: LazyLock<u32> = LazyLock::new(|| {
         std::env::var("VIDLOADER_NVDEC_DISPLAY_DELAY")
             .ok()
             .and_then(|v| v.parse().ok())
             .map_or(4, |d: u32| d.min(8))
     });
-    *DELAY
+    *LOOKAHEAD
+}
+
+/// Where the look-ahead is kept. In the decoder (the default): the parser hands out each picture as soon as display
+/// order allows (`ulMaxDisplayDelay` 0) and the decoder keeps the last [`lookahead`] of them queued, unmapped, while
+/// NVDEC decodes the next ones; once the lane says that every packet its request needs was sent
+/// ([`FrameDecoder::set_input_complete`]), the queued pictures come out at once, so a request never decodes
+/// pictures past its last frame only to fill the queue. In the parser (`VIDLOADER_NVDEC_LOOKAHEAD=parser`, the
+/// earlier way, kept for comparison): `ulMaxDisplayDelay` = the look-ahead, and a picture leaves the parser only
+/// after that many more were sent.
+fn lookahead_in_parser() -> bool {
+    static IN_PARSER: LazyLock<bool> =
+        LazyLock::new(|| std::env::var("VIDLOADER_NVDEC_LOOKAHEAD").is_ok_and(|v| v == "parser"));
+    *IN_PARSER
 }
 
 /// The time stamp sent with packets whose picture the container says to drop (`Packet::is_discard`: an edit
@@ -44,6 +56,10 @@ pub(crate) struct NvdecDecoder {
     /// See [`reliable_timestamps`].
     timestamps: bool,
     current: Option<DisplayedFrame>,
+    /// Displayed pictures kept queued (unmapped) while more are decoded; 0 when the parser keeps the look-ahead.
+    hold: usize,
+    /// Every packet the current request needs was sent (or the end of the stream): nothing is held back.
+    input_complete: bool,
     /// For codecs numbered by counting (no reliable stamps, no reordering): per packet sent and not yet shown,
     /// whether its picture is to be dropped.
     discards: std::collections::VecDeque<bool>,
@@ -69,7 +85,14 @@ impl NvdecDecoder {
         cfg.max_height = max_height.max(info.height);
         cfg.sequence_header = sequence_header(codec, demuxer);
         cfg.clock_rate = u32::try_from(info.time_base.1).unwrap_or(0);
-        cfg.display_delay = Some(display_delay());
+        let (parser_delay, hold) = if lookahead_in_parser() {
+            (lookahead(), 0)
+        } else {
+            (0, lookahead())
+        };
+        cfg.display_delay = Some(parser_delay);
+        // The held pictures need their surfaces kept as the parser's display delay would.
+        cfg.extra_decode_surfaces += hold;
         cfg.recycle_decoders = true;
         let stream = GpuStream::new(&ctx)?;
         let session = NvdecSession::new(ctx, cfg)?;
@@ -80,6 +103,8 @@ impl NvdecDecoder {
             codec,
             timestamps: reliable_timestamps(codec),
             current: None,
+            hold: hold as usize,
+            input_complete: false,
             discards: Default::default(),
             matrix,
             range,
@@ -110,6 +135,7 @@ impl FrameDecoder for NvdecDecoder {
         }
         self.session.start_stream(sequence_header(codec, demuxer))?;
         self.current = None;
+        self.input_complete = false;
         self.discards.clear();
         (self.matrix, self.range) = stream_color(demuxer.info());
         self.source_name = demuxer.source().name();
@@ -134,11 +160,16 @@ impl FrameDecoder for NvdecDecoder {
     }
 
     fn send_eof(&mut self) -> Result<()> {
+        self.input_complete = true;
         self.session.flush().map_err(|e| self.corrupt(e))
     }
 
     fn receive(&mut self) -> Result<Option<Option<i64>>> {
         loop {
+            if !self.input_complete && self.session.queued_frames() <= self.hold {
+                self.current = None;
+                return Ok(None);
+            }
             self.current = self.session.next_frame();
             let Some(frame) = &self.current else {
                 return Ok(None);
@@ -182,8 +213,13 @@ impl FrameDecoder for NvdecDecoder {
 
     fn flush(&mut self) {
         self.current = None;
+        self.input_complete = false;
         self.discards.clear();
         // A failed reset leaves a broken session; the next decode call reports it.
         let _ = self.session.reset();
+    }
+
+    fn set_input_complete(&mut self, complete: bool) {
+        self.input_complete = complete;
     }
 }
