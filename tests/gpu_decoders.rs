@@ -106,6 +106,50 @@ fn auto_picks_nvdec_and_frames_stay_on_the_gpu() {
     assert_eq!(batch.frames.size(), vec![4, 3, 240, 320]);
 }
 
+/// Sequential reading in batches of every size, on B-frame streams: each batch exact, each batch starts where the
+/// last one stopped (one restart in all), and no request decodes past the packet of its last frame to get it out of
+/// the parser (the pictures the parser holds back for display order are handed out once decoded).
+#[test]
+fn sequential_batches_decode_no_picture_past_their_last_frame() {
+    let Some(_gpu) = gpu() else { return };
+    for name in [
+        "h264_b3_gop30.mp4",
+        "h264_gop250.mp4",
+        "hevc8_b.mp4",
+        "h264_opengop.mkv",
+    ] {
+        let (path, reference, fb) = reference_420(name);
+        let opts = DecoderOptions::default()
+            .backend(NV)
+            .color(ColorType::Native)
+            .sessions(1);
+        for batch_size in [1, 3, 4, 7, 16] {
+            let mut dec = SimpleDecoder::open(&path, opts.clone()).unwrap();
+            let index = dec.scanned_stream_metadata().clone();
+            let mut next = 0;
+            while next < reference.len() {
+                let batch = dec.get_batch_frames(batch_size).unwrap();
+                assert!(!batch.indices.is_empty(), "{name}: stopped at {next}");
+                assert_eq!(batch.indices[0], next, "{name}: batches in a row");
+                assert_frames(name, &batch, &reference, fb);
+                next += batch.indices.len();
+                let last = next - 1;
+                let needed = (0..=last).map(|f| index.packet_of(f)).max().unwrap() + 1;
+                let work = dec.decode_work();
+                assert_eq!(
+                    work.restarts, 1,
+                    "{name}, batches of {batch_size}: one start"
+                );
+                assert!(
+                    work.packets_decoded as usize <= needed,
+                    "{name}, batches of {batch_size}: {} packets decoded to give frames 0..={last}, which need {needed}",
+                    work.packets_decoded
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn parallel_sessions_and_host_output_equal_one_session() {
     let Some(_gpu) = gpu() else { return };

@@ -90,8 +90,11 @@ pub(crate) trait FrameDecoder: Send {
     fn current_size(&self) -> Option<(u32, u32)>;
     /// Drops all buffered state so that decoding can restart at a keyframe.
     fn flush(&mut self);
-    /// Says whether every packet the current request needs has been sent. A decoder that holds decoded pictures
-    /// back to keep its hardware busy (NVDEC's look-ahead) hands them out at once while this is `true`, instead of
-    /// waiting for pictures the request does not need. Without effect on decoders that hold nothing back.
-    fn set_input_complete(&mut self, _complete: bool) {}
+    /// Says whether every packet the current request needs has been sent and, where frames are identified by
+    /// their time stamps, the presentation time stamp of its last wanted frame (`last_pts`). A decoder that holds
+    /// decoded pictures back to keep its hardware busy (NVDEC's look-ahead) hands them out at once while
+    /// `complete` is true, and a decoder whose parser holds decoded pictures back for display order hands out
+    /// those stamped up to `last_pts`, instead of decoding pictures the request does not need. Without effect on
+    /// decoders that hold nothing back.
+    fn set_input_complete(&mut self, _complete: bool, _last_pts: Option<i64>) {}
 }

@@ -162,17 +162,24 @@ impl Lane {
             .map(|&f| req.index.packet_of(f))
             .max()
             .unwrap_or(start);
+        // Frames are found by their stamps only in an index of one decode segment that keeps the container's.
+        let release_through = (!req.index.counted_order()
+            && !req.index.poc_order()
+            && req.index.segment_count() == 1)
+            .then(|| req.index.pts(last_frame));
         let mut remaining = frames.len();
         loop {
-            // Past the last packet a wanted frame needs, a decoder's look-ahead has nothing left to wait for.
+            // Past the last packet a wanted frame needs, a decoder's look-ahead has nothing left to wait for, and
+            // pictures decoded up to the last wanted frame may leave before display order would let them.
             self.decoder
-                .set_input_complete(self.pos.read_pos > last_packet);
+                .set_input_complete(self.pos.read_pos > last_packet, release_through);
             loop {
                 let t = Instant::now();
                 let next = self.next_frame(req)?;
                 self.work.times.receive += t.elapsed();
                 let Some(f) = next else { break };
-                self.pos.last_out = Some(f);
+                // Released pictures can come out ahead of display order: the furthest frame given out counts.
+                self.pos.last_out = Some(self.pos.last_out.map_or(f, |l| l.max(f)));
                 if frames.binary_search(&f).is_ok() {
                     self.check_size(f)?;
                     let t = Instant::now();

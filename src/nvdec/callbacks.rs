@@ -104,7 +104,17 @@ pub(crate) struct State {
     pub(crate) rejected: Option<String>,
     pub(crate) discard: bool,
     pub(crate) current_pts: Option<i64>,
+    /// Frame pictures decoded and not displayed yet, with the time stamp of the packet they came in (Native
+    /// latency, H.264 / HEVC, timed packets): what [`State::release_decoded`] may hand out before the parser does.
+    pub(crate) undisplayed: Vec<Undisplayed>,
     pub(crate) stats: SessionStats,
+}
+
+/// A picture decoded and not yet displayed by the parser.
+pub(crate) struct Undisplayed {
+    pub(crate) frame: DisplayedFrame,
+    /// Already queued by [`State::release_decoded`]: the parser's display of it is dropped.
+    pub(crate) released: bool,
 }
 
 enum SequenceAction {
@@ -451,8 +461,56 @@ impl State {
             };
             self.queue.push_back(frame);
             self.stats.frames_queued += 1;
+        } else if self.latency == LatencyMode::Native
+            && p.field_pic_flag() == 0
+            && matches!(self.codec, NvCodec::H264 | NvCodec::Hevc)
+        {
+            if let Some(pts) = self.current_pts {
+                let (epoch, generation) = (d.epoch, d.generations[i]);
+                // A surface decoded into again replaces what was recorded for it.
+                self.undisplayed
+                    .retain(|u| !(u.frame.picture_index == idx && u.frame.epoch == epoch));
+                self.undisplayed.push(Undisplayed {
+                    frame: DisplayedFrame {
+                        picture_index: idx,
+                        timestamp: pts,
+                        progressive: true,
+                        top_field_first: true,
+                        repeat_first_field: 0,
+                        key_frame: d.intra[i],
+                        sei: Vec::new(),
+                        epoch,
+                        generation,
+                    },
+                    released: false,
+                });
+            }
         }
         Ok(1)
+    }
+
+    /// Queues, in time stamp order, the pictures decoded but not displayed yet whose time stamp is at most
+    /// `through` (see [`super::NvdecSession::release_decoded`]); returns how many.
+    pub(crate) fn release_decoded(&mut self, through: i64) -> usize {
+        let mut ready: Vec<usize> = (0..self.undisplayed.len())
+            .filter(|&k| {
+                let u = &self.undisplayed[k];
+                !u.released && u.frame.timestamp <= through
+            })
+            .collect();
+        ready.sort_by_key(|&k| self.undisplayed[k].frame.timestamp);
+        for &k in &ready {
+            let u = &mut self.undisplayed[k];
+            u.released = true;
+            let mut frame = u.frame.clone();
+            frame.sei = self
+                .sei_pending
+                .remove(&frame.picture_index)
+                .unwrap_or_default();
+            self.queue.push_back(frame);
+            self.stats.frames_queued += 1;
+        }
+        ready.len()
     }
 
     fn on_display(&mut self, info: *mut sys::CUVIDPARSERDISPINFO) -> Result<c_int> {
@@ -469,6 +527,16 @@ impl State {
             return Err(self.no_decoder_error());
         };
         let i = di.picture_index.max(0) as usize;
+        let generation = d.generations.get(i).copied().unwrap_or(0);
+        if let Some(k) = self.undisplayed.iter().position(|u| {
+            u.frame.picture_index == di.picture_index
+                && u.frame.epoch == d.epoch
+                && u.frame.generation == generation
+        }) {
+            if self.undisplayed.swap_remove(k).released {
+                return Ok(1); // handed out already
+            }
+        }
         let frame = DisplayedFrame {
             picture_index: di.picture_index,
             timestamp: di.timestamp,

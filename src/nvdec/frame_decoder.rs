@@ -60,6 +60,9 @@ pub(crate) struct NvdecDecoder {
     hold: usize,
     /// Every packet the current request needs was sent (or the end of the stream): nothing is held back.
     input_complete: bool,
+    /// Pictures the parser still holds for display order and stamped up to this are handed out at once (set with
+    /// `input_complete`; see [`NvdecSession::release_decoded`]).
+    release_through: Option<i64>,
     /// For codecs numbered by counting (no reliable stamps, no reordering): per packet sent and not yet shown,
     /// whether its picture is to be dropped.
     discards: std::collections::VecDeque<bool>,
@@ -105,6 +108,7 @@ impl NvdecDecoder {
             current: None,
             hold: hold as usize,
             input_complete: false,
+            release_through: None,
             discards: Default::default(),
             matrix,
             range,
@@ -136,6 +140,7 @@ impl FrameDecoder for NvdecDecoder {
         self.session.start_stream(sequence_header(codec, demuxer))?;
         self.current = None;
         self.input_complete = false;
+        self.release_through = None;
         self.discards.clear();
         (self.matrix, self.range) = stream_color(demuxer.info());
         self.source_name = demuxer.source().name();
@@ -165,6 +170,9 @@ impl FrameDecoder for NvdecDecoder {
     }
 
     fn receive(&mut self) -> Result<Option<Option<i64>>> {
+        if let Some(through) = self.release_through.filter(|_| self.input_complete) {
+            self.session.release_decoded(through);
+        }
         loop {
             if !self.input_complete && self.session.queued_frames() <= self.hold {
                 self.current = None;
@@ -214,12 +222,15 @@ impl FrameDecoder for NvdecDecoder {
     fn flush(&mut self) {
         self.current = None;
         self.input_complete = false;
+        self.release_through = None;
         self.discards.clear();
         // A failed reset leaves a broken session; the next decode call reports it.
         let _ = self.session.reset();
     }
 
-    fn set_input_complete(&mut self, complete: bool) {
+    fn set_input_complete(&mut self, complete: bool, last_pts: Option<i64>) {
         self.input_complete = complete;
+        // Only stamps the decoder hands out identify pictures (not those of codecs numbered by counting).
+        self.release_through = last_pts.filter(|_| complete && self.timestamps);
     }
 }

@@ -102,6 +102,7 @@ impl NvdecSession {
             rejected: None,
             discard: false,
             current_pts: None,
+            undisplayed: Vec::new(),
             stats: SessionStats::default(),
         });
         let state = Box::into_raw(state);
@@ -270,6 +271,7 @@ impl NvdecSession {
             let s = self.st_mut();
             s.discard = false;
             s.queue.clear();
+            s.undisplayed.clear();
             s.sei_pending.clear();
             s.error = None;
             s.retired.clear();
@@ -289,6 +291,18 @@ impl NvdecSession {
         self.reset()?;
         self.cfg.sequence_header = sequence_header.filter(|h| !h.is_empty());
         self.feed_sequence_header()
+    }
+
+    /// Queues at once the frame pictures already decoded whose time stamp is at most `through` and that the parser
+    /// still holds back for display order (it would display them only after more pictures were sent), in time
+    /// stamp order; the parser's own display of them later is dropped. Returns how many were queued.
+    ///
+    /// For a reader that knows no picture it wants is still to come (every packet up to its last wanted frame was
+    /// sent): the pictures it waits for are decoded, only their display is pending. Pictures still to be decoded
+    /// may show before the released ones, so the queue is then no longer in display order. Native latency, H.264
+    /// and HEVC streams fed with time stamps; elsewhere nothing is released.
+    pub fn release_decoded(&mut self, through: i64) -> usize {
+        self.st_mut().release_decoded(through)
     }
 
     /// The next decoded picture, if any.
