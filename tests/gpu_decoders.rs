@@ -108,7 +108,8 @@ fn auto_picks_nvdec_and_frames_stay_on_the_gpu() {
 
 /// Sequential reading in batches of every size, on B-frame streams: each batch exact, each batch starts where the
 /// last one stopped (one restart in all), and no request decodes past the packet of its last frame to get it out of
-/// the parser (the pictures the parser holds back for display order are handed out once decoded).
+/// the parser (the pictures the parser holds back for display order are handed out once decoded) beyond the two
+/// packets of read-ahead that a continuing request sends for the next.
 #[test]
 fn sequential_batches_decode_no_picture_past_their_last_frame() {
     let Some(_gpu) = gpu() else { return };
@@ -140,8 +141,11 @@ fn sequential_batches_decode_no_picture_past_their_last_frame() {
                     work.restarts, 1,
                     "{name}, batches of {batch_size}: one start"
                 );
+                // After a batch that continued from the last one, two packets more are sent ahead for the next
+                // (the decoder's read-ahead for sequential reading); the first batch sends only what it needs.
+                let ahead = if next == batch.indices.len() { 0 } else { 2 };
                 assert!(
-                    work.packets_decoded as usize <= needed,
+                    work.packets_decoded as usize <= needed + ahead,
                     "{name}, batches of {batch_size}: {} packets decoded to give frames 0..={last}, which need {needed}",
                     work.packets_decoded
                 );

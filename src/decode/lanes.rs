@@ -188,6 +188,9 @@ impl Lane {
                     self.work.frames_written += 1;
                     remaining -= 1;
                     if remaining == 0 {
+                        if continuing && !flush_after && req.groups == 1 {
+                            self.read_ahead(req, last_frame)?;
+                        }
                         return Ok(());
                     }
                 }
@@ -210,47 +213,70 @@ impl Lane {
                 self.pos.eof_sent = true;
                 continue;
             }
-            let t = Instant::now();
-            let packet = next_packet(&mut self.demuxer, req.index, &mut self.pos)?;
-            self.work.times.demux += t.elapsed();
-            let t = Instant::now();
-            match packet {
-                Some(p) => {
-                    let at = self.pos.read_pos - 1;
-                    if p.is_key() && self.pos.decoding_from != Some(at) {
-                        self.pos.skip_rasl = false;
-                    }
-                    // The RASL pictures of the CRA picture decoding started from refer to pictures before it: no
-                    // decoder can make them, libavcodec drops them, and NVDEC's parser drops them too but then
-                    // hands out the CRA picture with a RASL picture's time stamp. So they are never sent.
-                    let skipped_rasl = self.pos.skip_rasl
-                        && req.skip_codec.is_some_and(|(c, framing)| {
-                            c == NalCodec::Hevc && nal::is_hevc_rasl(framing, p.data())
-                        });
-                    // A non-reference picture before the last wanted frame that nobody wants is never decoded
-                    // (frames after it are kept, so a later request that continues from here still finds them).
-                    // Not where frames are numbered by counting the decoder's output: every picture must come out.
-                    let shows = req.index.packets()[at].frame;
-                    let droppable = !req.index.counted_order()
-                        && req.skip_codec.is_some_and(|(c, framing)| {
-                            shows.is_some_and(|f| {
-                                (f as usize) < last_frame && !req.slots.contains_key(&(f as usize))
-                            }) && nal::is_disposable(c, framing, p.data())
-                        });
-                    if droppable || skipped_rasl {
-                        self.work.packets_dropped += 1;
-                    } else {
-                        self.decoder.send_packet(&p)?;
-                        self.work.packets_decoded += 1;
-                    }
+            self.feed_one(req, last_frame)?;
+        }
+    }
+
+    /// Sequential reading (a request that continued from where the previous one stopped): sends the decoder the
+    /// packets it asks to have in flight ([`FrameDecoder::read_ahead`]) so that it decodes the next request's first
+    /// pictures while the caller uses this one's; they come out when that request asks for them. A request that
+    /// started afresh (a seek, a new clip) does not, so random access and one request per clip decode nothing
+    /// they do not use.
+    fn read_ahead(&mut self, req: &Request<'_>, last_frame: usize) -> Result<()> {
+        for _ in 0..self.decoder.read_ahead() {
+            if self.pos.eof_sent || self.pos.read_pos >= req.index.packets().len() {
+                break;
+            }
+            self.feed_one(req, last_frame)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the next packet and sends it to the decoder (or the end of the stream), unless it is one that is never
+    /// decoded: a non-reference picture before `last_frame` that no slot wants, or a RASL picture of the keyframe
+    /// decoding started from.
+    fn feed_one(&mut self, req: &Request<'_>, last_frame: usize) -> Result<()> {
+        let t = Instant::now();
+        let packet = next_packet(&mut self.demuxer, req.index, &mut self.pos)?;
+        self.work.times.demux += t.elapsed();
+        let t = Instant::now();
+        match packet {
+            Some(p) => {
+                let at = self.pos.read_pos - 1;
+                if p.is_key() && self.pos.decoding_from != Some(at) {
+                    self.pos.skip_rasl = false;
                 }
-                None => {
-                    self.decoder.send_eof()?;
-                    self.pos.eof_sent = true;
+                // The RASL pictures of the CRA picture decoding started from refer to pictures before it: no
+                // decoder can make them, libavcodec drops them, and NVDEC's parser drops them too but then
+                // hands out the CRA picture with a RASL picture's time stamp. So they are never sent.
+                let skipped_rasl = self.pos.skip_rasl
+                    && req.skip_codec.is_some_and(|(c, framing)| {
+                        c == NalCodec::Hevc && nal::is_hevc_rasl(framing, p.data())
+                    });
+                // A non-reference picture before the last wanted frame that nobody wants is never decoded
+                // (frames after it are kept, so a later request that continues from here still finds them).
+                // Not where frames are numbered by counting the decoder's output: every picture must come out.
+                let shows = req.index.packets()[at].frame;
+                let droppable = !req.index.counted_order()
+                    && req.skip_codec.is_some_and(|(c, framing)| {
+                        shows.is_some_and(|f| {
+                            (f as usize) < last_frame && !req.slots.contains_key(&(f as usize))
+                        }) && nal::is_disposable(c, framing, p.data())
+                    });
+                if droppable || skipped_rasl {
+                    self.work.packets_dropped += 1;
+                } else {
+                    self.decoder.send_packet(&p)?;
+                    self.work.packets_decoded += 1;
                 }
             }
-            self.work.times.decode += t.elapsed();
+            None => {
+                self.decoder.send_eof()?;
+                self.pos.eof_sent = true;
+            }
         }
+        self.work.times.decode += t.elapsed();
+        Ok(())
     }
 
     /// Fails on a picture whose size differs from the stream's: a change of size mid-stream (a new H.264/HEVC
