@@ -108,8 +108,8 @@ fn auto_picks_nvdec_and_frames_stay_on_the_gpu() {
 
 /// Sequential reading in batches of every size, on B-frame streams: each batch exact, each batch starts where the
 /// last one stopped (one restart in all), and no request decodes past the packet of its last frame to get it out of
-/// the parser (the pictures the parser holds back for display order are handed out once decoded) beyond the two
-/// packets of read-ahead that a continuing request sends for the next.
+/// the parser when it starts afresh (the pictures the parser holds back for display order are handed out once
+/// decoded); one that continues from the last decodes at most the few pictures display order holds back.
 #[test]
 fn sequential_batches_decode_no_picture_past_their_last_frame() {
     let Some(_gpu) = gpu() else { return };
@@ -141,9 +141,9 @@ fn sequential_batches_decode_no_picture_past_their_last_frame() {
                     work.restarts, 1,
                     "{name}, batches of {batch_size}: one start"
                 );
-                // After a batch that continued from the last one, two packets more are sent ahead for the next
-                // (the decoder's read-ahead for sequential reading); the first batch sends only what it needs.
-                let ahead = if next == batch.indices.len() { 0 } else { 2 };
+                // The first batch (a fresh start) decodes only what it needs; later ones, which continue from the
+                // last, leave the pictures that display order holds back to the next (at most 4 in these files).
+                let ahead = if next == batch.indices.len() { 0 } else { 4 };
                 assert!(
                     work.packets_decoded as usize <= needed + ahead,
                     "{name}, batches of {batch_size}: {} packets decoded to give frames 0..={last}, which need {needed}",

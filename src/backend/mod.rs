@@ -97,10 +97,4 @@ pub(crate) trait FrameDecoder: Send {
     /// those stamped up to `last_pts`, instead of decoding pictures the request does not need. Without effect on
     /// decoders that hold nothing back.
     fn set_input_complete(&mut self, _complete: bool, _last_pts: Option<i64>) {}
-    /// Packets worth sending ahead when reading sequentially, after a request got its frames: a decoder that
-    /// works asynchronously (NVDEC) decodes them while the caller uses the frames. 0 (the default) for decoders
-    /// that decode on the caller's thread.
-    fn read_ahead(&self) -> usize {
-        0
-    }
 }

@@ -30,19 +30,6 @@ fn lookahead() -> u32 {
     *LOOKAHEAD
 }
 
-/// Packets sent ahead after a sequential request got its frames (see [`FrameDecoder::read_ahead`]): about what
-/// the parser's display order held back before pictures were released early (two for x264's B-pyramids).
-/// `VIDLOADER_NVDEC_READ_AHEAD` overrides it (0..=16), for tuning.
-fn read_ahead() -> usize {
-    static READ_AHEAD: LazyLock<usize> = LazyLock::new(|| {
-        std::env::var("VIDLOADER_NVDEC_READ_AHEAD")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(2, |d: usize| d.min(16))
-    });
-    *READ_AHEAD
-}
-
 /// Where the look-ahead is kept. In the decoder (the default): the parser hands out each picture as soon as display
 /// order allows (`ulMaxDisplayDelay` 0) and the decoder keeps the last [`lookahead`] of them queued, unmapped, while
 /// NVDEC decodes the next ones; once the lane says that every packet its request needs was sent
@@ -239,10 +226,6 @@ impl FrameDecoder for NvdecDecoder {
         self.discards.clear();
         // A failed reset leaves a broken session; the next decode call reports it.
         let _ = self.session.reset();
-    }
-
-    fn read_ahead(&self) -> usize {
-        read_ahead()
     }
 
     fn set_input_complete(&mut self, complete: bool, last_pts: Option<i64>) {
