@@ -13,7 +13,9 @@ pub struct LoaderArgs {
     /// The data set: a manifest (.csv or .jsonl: path,label[,start,end], and optionally the metadata columns
     /// num_frames,fps,width,height[,duration_s], which spare reading the files to plan) or a directory (videos
     /// found recursively, the first sub-directory naming the class; a labels.csv or labels.jsonl in it is used
-    /// instead when present).
+    /// instead when present), or WebDataset tar shards: a .tar path or a brace pattern such as
+    /// 'data/shard-{000000..000999}.tar' (several separated by '::'), each sample's video read in place, its
+    /// .cls member the label.
     pub dataset: PathBuf,
     /// Frames of one sample: uniform:N (N evenly spaced frames), clips:C:F[:STRIDE] (C clips of F frames at
     /// regular positions, every STRIDE-th frame), random-clips:C:F[:STRIDE] (at random positions),
@@ -35,6 +37,10 @@ pub struct LoaderArgs {
     /// Keep the data set order instead of shuffling it every epoch.
     #[arg(long)]
     pub no_shuffle: bool,
+    /// Tar shards: samples in the shuffle buffer (shard order is shuffled, then samples are drawn at random from a
+    /// buffer of this many; 0: shard order only).
+    #[arg(long, default_value_t = 1000)]
+    pub shuffle_buffer: usize,
     /// Drop the last incomplete batch (every rank then gets the same number of batches).
     #[arg(long)]
     pub drop_last: bool,
@@ -117,6 +123,7 @@ impl LoaderArgs {
             .batch_size(self.batch)
             .seed(self.seed)
             .shuffle(!self.no_shuffle)
+            .shuffle_buffer(self.shuffle_buffer)
             .drop_last(self.drop_last)
             .shard(rank, world)
             .on_error(if self.skip_errors {

@@ -88,6 +88,17 @@ impl DataLoaderBuilder {
         self.cfg.shuffle = on;
         self
     }
+    /// Samples in the shuffle buffer of a data set read from tar shards (default 1000, as WebDataset's examples
+    /// use; 0 or 1: samples in shard order). With [`DataLoaderBuilder::shuffle`] on, such a data set is not
+    /// shuffled whole: every epoch the rank's shards are put in a random order, and their samples, read shard after
+    /// shard, pass through a buffer of this many from which each next one is drawn at random (WebDataset's
+    /// `shuffle(n)`). A sample thus moves at most about this many places from where its shard order puts it, and
+    /// the samples in flight at one time come from a few neighbouring shards. The buffer holds positions, not
+    /// decoded frames: its size costs no memory. Other data sets are shuffled whole and ignore it.
+    pub fn shuffle_buffer(mut self, n: usize) -> Self {
+        self.cfg.shuffle_buffer = n;
+        self
+    }
     /// Seed of the shuffle, the random samplers and random crops (default 0).
     pub fn seed(mut self, seed: u64) -> Self {
         self.cfg.seed = seed;
@@ -173,7 +184,8 @@ impl DataLoaderBuilder {
         self.cfg.dtype = kind;
         self
     }
-    /// This process's rank and the number of ranks: each rank reads its own disjoint share of every epoch.
+    /// This process's rank and the number of ranks: each rank reads its own disjoint share of every epoch (of a
+    /// data set read from tar shards: the shards `i` with `i % world_size == rank`, every epoch).
     pub fn shard(mut self, rank: usize, world_size: usize) -> Self {
         self.cfg.rank = rank;
         self.cfg.world_size = world_size;
