@@ -483,6 +483,27 @@ fn bad_shards_are_errors() {
         }
         other => panic!("{other:?}"),
     }
+    // A video stored as a hard link to another member's (tarfile does that for files with several links).
+    let path = dir.join("link.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (name, data) in sample_members(0) {
+            append(&mut b, &name, &data);
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        h.set_mode(0o644);
+        b.append_link(&mut h, "again.mp4", "clip0.mp4").unwrap();
+        b.into_inner().unwrap();
+    }
+    match VideoDataset::from_shards(path.to_str().unwrap()) {
+        Err(Error::ShardSample { key, reason, .. }) => {
+            assert_eq!(key, "again");
+            assert!(reason.contains("link"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
     // JSON that is not JSON.
     let path = dir.join("badjson.tar");
     let mut members = sample_members(0);
@@ -601,4 +622,60 @@ fn plan_and_bench_take_shards() {
     assert!(report["first_batch_s"].as_f64().unwrap() > 0.0);
     assert!(report["metadata_scan_s"].as_f64().unwrap() > 0.0);
     assert!(report["fps"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_data_set_of_one_ranks_shards_reads_no_other_shard() {
+    let pattern = many("many", 7, 10);
+    let keys = |ds: VideoDataset, rank: usize, world: usize, drop_last: bool| -> Vec<Vec<String>> {
+        let loader = DataLoader::builder(ds.with_cache_dir(Some(scratch("cache-plan"))))
+            .sampler(UniformSampler::new(2))
+            .batch_size(4)
+            .workers(1)
+            .shuffle(true)
+            .shuffle_buffer(5)
+            .seed(9)
+            .drop_last(drop_last)
+            .shard(rank, world)
+            .build()
+            .unwrap();
+        let plan = loader.plan(3).unwrap();
+        plan.batches
+            .iter()
+            .map(|b| b.iter().map(|s| s.key.clone().unwrap()).collect())
+            .collect()
+    };
+    // The same samples, in the same order, as the rank's share of the whole data set.
+    let mine = VideoDataset::from_shards_of_rank(&pattern, 1, 3).unwrap();
+    assert_eq!(mine.len(), 20);
+    assert_eq!(mine.shard_rank(), Some((1, 3)));
+    assert_eq!(
+        keys(mine, 1, 3, false),
+        keys(VideoDataset::from_shards(&pattern).unwrap(), 1, 3, false)
+    );
+    // With drop_last it stops after its own full batches (20 samples: 5), the whole data set's rank after those of
+    // the rank with the fewest (rank 2: shards 2 and 5, 20 samples).
+    let mine = VideoDataset::from_shards_of_rank(&pattern, 0, 3).unwrap();
+    assert_eq!(keys(mine, 0, 3, true).len(), 7);
+    assert_eq!(
+        keys(VideoDataset::from_shards(&pattern).unwrap(), 0, 3, true).len(),
+        5
+    );
+    // A missing shard that another rank owns is never looked at.
+    let dir = scratch("many");
+    let with_missing = format!("{}/{{missing,part-{{00..06}}}}.tar", dir.display());
+    let rank1 = VideoDataset::from_shards_of_rank(&with_missing, 1, 2).unwrap();
+    assert_eq!(rank1.shard_count(), 8);
+    assert_eq!(rank1.len(), 40);
+    assert!(matches!(
+        VideoDataset::from_shards_of_rank(&with_missing, 0, 2),
+        Err(Error::NotFound { .. })
+    ));
+    // The loader must be the rank the data set was read for.
+    let err = DataLoader::builder(rank1).shard(0, 2).build().unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(matches!(
+        VideoDataset::from_shards_of_rank(&pattern, 3, 3),
+        Err(Error::InvalidArgument(_))
+    ));
 }

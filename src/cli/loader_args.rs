@@ -106,18 +106,31 @@ impl LoaderArgs {
     }
 
     pub fn dataset(&self) -> Result<VideoDataset> {
-        let ds = VideoDataset::open(&self.dataset)?;
+        let (rank, world) = self.rank_world()?;
+        let text = self.dataset.to_string_lossy();
+        // Tar shards over several ranks: this rank reads (and indexes) its own shards only.
+        let ds = if world > 1 && !self.dataset.is_dir() && VideoDataset::is_shard_pattern(&text) {
+            VideoDataset::from_shards_of_rank(&text, rank, world)?
+        } else {
+            VideoDataset::open(&self.dataset)?
+        };
         Ok(match &self.cache_dir {
             Some(d) => ds.with_cache_dir(Some(d.clone())),
             None => ds,
         })
     }
 
-    /// A builder with the dataset, sampler, batching, shuffling, sharding, resize and error policy set.
-    pub fn builder(&self) -> Result<DataLoaderBuilder> {
+    /// This process's rank and the number of ranks: the options, else `$RANK` / `$WORLD_SIZE`, else 0 of 1.
+    fn rank_world(&self) -> Result<(usize, usize)> {
         let env = dist_from_env()?;
         let rank = self.rank.or(env.map(|e| e.rank)).unwrap_or(0);
         let world = self.world.or(env.map(|e| e.world_size)).unwrap_or(1);
+        Ok((rank, world))
+    }
+
+    /// A builder with the dataset, sampler, batching, shuffling, sharding, resize and error policy set.
+    pub fn builder(&self) -> Result<DataLoaderBuilder> {
+        let (rank, world) = self.rank_world()?;
         let mut b = DataLoader::builder(self.dataset()?)
             .sampler_arc(self.sampler()?)
             .batch_size(self.batch)

@@ -275,6 +275,8 @@ pub struct VideoDataset {
     /// The tar shards the entries were read from (empty for other data sets), each with its entries (a run of
     /// consecutive entries; empty for a shard without samples).
     shards: Vec<(PathBuf, std::ops::Range<usize>)>,
+    /// A data set of one rank's shards only: that rank and the world size.
+    shard_rank: Option<(usize, usize)>,
     meta: Vec<OnceLock<Arc<VideoMeta>>>,
     disk_hits: AtomicU64,
     scans: AtomicU64,
@@ -293,6 +295,7 @@ impl VideoDataset {
             cache: default_cache_dir().map(MetadataCache::new),
             manifest: None,
             shards: Vec::new(),
+            shard_rank: None,
             meta,
             disk_hits: AtomicU64::new(0),
             scans: AtomicU64::new(0),
@@ -432,17 +435,40 @@ impl VideoDataset {
         Self::from_shard_paths(shards::shard_paths(pattern)?)
     }
 
+    /// The samples of the shards of `pattern` that rank `rank` of `world_size` reads (shard `i` when
+    /// `i % world_size == rank`, as [`VideoDataset::from_shards`] splits them): the other shards are neither opened
+    /// nor indexed, so each rank of a large job reads its own shards and no other. The loader over it must be
+    /// [`crate::DataLoaderBuilder::shard`]`(rank, world_size)`. Unlike a data set of every shard, the rank does not
+    /// know the others' sample counts: with `drop_last` it stops after its own full batches, so ranks whose shards
+    /// hold different numbers of samples deliver different numbers of batches.
+    pub fn from_shards_of_rank(pattern: &str, rank: usize, world_size: usize) -> Result<Self> {
+        if world_size == 0 || rank >= world_size {
+            return Err(Error::InvalidArgument(format!(
+                "rank {rank} of world size {world_size}"
+            )));
+        }
+        Self::read_shards(shards::shard_paths(pattern)?, Some((rank, world_size)))
+    }
+
     /// The samples of the tar shards `paths`, in this order (see [`VideoDataset::from_shards`]).
     pub fn from_shard_paths<P: Into<PathBuf>>(paths: impl IntoIterator<Item = P>) -> Result<Self> {
+        Self::read_shards(paths.into_iter().map(Into::into).collect(), None)
+    }
+
+    /// The data set of `paths`, reading only `rank`'s shards when one is given.
+    fn read_shards(paths: Vec<PathBuf>, rank: Option<(usize, usize)>) -> Result<Self> {
         use rayon::prelude::*;
-        let paths: Vec<PathBuf> = paths.into_iter().map(Into::into).collect();
         if paths.is_empty() {
             return Err(Error::InvalidArgument("no shards given".into()));
         }
         let started = Instant::now();
         let read: Vec<Vec<shards::RawSample>> = paths
             .par_iter()
-            .map(|p| shards::read_shard(p))
+            .enumerate()
+            .map(|(i, p)| match rank {
+                Some((r, w)) if i % w != r => Ok(Vec::new()),
+                _ => shards::read_shard(p),
+            })
             .collect::<Result<_>>()?;
         let mut entries = Vec::with_capacity(read.iter().map(Vec::len).sum());
         let mut spans = Vec::with_capacity(paths.len());
@@ -490,6 +516,7 @@ impl VideoDataset {
         }
         let mut set = Self::with_sorted_classes(entries);
         set.shards = spans;
+        set.shard_rank = rank;
         set.read_ns.fetch_add(
             u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -500,6 +527,17 @@ impl VideoDataset {
     /// The tar shards the data set was read from, in order (empty when it was not read from shards).
     pub fn shards(&self) -> Vec<&Path> {
         self.shards.iter().map(|(p, _)| p.as_path()).collect()
+    }
+
+    /// Whether `pattern` reads as tar shards in [`VideoDataset::open`]: a path ending in `.tar`, or a pattern with
+    /// braces or `::`.
+    pub fn is_shard_pattern(pattern: &str) -> bool {
+        shards::looks_like_shards(pattern)
+    }
+
+    /// For a data set of one rank's shards ([`VideoDataset::from_shards_of_rank`]): that rank and the world size.
+    pub fn shard_rank(&self) -> Option<(usize, usize)> {
+        self.shard_rank
     }
 
     /// The number of tar shards the data set was read from (0 when it was not read from shards).
@@ -513,9 +551,9 @@ impl VideoDataset {
         self.shards.get(s).map_or(0..0, |(_, r)| r.clone())
     }
 
-    /// A manifest file, a directory, or tar shards: one holding `labels.csv` or `labels.jsonl` is read through that manifest,
-    /// any other through [`VideoDataset::from_dir`]; a path ending in `.tar` or a pattern with braces or `::` is
-    /// read as tar shards ([`VideoDataset::from_shards`]).
+    /// A manifest file, a directory, or tar shards. A directory holding `labels.csv` or `labels.jsonl` is read
+    /// through that manifest, any other through [`VideoDataset::from_dir`]; a path ending in `.tar` or a pattern
+    /// with braces or `::` (that is not a directory) is read as tar shards ([`VideoDataset::from_shards`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = path.to_string_lossy();

@@ -15,7 +15,7 @@ use crate::data::dataset::VIDEO_EXTENSIONS;
 use crate::error::{Error, Result};
 
 /// The most shard paths one pattern may expand to.
-const MAX_SHARDS: usize = 10_000_000;
+const MAX_SHARDS: usize = 1_000_000;
 
 /// The largest `.cls`, `.txt` or `.json` member read (bigger ones are an error, not a memory blow-up).
 const MAX_LABEL_BYTES: u64 = 16 << 20;
@@ -165,6 +165,8 @@ pub(crate) struct TarMember {
     pub offset: u64,
     /// Its length in bytes.
     pub len: u64,
+    /// A hard or symbolic link (no bytes of its own): not read, but named when it is a sample's video.
+    pub link: bool,
 }
 
 /// A sample of a shard, its members read where they are small (labels) and located where they are not (video).
@@ -238,6 +240,16 @@ fn index_tar(path: &Path, file: &std::fs::File, size: u64) -> Result<Vec<TarMemb
             )));
         }
         let kind = entry.header().entry_type();
+        if kind.is_hard_link() || kind.is_symlink() {
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            members.push(TarMember {
+                name,
+                offset,
+                len: 0,
+                link: true,
+            });
+            continue;
+        }
         if !(kind.is_file() || kind.is_contiguous()) {
             // Directories, links, PAX and GNU extension records; sparse files hold no plain byte range.
             if kind.is_gnu_sparse() {
@@ -249,7 +261,12 @@ fn index_tar(path: &Path, file: &std::fs::File, size: u64) -> Result<Vec<TarMemb
             continue;
         }
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        members.push(TarMember { name, offset, len });
+        members.push(TarMember {
+            name,
+            offset,
+            len,
+            link: false,
+        });
     }
     Ok(members)
 }
@@ -334,6 +351,19 @@ fn group(path: &Path, file: &std::fs::File, members: Vec<TarMember>) -> Result<V
             ));
         }
         s.extensions.push(ext.clone());
+        if m.link {
+            // WebDataset reads regular members only; a link to a video is named rather than silently dropped.
+            if is_video_extension(&ext) {
+                return Err(bad(
+                    &s.key,
+                    format!(
+                        "the video '{}' is a hard or symbolic link, which is not read (pack the file itself)",
+                        m.name
+                    ),
+                ));
+            }
+            continue;
+        }
         if is_video_extension(&ext) {
             if let Some(v) = &s.video {
                 return Err(bad(
@@ -426,7 +456,27 @@ mod tests {
             expand_pattern("{1..2}{1..2}").unwrap(),
             ["11", "12", "21", "22"]
         );
-        for bad in ["{1..3", "a}b", "{0..4..0}", "", "::", "{0..99999999999}"] {
+        // Odd but well-formed: no panic, literal where braceexpand keeps them literal.
+        assert_eq!(expand_pattern("{}").unwrap(), ["{}"]);
+        assert_eq!(expand_pattern("{{}}").unwrap(), ["{{}}"]);
+        assert_eq!(expand_pattern("x{,}").unwrap(), ["x", "x"]);
+        assert_eq!(expand_pattern("{..}").unwrap(), ["{..}"]);
+        assert_eq!(expand_pattern("{-2..-03}").unwrap(), ["-02", "-03"]);
+        assert_eq!(expand_pattern("é{1..2}ü").unwrap(), ["é1ü", "é2ü"]);
+        let huge = "{a,b}".repeat(30);
+        assert!(matches!(
+            expand_pattern(&huge),
+            Err(Error::InvalidArgument(_))
+        ));
+        for bad in [
+            "{1..3",
+            "a}b",
+            "}{",
+            "{0..4..0}",
+            "",
+            "::",
+            "{0..99999999999}",
+        ] {
             assert!(
                 matches!(expand_pattern(bad), Err(Error::InvalidArgument(_))),
                 "{bad}"

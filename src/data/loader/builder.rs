@@ -255,6 +255,14 @@ impl DataLoaderBuilder {
                 cfg.rank, cfg.world_size
             ));
         }
+        if let Some((r, w)) = dataset.shard_rank() {
+            if (r, w) != (cfg.rank, cfg.world_size) {
+                return bad(format!(
+                    "the data set holds the shards of rank {r} of {w}, the loader is rank {} of {}",
+                    cfg.rank, cfg.world_size
+                ));
+            }
+        }
         let t = sampler.frames_per_sample();
         if t == 0 {
             return bad("the sampler gives no frames".into());

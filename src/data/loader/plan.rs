@@ -288,6 +288,10 @@ impl Shared {
             samples
         };
         let limit = self.cfg.drop_last.then(|| {
+            if self.dataset.shard_rank().is_some() {
+                // Only this rank's shards were read: its own full batches.
+                return order.len() / self.cfg.batch_size.max(1);
+            }
             (0..world)
                 .map(|r| {
                     (r..count)
