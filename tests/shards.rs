@@ -679,3 +679,56 @@ fn a_data_set_of_one_ranks_shards_reads_no_other_shard() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn a_shard_cut_short_after_it_was_indexed_fails_its_samples_not_the_others() {
+    let dir = scratch("cut-later");
+    let shard = dir.join("s.tar");
+    let members: Vec<_> = (0..4).flat_map(sample_members).collect();
+    write_tar(&shard, &members);
+    let build = |policy| {
+        DataLoader::builder(
+            VideoDataset::from_shards(shard.to_str().unwrap())
+                .unwrap()
+                .with_cache_dir(None),
+        )
+        .sampler(UniformSampler::new(4))
+        .batch_size(2)
+        .workers(1)
+        .device(Device::Cpu)
+        .on_error(policy)
+        .build()
+        .unwrap()
+    };
+    let skip = build(vidloader::ErrorPolicy::Skip);
+    let fail = build(vidloader::ErrorPolicy::Fail);
+    // Plans read every member's metadata; then the shard loses the second half of its last video.
+    skip.plan(0).unwrap();
+    fail.plan(0).unwrap();
+    let last = VideoDataset::from_shards(shard.to_str().unwrap())
+        .unwrap()
+        .entries()[3]
+        .member
+        .clone()
+        .unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&shard)
+        .unwrap();
+    f.set_len(last.offset + last.len / 2).unwrap();
+    drop(f);
+    let batches: Vec<_> = skip.epoch(0).map(|b| b.unwrap()).collect();
+    let delivered: Vec<usize> = batches
+        .iter()
+        .flat_map(|b| b.samples.iter().map(|s| s.dataset_index))
+        .collect();
+    assert_eq!(delivered, [0, 1, 2]);
+    let skipped = skip.summary().skipped;
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].dataset_index, 3);
+    let results: Vec<_> = fail.epoch(0).collect();
+    assert!(
+        results.iter().any(|r| r.is_err()),
+        "the cut video was not an error"
+    );
+}

@@ -147,10 +147,11 @@ impl Read for FileRange {
         })?;
         let n = self.file.read_at(&mut buf[..want], at)?;
         if n == 0 {
-            // The file ends inside the range: it was cut short after it was indexed.
+            // The file ends inside the range: it was cut short after it was indexed. Not an end of stream (which
+            // FFmpeg would take for the end of the video) but a read error.
             return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the file ends before the range does",
+                std::io::ErrorKind::InvalidData,
+                "the file ends before the range does (cut short)",
             ));
         }
         self.pos += n as u64;
