@@ -470,6 +470,13 @@ fn bad_shards_are_errors() {
         VideoDataset::from_shards(path.to_str().unwrap()),
         Err(Error::Corrupt { .. })
     ));
+    // A compressed shard cannot be read in place.
+    let path = dir.join("packed.tar.gz");
+    std::fs::write(&path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]).unwrap();
+    assert!(matches!(
+        VideoDataset::from_shards(path.to_str().unwrap()),
+        Err(Error::Unsupported(_))
+    ));
     // A sample without a video.
     let path = dir.join("novideo.tar");
     let mut members = sample_members(0);

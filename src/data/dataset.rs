@@ -427,8 +427,8 @@ impl VideoDataset {
     /// shuffles shard order and then samples through a bounded buffer
     /// ([`crate::DataLoaderBuilder::shuffle_buffer`]).
     ///
-    /// Errors: [`Error::NotFound`] for a missing shard, [`Error::Corrupt`] for a file that is not a tar archive or
-    /// is cut short, [`Error::ShardSample`] for a sample without a video (or with two, or with an unreadable label
+    /// Errors: [`Error::NotFound`] for a missing shard, [`Error::Unsupported`] for a compressed one (`.tar.gz`: it
+    /// cannot be read in place), [`Error::Corrupt`] for a file that is not a tar archive or is cut short, [`Error::ShardSample`] for a sample without a video (or with two, or with an unreadable label
     /// member), [`Error::InvalidArgument`] for a bad pattern. A video member that is not a video is
     /// [`Error::NotVideo`] when the loader first reads it.
     pub fn from_shards(pattern: &str) -> Result<Self> {

@@ -200,8 +200,8 @@ fn open_error(path: &Path, e: std::io::Error) -> Error {
 /// The samples of the shard at `path`, in the order of the archive. Reads the members' headers (seeking over
 /// their data) and the label members; the videos' bytes are not read.
 ///
-/// Errors: [`Error::NotFound`] when there is no such file, [`Error::Corrupt`] when it is not a tar archive or is
-/// cut short (a header or a member's data past the end of the file), [`Error::ShardSample`] for a sample without a
+/// Errors: [`Error::NotFound`] when there is no such file, [`Error::Unsupported`] for a compressed tar (gzip,
+/// zstd, xz, bzip2), [`Error::Corrupt`] when it is not a tar archive or is cut short (a header or a member's data past the end of the file), [`Error::ShardSample`] for a sample without a
 /// video, with two, with a repeated extension, or with a `.txt` / `.json` member that cannot be read as such.
 pub(crate) fn read_shard(path: &Path) -> Result<Vec<RawSample>> {
     let file = std::fs::File::open(path).map_err(|e| open_error(path, e))?;
@@ -212,8 +212,31 @@ pub(crate) fn read_shard(path: &Path) -> Result<Vec<RawSample>> {
             reason: "is a directory".into(),
         });
     }
+    let mut magic = [0u8; 6];
+    let n = std::os::unix::fs::FileExt::read_at(&file, &mut magic, 0)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    if let Some(kind) = compression(&magic[..n]) {
+        return Err(Error::Unsupported(format!(
+            "{}: a {kind}-compressed tar cannot be read in place; decompress the shard",
+            path.display()
+        )));
+    }
     let members = index_tar(path, &file, meta.len())?;
     group(path, &file, members)
+}
+
+/// The compression whose magic number `head` (a file's first bytes) starts with, if any.
+fn compression(head: &[u8]) -> Option<&'static str> {
+    const MAGIC: [(&[u8], &str); 4] = [
+        (&[0x1f, 0x8b], "gzip"),
+        (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
+        (&[0xfd, b'7', b'z', b'X', b'Z', 0], "xz"),
+        (b"BZh", "bzip2"),
+    ];
+    MAGIC
+        .iter()
+        .find(|(m, _)| head.starts_with(m))
+        .map(|(_, kind)| *kind)
 }
 
 /// The regular files of the tar archive in `file` (of `size` bytes), in archive order.

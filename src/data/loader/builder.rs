@@ -92,8 +92,9 @@ impl DataLoaderBuilder {
     /// use; 0 or 1: samples in shard order). With [`DataLoaderBuilder::shuffle`] on, such a data set is not
     /// shuffled whole: every epoch the rank's shards are put in a random order, and their samples, read shard after
     /// shard, pass through a buffer of this many from which each next one is drawn at random (WebDataset's
-    /// `shuffle(n)`). A sample thus moves at most about this many places from where its shard order puts it, and
-    /// the samples in flight at one time come from a few neighbouring shards. The buffer holds positions, not
+    /// `shuffle(n)`). A sample thus comes out at most `n - 1` places before where shard order puts it (later only
+    /// with odds that fall off geometrically), and the samples in flight at one time come from a few neighbouring
+    /// shards. The buffer holds positions, not
     /// decoded frames: its size costs no memory. Other data sets are shuffled whole and ignore it.
     pub fn shuffle_buffer(mut self, n: usize) -> Self {
         self.cfg.shuffle_buffer = n;
