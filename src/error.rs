@@ -67,6 +67,17 @@ pub enum Error {
         /// What the video has.
         actual: String,
     },
+    /// A sample of a tar shard that cannot be used: it has no video member, two of them, two members with one
+    /// extension, or a label member (`.cls`, `.txt`, `.json`) that cannot be read as such.
+    #[error("{shard}: sample '{key}': {reason}")]
+    ShardSample {
+        /// The shard.
+        shard: PathBuf,
+        /// The sample's key (the members' names up to the first dot of their file names).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// FFmpeg returned an error where none was expected.
     #[error("ffmpeg {call}: {source}")]
     Ffmpeg {

@@ -24,7 +24,7 @@ pub mod nvdec;
 pub use backend::{Backend, DecoderKey};
 pub use data::cache::{default_cache_dir, CacheStats};
 pub use data::dataset::{
-    ManifestMeta, VideoDataset, VideoEntry, VideoMeta, NO_LABEL, VIDEO_EXTENSIONS,
+    ManifestMeta, ShardMember, VideoDataset, VideoEntry, VideoMeta, NO_LABEL, VIDEO_EXTENSIONS,
 };
 pub use data::loader::{
     dist_from_env, Batch, DataLoader, DataLoaderBuilder, DistEnv, Epoch, Epochs, ErrorPolicy,

@@ -51,6 +51,8 @@ pub struct BenchArgs {
 struct Report<'a> {
     dataset: String,
     videos: usize,
+    /// Tar shards the data set was read from (0: not read from shards).
+    shards: usize,
     sampler: &'a str,
     batch_shape: Vec<i64>,
     dtype: String,
@@ -143,6 +145,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let report = Report {
             dataset: args.loader.dataset.display().to_string(),
             videos: loader.dataset().len(),
+            shards: loader.dataset().shard_count(),
             sampler: &args.loader.sampler,
             batch_shape: loader.batch_shape(),
             dtype: format!("{kind:?}"),

@@ -13,7 +13,9 @@ pub struct LoaderArgs {
     /// The data set: a manifest (.csv or .jsonl: path,label[,start,end], and optionally the metadata columns
     /// num_frames,fps,width,height[,duration_s], which spare reading the files to plan) or a directory (videos
     /// found recursively, the first sub-directory naming the class; a labels.csv or labels.jsonl in it is used
-    /// instead when present).
+    /// instead when present), or WebDataset tar shards: a .tar path or a brace pattern such as
+    /// 'data/shard-{000000..000999}.tar' (several separated by '::'), each sample's video read in place, its
+    /// .cls member the label.
     pub dataset: PathBuf,
     /// Frames of one sample: uniform:N (N evenly spaced frames), clips:C:F[:STRIDE] (C clips of F frames at
     /// regular positions, every STRIDE-th frame), random-clips:C:F[:STRIDE] (at random positions),
@@ -35,6 +37,10 @@ pub struct LoaderArgs {
     /// Keep the data set order instead of shuffling it every epoch.
     #[arg(long)]
     pub no_shuffle: bool,
+    /// Tar shards: samples in the shuffle buffer (shard order is shuffled, then samples are drawn at random from a
+    /// buffer of this many; 0: shard order only).
+    #[arg(long, default_value_t = 1000)]
+    pub shuffle_buffer: usize,
     /// Drop the last incomplete batch (every rank then gets the same number of batches).
     #[arg(long)]
     pub drop_last: bool,
@@ -100,23 +106,37 @@ impl LoaderArgs {
     }
 
     pub fn dataset(&self) -> Result<VideoDataset> {
-        let ds = VideoDataset::open(&self.dataset)?;
+        let (rank, world) = self.rank_world()?;
+        let text = self.dataset.to_string_lossy();
+        // Tar shards over several ranks: this rank reads (and indexes) its own shards only.
+        let ds = if world > 1 && !self.dataset.is_dir() && VideoDataset::is_shard_pattern(&text) {
+            VideoDataset::from_shards_of_rank(&text, rank, world)?
+        } else {
+            VideoDataset::open(&self.dataset)?
+        };
         Ok(match &self.cache_dir {
             Some(d) => ds.with_cache_dir(Some(d.clone())),
             None => ds,
         })
     }
 
-    /// A builder with the dataset, sampler, batching, shuffling, sharding, resize and error policy set.
-    pub fn builder(&self) -> Result<DataLoaderBuilder> {
+    /// This process's rank and the number of ranks: the options, else `$RANK` / `$WORLD_SIZE`, else 0 of 1.
+    fn rank_world(&self) -> Result<(usize, usize)> {
         let env = dist_from_env()?;
         let rank = self.rank.or(env.map(|e| e.rank)).unwrap_or(0);
         let world = self.world.or(env.map(|e| e.world_size)).unwrap_or(1);
+        Ok((rank, world))
+    }
+
+    /// A builder with the dataset, sampler, batching, shuffling, sharding, resize and error policy set.
+    pub fn builder(&self) -> Result<DataLoaderBuilder> {
+        let (rank, world) = self.rank_world()?;
         let mut b = DataLoader::builder(self.dataset()?)
             .sampler_arc(self.sampler()?)
             .batch_size(self.batch)
             .seed(self.seed)
             .shuffle(!self.no_shuffle)
+            .shuffle_buffer(self.shuffle_buffer)
             .drop_last(self.drop_last)
             .shard(rank, world)
             .on_error(if self.skip_errors {

@@ -70,8 +70,9 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     );
     for (b, batch) in plan.batches.iter().enumerate() {
         for (slot, s) in batch.iter().enumerate() {
+            let key = s.key.as_deref().map_or(String::new(), |k| format!(" {k}"));
             println!(
-                "{b:>4} {slot:>3}  {}  label {}  frames {:?}",
+                "{b:>4} {slot:>3}  {}{key}  label {}  frames {:?}",
                 s.path.display(),
                 s.label,
                 s.frames

@@ -3,7 +3,10 @@
 //! from that directory shares.
 //!
 //! A row is keyed by the file's canonical path, size and modification time ([`CacheKey`]): a file that changes is a
-//! miss, and its new entry replaces the old row. The row holds an entry: one header line
+//! miss, and its new entry replaces the old row. A video stored in a tar shard is keyed by the shard's canonical
+//! path, size and modification time and the member's byte range in it (the path column holds the shard's path, a
+//! NUL byte, which no path contains, and `<offset>+<length>`): a shard that changes is a miss for every member, and
+//! the first new entry of the shard removes the rows of its earlier versions. The row holds an entry: one header line
 //! (`vidloader-index 1 len=<bytes> fnv1a=<hash>`), then the record as JSON, which repeats the key. On reading, the
 //! length, the hash, the record's key and the index's own consistency are checked; a row that fails is
 //! [`Lookup::Rejected`] and never used (the caller scans the file and puts a new entry over it).
@@ -78,7 +81,8 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|p| p.join(".cache/vidloader")))
 }
 
-/// What a cache entry belongs to: a file's canonical path, size and modification time.
+/// What a cache entry belongs to: a file's canonical path, size and modification time, and the byte range of the
+/// video in it when the file is a tar shard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CacheKey {
     /// The canonical path.
@@ -87,11 +91,14 @@ pub(crate) struct CacheKey {
     pub size: u64,
     /// The modification time in nanoseconds since the Unix epoch (0 when unknown or earlier).
     pub mtime_ns: u128,
+    /// The video's offset and length in the file (`None`: the whole file).
+    pub range: Option<(u64, u64)>,
 }
 
 impl CacheKey {
-    /// The key of the file at `path` as it is now; [`Error::NotFound`] when there is none.
-    pub fn of(path: &Path) -> Result<CacheKey> {
+    /// The key of the bytes `range` (offset, length) of the file at `path` as it is now (`None`: the whole
+    /// file); [`Error::NotFound`] when there is no such file.
+    pub fn of_range(path: &Path, range: Option<(u64, u64)>) -> Result<CacheKey> {
         let stat = std::fs::metadata(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound {
                 path: path.to_path_buf(),
@@ -109,19 +116,30 @@ impl CacheKey {
             path: canonical,
             size: stat.len(),
             mtime_ns,
+            range,
         })
     }
 
-    /// The path as the record spells it.
-    fn name(&self) -> String {
-        self.path.to_string_lossy().into_owned()
+    /// What follows the path in the path column and the record for a range: NUL, `<offset>+<length>`.
+    fn range_suffix(&self) -> String {
+        match self.range {
+            Some((offset, len)) => format!("\0{offset}+{len}"),
+            None => String::new(),
+        }
     }
 
-    /// The key columns of the row: the path's bytes, size and modification time as SQLite integers; `None` when
-    /// they do not fit (such a file is not cached).
-    fn columns(&self) -> Option<(&[u8], i64, i64)> {
+    /// The path (and range) as the record spells it.
+    fn name(&self) -> String {
+        format!("{}{}", self.path.to_string_lossy(), self.range_suffix())
+    }
+
+    /// The key columns of the row: the path's bytes (and the range), size and modification time as SQLite
+    /// integers; `None` when they do not fit (such a file is not cached).
+    fn columns(&self) -> Option<(Vec<u8>, i64, i64)> {
+        let mut path = self.path.as_os_str().as_encoded_bytes().to_vec();
+        path.extend_from_slice(self.range_suffix().as_bytes());
         Some((
-            self.path.as_os_str().as_encoded_bytes(),
+            path,
             i64::try_from(self.size).ok()?,
             i64::try_from(self.mtime_ns).ok()?,
         ))
@@ -256,7 +274,7 @@ impl MetadataCache {
             conn.prepare_cached(&format!(
                 "SELECT entry FROM {TABLE} WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3"
             ))?
-            .query_row((path, size, mtime), |r| {
+            .query_row((&path, size, mtime), |r| {
                 Ok(match r.get_ref(0)? {
                     ValueRef::Blob(b) | ValueRef::Text(b) => Some(b.to_vec()),
                     _ => None,
@@ -324,15 +342,26 @@ impl MetadataCache {
         let entry = entry_bytes(&json);
         let written = store.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.prepare_cached(&format!(
-                "DELETE FROM {TABLE} WHERE path = ?1 AND (size <> ?2 OR mtime_ns <> ?3)"
-            ))?
-            .execute((path, size, mtime))?;
+            if key.range.is_some() {
+                // Every member row of the shard's other versions: the paths from `<shard>\0` up to `<shard>\x01`.
+                let shard = key.path.as_os_str().as_encoded_bytes();
+                let (low, high) = ([shard, b"\0"].concat(), [shard, b"\x01"].concat());
+                tx.prepare_cached(&format!(
+                    "DELETE FROM {TABLE} WHERE path >= ?1 AND path < ?2 \
+                     AND (size <> ?3 OR mtime_ns <> ?4)"
+                ))?
+                .execute((&low, &high, size, mtime))?;
+            } else {
+                tx.prepare_cached(&format!(
+                    "DELETE FROM {TABLE} WHERE path = ?1 AND (size <> ?2 OR mtime_ns <> ?3)"
+                ))?
+                .execute((&path, size, mtime))?;
+            }
             tx.prepare_cached(&format!(
                 "INSERT OR REPLACE INTO {TABLE} (path, size, mtime_ns, entry) \
                  VALUES (?1, ?2, ?3, ?4)"
             ))?
-            .execute((path, size, mtime, &entry))?;
+            .execute((&path, size, mtime, &entry))?;
             tx.commit()
         });
         if let Err(e) = written {

@@ -11,6 +11,10 @@
 //! worker decodes it; [`VideoDataset::check_meta`] then holds the values against the video, and a value that is
 //! wrong is an [`Error::ManifestMismatch`] naming the row.
 //!
+//! A data set also comes from WebDataset tar shards ([`VideoDataset::from_shards`]): each sample's video is read in
+//! place as a byte range of its shard, its `.cls` member is its label (as a manifest's label column is), its
+//! `.txt` and `.json` members are kept on the entry ([`ShardMember`]).
+//!
 //! Metadata of the other videos costs one scan of a file's packets (no decoding). It is kept in memory for the life
 //! of the data set and in the cache directory's [`MetadataCache`] (one SQLite database shared by every process),
 //! keyed by the file's canonical path, size and modification time: a file that changes is scanned again, and an
@@ -29,9 +33,11 @@ use crate::data::cache::{
     default_cache_dir, CacheKey, CacheRecord, CacheStats, Lookup, MetadataCache,
 };
 use crate::data::sampler::Timeline;
+use crate::data::shards;
 use crate::error::{Error, Result};
 use crate::io::demux::{Demuxer, StreamInfo};
 use crate::io::index::FrameIndex;
+use crate::io::source::Source;
 
 /// File extensions [`VideoDataset::from_dir`] takes for videos (compared without regard to case).
 pub const VIDEO_EXTENSIONS: &[&str] = &[
@@ -60,6 +66,29 @@ pub struct VideoEntry {
     pub meta: Option<ManifestMeta>,
     /// The manifest line the entry comes from (1-based; `None` for entries not read from a manifest).
     pub line: Option<u32>,
+    /// For a video stored in a tar shard (`path` is then the shard): where it lies in the shard, and its sample's
+    /// key and `.txt` / `.json` members. `None` for a video file of its own.
+    pub member: Option<Box<ShardMember>>,
+}
+
+/// Where the video of a tar shard's sample lies in the shard, and the sample's other members (see
+/// [`VideoDataset::from_shards`]). The sample's `.cls` member is the entry's label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardMember {
+    /// The shard's position in [`VideoDataset::shards`].
+    pub shard: usize,
+    /// The sample's key (WebDataset's `__key__`): the members' names up to the first dot of their file names.
+    pub key: String,
+    /// The video member's name in the archive.
+    pub name: String,
+    /// Byte offset of the video's data in the shard.
+    pub offset: u64,
+    /// Length of the video in bytes.
+    pub len: u64,
+    /// The sample's `.txt` member.
+    pub text: Option<String>,
+    /// The sample's `.json` member, parsed.
+    pub json: Option<serde_json::Value>,
 }
 
 impl VideoEntry {
@@ -73,6 +102,29 @@ impl VideoEntry {
             end: None,
             meta: None,
             line: None,
+            member: None,
+        }
+    }
+
+    /// Where the video's bytes are read from: its file, or its byte range of a tar shard
+    /// ([`Source::Range`], named `<shard>:<member>`).
+    pub fn source(&self) -> Source {
+        match &self.member {
+            None => Source::Path(self.path.clone()),
+            Some(m) => Source::from_file_range(
+                self.path.clone(),
+                m.offset,
+                m.len,
+                format!("{}:{}", self.path.display(), m.name),
+            ),
+        }
+    }
+
+    /// The video for messages: its path, or `<shard>:<member>`.
+    pub fn name(&self) -> String {
+        match &self.member {
+            None => self.path.display().to_string(),
+            Some(m) => format!("{}:{}", self.path.display(), m.name),
         }
     }
 
@@ -220,6 +272,11 @@ pub struct VideoDataset {
     cache: Option<MetadataCache>,
     /// The manifest the entries were read from (for messages that name a row).
     manifest: Option<PathBuf>,
+    /// The tar shards the entries were read from (empty for other data sets), each with its entries (a run of
+    /// consecutive entries; empty for a shard without samples).
+    shards: Vec<(PathBuf, std::ops::Range<usize>)>,
+    /// A data set of one rank's shards only: that rank and the world size.
+    shard_rank: Option<(usize, usize)>,
     meta: Vec<OnceLock<Arc<VideoMeta>>>,
     disk_hits: AtomicU64,
     scans: AtomicU64,
@@ -237,6 +294,8 @@ impl VideoDataset {
             classes,
             cache: default_cache_dir().map(MetadataCache::new),
             manifest: None,
+            shards: Vec::new(),
+            shard_rank: None,
             meta,
             disk_hits: AtomicU64::new(0),
             scans: AtomicU64::new(0),
@@ -353,10 +412,154 @@ impl VideoDataset {
         reader.finish().map_err(Error::InvalidArgument)
     }
 
-    /// A manifest file, or a directory: one holding `labels.csv` or `labels.jsonl` is read through that manifest,
-    /// any other through [`VideoDataset::from_dir`].
+    /// The samples of WebDataset tar shards: `pattern` is one shard (`data/shard-000000.tar`), a brace pattern
+    /// (`data/shard-{000000..000999}.tar`: zero-padded ranges as `braceexpand` writes them, `{a,b}` lists, nested
+    /// braces) or several separated by `::`.
+    ///
+    /// Every shard's members are indexed once (their headers, not their data; the shards in parallel), and each
+    /// sample becomes an entry in shard order: its video (the member whose extension ends in one of
+    /// [`VIDEO_EXTENSIONS`]) read in place as a byte range of the shard, never extracted or copied whole; its `.cls`
+    /// member as the label (integers are class ids, otherwise class names mapped to ids as a manifest's are);
+    /// its key and `.txt` and `.json` members in [`VideoEntry::member`]. Samples are grouped as WebDataset groups
+    /// them (see [`ShardMember::key`]); members without a dot in their file name are ignored.
+    ///
+    /// A loader over such a data set splits the shards across ranks (shard `i` to rank `i % world_size`) and
+    /// shuffles shard order and then samples through a bounded buffer
+    /// ([`crate::DataLoaderBuilder::shuffle_buffer`]).
+    ///
+    /// Errors: [`Error::NotFound`] for a missing shard, [`Error::Unsupported`] for a compressed one (`.tar.gz`: it
+    /// cannot be read in place), [`Error::Corrupt`] for a file that is not a tar archive or is cut short, [`Error::ShardSample`] for a sample without a video (or with two, or with an unreadable label
+    /// member), [`Error::InvalidArgument`] for a bad pattern. A video member that is not a video is
+    /// [`Error::NotVideo`] when the loader first reads it.
+    pub fn from_shards(pattern: &str) -> Result<Self> {
+        Self::from_shard_paths(shards::shard_paths(pattern)?)
+    }
+
+    /// The samples of the shards of `pattern` that rank `rank` of `world_size` reads (shard `i` when
+    /// `i % world_size == rank`, as [`VideoDataset::from_shards`] splits them): the other shards are neither opened
+    /// nor indexed, so each rank of a large job reads its own shards and no other. The loader over it must be
+    /// [`crate::DataLoaderBuilder::shard`]`(rank, world_size)`. Unlike a data set of every shard, the rank does not
+    /// know the others' sample counts: with `drop_last` it stops after its own full batches, so ranks whose shards
+    /// hold different numbers of samples deliver different numbers of batches.
+    pub fn from_shards_of_rank(pattern: &str, rank: usize, world_size: usize) -> Result<Self> {
+        if world_size == 0 || rank >= world_size {
+            return Err(Error::InvalidArgument(format!(
+                "rank {rank} of world size {world_size}"
+            )));
+        }
+        Self::read_shards(shards::shard_paths(pattern)?, Some((rank, world_size)))
+    }
+
+    /// The samples of the tar shards `paths`, in this order (see [`VideoDataset::from_shards`]).
+    pub fn from_shard_paths<P: Into<PathBuf>>(paths: impl IntoIterator<Item = P>) -> Result<Self> {
+        Self::read_shards(paths.into_iter().map(Into::into).collect(), None)
+    }
+
+    /// The data set of `paths`, reading only `rank`'s shards when one is given.
+    fn read_shards(paths: Vec<PathBuf>, rank: Option<(usize, usize)>) -> Result<Self> {
+        use rayon::prelude::*;
+        if paths.is_empty() {
+            return Err(Error::InvalidArgument("no shards given".into()));
+        }
+        let started = Instant::now();
+        let read: Vec<Vec<shards::RawSample>> = paths
+            .par_iter()
+            .enumerate()
+            .map(|(i, p)| match rank {
+                Some((r, w)) if i % w != r => Ok(Vec::new()),
+                _ => shards::read_shard(p),
+            })
+            .collect::<Result<_>>()?;
+        let mut entries = Vec::with_capacity(read.iter().map(Vec::len).sum());
+        let mut spans = Vec::with_capacity(paths.len());
+        let (mut ids, mut names) = (false, false);
+        for (shard, (path, samples)) in paths.iter().zip(read).enumerate() {
+            let first = entries.len();
+            for s in samples {
+                let (label, class) = match s.cls.as_deref() {
+                    None | Some("") => (NO_LABEL, None),
+                    Some(c) => match c.parse::<i64>() {
+                        Ok(id) => {
+                            ids = true;
+                            (id, None)
+                        }
+                        Err(_) => {
+                            names = true;
+                            (NO_LABEL, Some(c.to_owned()))
+                        }
+                    },
+                };
+                entries.push(VideoEntry {
+                    label,
+                    class,
+                    member: Some(Box::new(ShardMember {
+                        shard,
+                        key: s.key,
+                        name: s.video.name,
+                        offset: s.video.offset,
+                        len: s.video.len,
+                        text: s.text,
+                        json: s.json,
+                    })),
+                    ..VideoEntry::new(path.clone(), NO_LABEL)
+                });
+            }
+            spans.push((path.clone(), first..entries.len()));
+        }
+        if ids && names {
+            // As in a CSV manifest: when some label is a name, every label is a class name.
+            for e in &mut entries {
+                if e.class.is_none() && e.label != NO_LABEL {
+                    e.class = Some(e.label.to_string());
+                }
+            }
+        }
+        let mut set = Self::with_sorted_classes(entries);
+        set.shards = spans;
+        set.shard_rank = rank;
+        set.read_ns.fetch_add(
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        Ok(set)
+    }
+
+    /// The tar shards the data set was read from, in order (empty when it was not read from shards).
+    pub fn shards(&self) -> Vec<&Path> {
+        self.shards.iter().map(|(p, _)| p.as_path()).collect()
+    }
+
+    /// Whether `pattern` reads as tar shards in [`VideoDataset::open`]: a path ending in `.tar`, or a pattern with
+    /// braces or `::`.
+    pub fn is_shard_pattern(pattern: &str) -> bool {
+        shards::looks_like_shards(pattern)
+    }
+
+    /// For a data set of one rank's shards ([`VideoDataset::from_shards_of_rank`]): that rank and the world size.
+    pub fn shard_rank(&self) -> Option<(usize, usize)> {
+        self.shard_rank
+    }
+
+    /// The number of tar shards the data set was read from (0 when it was not read from shards).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The entries of shard `s` (positions in [`VideoDataset::entries`]); empty for a shard without samples or
+    /// out of range.
+    pub fn shard_entries(&self, s: usize) -> std::ops::Range<usize> {
+        self.shards.get(s).map_or(0..0, |(_, r)| r.clone())
+    }
+
+    /// A manifest file, a directory, or tar shards. A directory holding `labels.csv` or `labels.jsonl` is read
+    /// through that manifest, any other through [`VideoDataset::from_dir`]; a path ending in `.tar` or a pattern
+    /// with braces or `::` (that is not a directory) is read as tar shards ([`VideoDataset::from_shards`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        let text = path.to_string_lossy();
+        if !path.is_dir() && shards::looks_like_shards(&text) {
+            return Self::from_shards(&text);
+        }
         if path.is_dir() {
             for name in ["labels.csv", "labels.jsonl"] {
                 let m = path.join(name);
@@ -493,7 +696,7 @@ impl VideoDataset {
             return Ok(m.clone());
         }
         let started = Instant::now();
-        let m = self.load_meta(&entry.path);
+        let m = self.load_meta(entry);
         self.read_ns.fetch_add(
             u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -567,15 +770,17 @@ impl VideoDataset {
         Ok(())
     }
 
-    fn load_meta(&self, path: &Path) -> Result<Arc<VideoMeta>> {
-        let key = CacheKey::of(path)?;
+    fn load_meta(&self, entry: &VideoEntry) -> Result<Arc<VideoMeta>> {
+        let source = entry.source();
+        let range = entry.member.as_ref().map(|m| (m.offset, m.len));
+        let key = CacheKey::of_range(&entry.path, range)?;
         if let Some(cache) = &self.cache {
             match cache.get(&key) {
                 Lookup::Hit(rec) => {
                     self.disk_hits.fetch_add(1, Ordering::Relaxed);
                     let meta = VideoMeta::from(*rec);
                     if let Some(index) = &meta.index {
-                        crate::io::index::remember(path, index.clone());
+                        crate::io::index::remember(&source, index.clone());
                     }
                     return Ok(Arc::new(meta));
                 }
@@ -586,14 +791,14 @@ impl VideoDataset {
             }
         }
         self.scans.fetch_add(1, Ordering::Relaxed);
-        let mut demuxer = Demuxer::open(path)?;
+        let mut demuxer = Demuxer::open(source.clone())?;
         let info = demuxer.info().clone();
         let index = FrameIndex::scan_demuxer(&mut demuxer)?;
         if let Some(cache) = &self.cache {
             cache.put(&key, &info, &index);
         }
         let index = Arc::new(index);
-        crate::io::index::remember(path, index.clone());
+        crate::io::index::remember(&source, index.clone());
         Ok(Arc::new(VideoMeta::scanned(&info, index)))
     }
 }
@@ -932,6 +1137,7 @@ impl<'b> ManifestReader<'b> {
             end,
             meta,
             line: Some(line),
+            member: None,
         });
         Ok(())
     }

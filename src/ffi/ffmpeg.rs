@@ -107,6 +107,90 @@ pub(crate) fn open_input(
     if rc < 0 {
         return Err(ff::Error::from(rc));
     }
+    // SAFETY: `ps` was just opened by avformat_open_input and nothing else holds it.
+    match unsafe { find_stream_info_from_headers(ps) } {
+        // SAFETY: `ps` is an opened context with stream info; the Input owns it from here on and closes it.
+        Ok(Some(headers)) => Ok((unsafe { ff::format::context::Input::wrap(ps) }, headers)),
+        Ok(None) => {
+            // SAFETY: `ps` is valid and closed exactly once (FFmpeg nulls it).
+            unsafe { ffi::avformat_close_input(&mut ps) };
+            ff::format::input(path).map(|i| (i, false))
+        }
+        Err(e) => {
+            // SAFETY: as above.
+            unsafe { ffi::avformat_close_input(&mut ps) };
+            Err(e)
+        }
+    }
+}
+
+/// [`open_input`] for a container read through a custom reader: `make_io` gives a fresh reader positioned at the
+/// start (called again when the headers do not suffice and FFmpeg's full probe reads from the start), `name` is
+/// the format hint (its extension).
+pub(crate) fn open_input_io(
+    make_io: &dyn Fn() -> std::result::Result<ff::format::context::StreamIo, ff::Error>,
+    name: &str,
+    from_headers: bool,
+) -> std::result::Result<(ff::format::context::Input, bool), ff::Error> {
+    if !from_headers {
+        return ff::format::input_from_stream(make_io()?, Some(name), None).map(|i| (i, false));
+    }
+    let c_name = CString::new(name).map_err(|_| ff::Error::InvalidData)?;
+    let mut io = make_io()?;
+    // SAFETY: allocates an empty context (null when out of memory).
+    let mut ps = unsafe { ffi::avformat_alloc_context() };
+    if ps.is_null() {
+        return Err(ff::Error::Other {
+            errno: libc::ENOMEM,
+        });
+    }
+    // SAFETY: `ps` is a fresh context; `pb` is the AVIOContext `io` owns, which lives as long as the context
+    // (the Input below takes both; on failure the context is closed before `io` drops). The custom-IO flag keeps
+    // FFmpeg from closing `pb` itself.
+    unsafe {
+        (*ps).pb = io.as_mut_ptr();
+        (*ps).flags |= ffi::AVFMT_FLAG_CUSTOM_IO;
+    }
+    // SAFETY: `ps` was allocated above and `c_name` outlives the call; on failure FFmpeg frees the context (not
+    // `pb`) and nulls `ps`.
+    let rc =
+        unsafe { ffi::avformat_open_input(&mut ps, c_name.as_ptr(), ptr::null(), ptr::null_mut()) };
+    if rc < 0 {
+        return Err(ff::Error::from(rc));
+    }
+    // SAFETY: `ps` was just opened and nothing else holds it.
+    match unsafe { find_stream_info_from_headers(ps) } {
+        // SAFETY: `ps` is an opened context with stream info whose `pb` is `io`'s; the Input owns both from here
+        // on and closes the context before it frees the reader.
+        Ok(Some(headers)) => Ok((
+            unsafe { ff::format::context::Input::wrap_with_custom_io(ps, io) },
+            headers,
+        )),
+        Ok(None) => {
+            // SAFETY: `ps` is valid and closed exactly once, before `io` (its `pb`) drops.
+            unsafe { ffi::avformat_close_input(&mut ps) };
+            drop(io);
+            ff::format::input_from_stream(make_io()?, Some(name), None).map(|i| (i, false))
+        }
+        Err(e) => {
+            // SAFETY: as above.
+            unsafe { ffi::avformat_close_input(&mut ps) };
+            Err(e)
+        }
+    }
+}
+
+/// `avformat_find_stream_info` with the parameters of H.264 streams read from their headers (see
+/// [`describe_h264`]) and no picture decoded for them: `Ok(Some(true))` when some stream was described that way,
+/// `Ok(Some(false))` when there was none to describe (FFmpeg probed as usual). `Ok(None)`: some H.264 stream's
+/// headers do not describe it and nothing was probed; the caller reopens the input for FFmpeg's full probe, which
+/// also discards what `describe_h264` wrote.
+///
+/// # Safety
+/// `ps` must be a context opened by `avformat_open_input` that nothing else uses during the call.
+unsafe fn find_stream_info_from_headers(
+    ps: *mut ffi::AVFormatContext,
+) -> std::result::Result<Option<bool>, ff::Error> {
     // SAFETY: `ps` is an opened context whose `streams` holds `nb_streams` valid streams, each with codec
     // parameters that nothing else touches during this call.
     let pars: Vec<*mut ffi::AVCodecParameters> = unsafe {
@@ -130,9 +214,11 @@ pub(crate) fn open_input(
         }
     }
     if !described {
-        // SAFETY: `ps` is valid and closed exactly once (FFmpeg nulls it); the dictionaries are still empty.
-        unsafe { ffi::avformat_close_input(&mut ps) };
-        return ff::format::input(path).map(|i| (i, false));
+        for o in &mut options {
+            // SAFETY: each entry is null or a dictionary set above.
+            unsafe { ffi::av_dict_free(o) };
+        }
+        return Ok(None);
     }
     // SAFETY: `ps` is valid; `options` has one dictionary per stream (nb_streams entries, as FFmpeg requires);
     // FFmpeg may replace each with the options it did not use, which we free right after.
@@ -142,12 +228,9 @@ pub(crate) fn open_input(
         unsafe { ffi::av_dict_free(o) };
     }
     if rc < 0 {
-        // SAFETY: as above.
-        unsafe { ffi::avformat_close_input(&mut ps) };
         return Err(ff::Error::from(rc));
     }
-    // SAFETY: `ps` is an opened context with stream info; the Input owns it from here on and closes it.
-    Ok((unsafe { ff::format::context::Input::wrap(ps) }, any))
+    Ok(Some(any))
 }
 
 /// For an H.264 stream whose extradata is an `avcC` record with a sequence parameter set this crate reads

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::ffi::ffmpeg::{self as ffx, AnnexBFilter};
 use crate::frame::color::{ColorMatrix, ColorRange};
-use crate::io::source::Source;
+use crate::io::source::{FileRange, Source};
 
 /// Initialises FFmpeg once and keeps its logging quiet (errors come back as values).
 pub(crate) fn init_ffmpeg() {
@@ -249,6 +249,41 @@ impl Demuxer {
                 .map_err(|e| Error::ffmpeg("avio_alloc_context", e))?;
                 let opened = ff::format::input_from_stream(io, Some(name), None);
                 (head, opened.map(|i| (i, ProbeMode::Full)))
+            }
+            Source::Range {
+                path, offset, len, ..
+            } => {
+                let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Error::NotFound { path: path.clone() },
+                    _ => Error::Open {
+                        source_name: name.clone(),
+                        reason: e.to_string(),
+                    },
+                })?;
+                let mut range = FileRange::new(file, *offset, *len);
+                let mut head = vec![0u8; 4096];
+                let n = read_up_to(&mut range, &mut head)
+                    .map_err(|e| Error::io(format!("{name}: reading"), e))?;
+                head.truncate(n);
+                let make_io = || {
+                    let file = std::fs::File::open(path).map_err(|e| ff::Error::Other {
+                        errno: e.raw_os_error().unwrap_or(libc::EIO),
+                    })?;
+                    ff::format::context::StreamIo::from_read_seek(FileRange::new(
+                        file, *offset, *len,
+                    ))
+                };
+                let opened = ffx::open_input_io(&make_io, &name, probe == ProbeMode::Headers).map(
+                    |(i, headers)| {
+                        let probe = if headers {
+                            ProbeMode::Headers
+                        } else {
+                            ProbeMode::Full
+                        };
+                        (i, probe)
+                    },
+                );
+                (head, opened)
             }
         };
         if head.is_empty() {

@@ -736,7 +736,9 @@ fn display_order_from_poc(
     )
 }
 
-type CacheKey = (PathBuf, u64, Option<SystemTime>);
+/// Canonical path, size, modification time and, for a range of the file (a tar shard's member), its offset and
+/// length.
+type CacheKey = (PathBuf, u64, Option<SystemTime>, Option<(u64, u64)>);
 
 fn cache() -> &'static Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>> {
     static CACHE: OnceLock<Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>>> = OnceLock::new();
@@ -747,29 +749,32 @@ fn cache() -> &'static Mutex<lru::LruCache<CacheKey, Arc<FrameIndex>>> {
     })
 }
 
-/// The per-process cache key of the file at `path`: canonical path, size and modification time.
-fn cache_key(path: &std::path::Path) -> Option<CacheKey> {
+/// The per-process cache key of a source read from a file: the file's canonical path, size and modification
+/// time, and the byte range of a range source.
+fn cache_key(source: &Source) -> Option<CacheKey> {
+    let (path, range) = source.file()?;
     let meta = std::fs::metadata(path).ok()?;
     Some((
         std::fs::canonicalize(path).ok()?,
         meta.len(),
         meta.modified().ok(),
+        range,
     ))
 }
 
 /// Puts an index built elsewhere (the data set's on-disk cache) into the per-process cache, so that decoders
-/// opening the file do not scan it again. The caller vouches that `index` belongs to the file as it is now.
-pub(crate) fn remember(path: &std::path::Path, index: Arc<FrameIndex>) {
-    if let (Some(k), Ok(mut c)) = (cache_key(path), cache().lock()) {
+/// opening the source do not scan it again. The caller vouches that `index` belongs to the source as it is now.
+pub(crate) fn remember(source: &Source, index: Arc<FrameIndex>) {
+    if let (Some(k), Ok(mut c)) = (cache_key(source), cache().lock()) {
         c.put(k, index);
     }
 }
 
 /// The index of `source`, from the per-process cache when the file is unchanged (same path, size and
-/// modification time), otherwise scanned with `demuxer` (a freshly opened demuxer of the same source, which is
-/// rewound afterwards) and cached.
+/// modification time, and the same range of it), otherwise scanned with `demuxer` (a freshly opened demuxer of
+/// the same source, which is rewound afterwards) and cached.
 pub(crate) fn index_for(source: &Source, demuxer: &mut Demuxer) -> Result<Arc<FrameIndex>> {
-    let key = source.path().and_then(cache_key);
+    let key = cache_key(source);
     if let Some(k) = &key {
         if let Some(hit) = cache().lock().ok().and_then(|mut c| c.get(k).cloned()) {
             return Ok(hit);

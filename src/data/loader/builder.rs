@@ -88,6 +88,18 @@ impl DataLoaderBuilder {
         self.cfg.shuffle = on;
         self
     }
+    /// Samples in the shuffle buffer of a data set read from tar shards (default 1000, as WebDataset's examples
+    /// use; 0 or 1: samples in shard order). With [`DataLoaderBuilder::shuffle`] on, such a data set is not
+    /// shuffled whole: every epoch the rank's shards are put in a random order, and their samples, read shard after
+    /// shard, pass through a buffer of this many from which each next one is drawn at random (WebDataset's
+    /// `shuffle(n)`). A sample thus comes out at most `n - 1` places before where shard order puts it (later only
+    /// with odds that fall off geometrically), and the samples in flight at one time come from a few neighbouring
+    /// shards. The buffer holds positions, not
+    /// decoded frames: its size costs no memory. Other data sets are shuffled whole and ignore it.
+    pub fn shuffle_buffer(mut self, n: usize) -> Self {
+        self.cfg.shuffle_buffer = n;
+        self
+    }
     /// Seed of the shuffle, the random samplers and random crops (default 0).
     pub fn seed(mut self, seed: u64) -> Self {
         self.cfg.seed = seed;
@@ -173,7 +185,8 @@ impl DataLoaderBuilder {
         self.cfg.dtype = kind;
         self
     }
-    /// This process's rank and the number of ranks: each rank reads its own disjoint share of every epoch.
+    /// This process's rank and the number of ranks: each rank reads its own disjoint share of every epoch (of a
+    /// data set read from tar shards: the shards `i` with `i % world_size == rank`, every epoch).
     pub fn shard(mut self, rank: usize, world_size: usize) -> Self {
         self.cfg.rank = rank;
         self.cfg.world_size = world_size;
@@ -242,6 +255,14 @@ impl DataLoaderBuilder {
                 "rank {} of world size {}",
                 cfg.rank, cfg.world_size
             ));
+        }
+        if let Some((r, w)) = dataset.shard_rank() {
+            if (r, w) != (cfg.rank, cfg.world_size) {
+                return bad(format!(
+                    "the data set holds the shards of rank {r} of {w}, the loader is rank {} of {}",
+                    cfg.rank, cfg.world_size
+                ));
+            }
         }
         let t = sampler.frames_per_sample();
         if t == 0 {

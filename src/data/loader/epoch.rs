@@ -40,7 +40,8 @@ enum Engine {
 /// What became of a task.
 enum Outcome {
     Done {
-        info: SampleInfo,
+        /// Boxed: a sample of a tar shard carries its text and JSON members.
+        info: Box<SampleInfo>,
         work: DecodeWork,
         fallback: bool,
         engine: Engine,
@@ -344,7 +345,7 @@ impl Epoch {
                     self.stats.dropped += work.packets_dropped;
                     self.stats.cpu_fallbacks += u64::from(fallback);
                     self.stats.cpu_samples += u64::from(engine == Engine::Cpu);
-                    self.current.push(info);
+                    self.current.push(*info);
                 }
                 Outcome::Skipped(reason) => self.skip(idx, reason),
                 Outcome::Failed(e) => match self.shared.cfg.on_error {
@@ -479,8 +480,8 @@ impl Iterator for Epochs {
     }
 }
 
-/// A decoder and the file it is on.
-type OpenDecoder = Option<(SimpleDecoder, std::path::PathBuf)>;
+/// A decoder and the video it is on: the file, and the video's offset in it for a member of a tar shard.
+type OpenDecoder = Option<(SimpleDecoder, (std::path::PathBuf, Option<u64>))>;
 
 /// A worker's decoders: the loader's backend, and a CPU one for videos that backend cannot decode.
 #[derive(Default)]
@@ -564,15 +565,17 @@ fn decode_sample(
     info: &SampleInfo,
     slot: &mut Tensor,
 ) -> Result<DecodeWork> {
+    let entry = shared.dataset.entry(info.dataset_index)?;
+    let at = (info.path.clone(), entry.member.as_ref().map(|m| m.offset));
     let dec = match open.take() {
-        Some((d, p)) if p == info.path => open.insert((d, p)),
+        Some((d, p)) if p == at => open.insert((d, p)),
         Some((mut d, _)) => {
-            d.reconfigure(&info.path)?;
-            open.insert((d, info.path.clone()))
+            d.reconfigure(entry.source())?;
+            open.insert((d, at))
         }
         None => open.insert((
-            SimpleDecoder::open_with_pool(&info.path, opts.clone(), shared.pool.clone())?,
-            info.path.clone(),
+            SimpleDecoder::open_with_pool(entry.source(), opts.clone(), shared.pool.clone())?,
+            at,
         )),
     };
     // A video planned from its manifest row is opened for the first time here: the row must hold.
@@ -643,7 +646,7 @@ fn run_task(
     };
     match result {
         Ok(work) => Outcome::Done {
-            info,
+            info: Box::new(info),
             work,
             fallback: fallback && engine == Engine::Main,
             engine,

@@ -50,6 +50,9 @@ use crate::frame::color::ColorType;
 use crate::frame::transform::Normalize;
 
 use builder::cores;
+
+/// Samples in the shuffle buffer of a data set of tar shards, unless the builder says otherwise.
+const DEFAULT_SHUFFLE_BUFFER: usize = 1000;
 pub use builder::{dist_from_env, DataLoaderBuilder, DistEnv};
 pub use epoch::{Epoch, Epochs};
 pub use plan::{Plan, SampleInfo, SkippedSample};
@@ -260,6 +263,8 @@ impl std::fmt::Display for LoaderSummary {
 struct Config {
     batch_size: usize,
     shuffle: bool,
+    /// Samples in the shuffle buffer of a data set of tar shards.
+    shuffle_buffer: usize,
     seed: u64,
     epochs: u64,
     drop_last: bool,
@@ -386,6 +391,7 @@ impl DataLoader {
             cfg: Config {
                 batch_size: 8,
                 shuffle: false,
+                shuffle_buffer: DEFAULT_SHUFFLE_BUFFER,
                 seed: 0,
                 epochs: 1,
                 drop_last: false,

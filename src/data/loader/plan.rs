@@ -22,6 +22,15 @@ pub struct SampleInfo {
     pub path: PathBuf,
     /// Its label.
     pub label: i64,
+    /// For a video stored in a tar shard (`path` is the shard): the sample's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The sample's `.txt` member (tar shards).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The sample's `.json` member (tar shards).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
     /// Frame indices, in the order of the batch's `T` dimension.
     pub frames: Vec<usize>,
     /// Presentation time of each frame in seconds.
@@ -95,6 +104,8 @@ pub(crate) fn rng_for(seed: u64, epoch: u64, item: u64, purpose: u64) -> SampleR
 const SHUFFLE: u64 = 0;
 const FRAMES: u64 = 1;
 const CROP: u64 = 2;
+const SHARD_ORDER: u64 = 3;
+const SHUFFLE_BUFFER: u64 = 4;
 
 /// Indices `0..n` in epoch order: shuffled (Fisher-Yates with the `(seed, epoch)` generator) or as they are.
 pub(crate) fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: u64) -> Vec<usize> {
@@ -113,6 +124,29 @@ pub(crate) fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: u64) -> Vec
 /// hold every entry).
 pub(crate) fn shard(order: &[usize], rank: usize, world: usize) -> Vec<usize> {
     order.iter().skip(rank).step_by(world).copied().collect()
+}
+
+/// WebDataset's `shuffle(buffer)`: `items` in the order a buffer of `buffer` of them gives, drawing each next one at
+/// random from the buffer once it is full (and from what is left at the end). `buffer` 0 or 1 keeps the order.
+pub(crate) fn buffer_shuffle(items: &[usize], buffer: usize, rng: &mut SampleRng) -> Vec<usize> {
+    if buffer <= 1 {
+        return items.to_vec();
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut buf: Vec<usize> = Vec::with_capacity(buffer.min(items.len()));
+    for &item in items {
+        if buf.len() < buffer {
+            buf.push(item);
+            continue;
+        }
+        let k = below(rng, buf.len() as u64) as usize;
+        out.push(std::mem::replace(&mut buf[k], item));
+    }
+    while !buf.is_empty() {
+        let k = below(rng, buf.len() as u64) as usize;
+        out.push(buf.swap_remove(k));
+    }
+    out
 }
 
 /// Batches per rank when `drop_last` is on: the same on every rank, so that collective operations stay in step.
@@ -146,7 +180,7 @@ impl Shared {
         if frames.len() != t {
             return Err(Error::InvalidArgument(format!(
                 "{}: the sampler gave {} frames, it promised {t}",
-                entry.path.display(),
+                entry.name(),
                 frames.len()
             )));
         }
@@ -154,10 +188,14 @@ impl Shared {
             timeline.check(f as i64)?;
         }
         let crop = self.crop_for(epoch, idx, meta.width, meta.height)?;
+        let member = entry.member.as_deref();
         Ok(Planned::Sample(SampleInfo {
             dataset_index: idx,
             path: entry.path.clone(),
             label: entry.label,
+            key: member.map(|m| m.key.clone()),
+            text: member.and_then(|m| m.text.clone()),
+            json: member.and_then(|m| m.json.clone()),
             times: frames.iter().map(|&f| timeline.time_of(f)).collect(),
             frames,
             crop,
@@ -172,7 +210,7 @@ impl Shared {
                 if (w, h) != (ow, oh) {
                     return Err(Error::InvalidArgument(format!(
                         "{}: {w}x{h} frames do not fit a {ow}x{oh} batch; set a resize",
-                        self.dataset.entry(idx)?.path.display()
+                        self.dataset.entry(idx)?.name()
                     )));
                 }
                 Ok(None)
@@ -210,6 +248,9 @@ impl Shared {
 
     /// This rank's videos for `epoch`, in order, and the batch limit (`drop_last`).
     pub(crate) fn rank_order(&self, epoch: u64) -> (Vec<usize>, Option<usize>) {
+        if self.dataset.shard_count() > 0 {
+            return self.shard_rank_order(epoch);
+        }
         let n = self.dataset.len();
         let order = epoch_order(n, self.cfg.shuffle, self.cfg.seed, epoch);
         let mine = shard(&order, self.cfg.rank, self.cfg.world_size);
@@ -218,6 +259,51 @@ impl Shared {
             .drop_last
             .then(|| full_batches_per_rank(n, self.cfg.world_size, self.cfg.batch_size));
         (mine, limit)
+    }
+}
+
+impl Shared {
+    /// [`Shared::rank_order`] for a data set of tar shards: this rank's shards (`i % world_size == rank`), in an
+    /// order shuffled from `(seed, epoch)`, their samples in archive order through the shuffle buffer. With
+    /// `drop_last`, every rank stops after the batches the rank with the fewest samples fills.
+    fn shard_rank_order(&self, epoch: u64) -> (Vec<usize>, Option<usize>) {
+        let (rank, world) = (self.cfg.rank, self.cfg.world_size.max(1));
+        let count = self.dataset.shard_count();
+        let mut shards: Vec<usize> = (rank..count).step_by(world).collect();
+        if self.cfg.shuffle {
+            let mut rng = rng_for(self.cfg.seed, epoch, rank as u64, SHARD_ORDER);
+            for i in (1..shards.len()).rev() {
+                let j = below(&mut rng, i as u64 + 1) as usize;
+                shards.swap(i, j);
+            }
+        }
+        let samples: Vec<usize> = shards
+            .iter()
+            .flat_map(|&s| self.dataset.shard_entries(s))
+            .collect();
+        let order = if self.cfg.shuffle {
+            let mut rng = rng_for(self.cfg.seed, epoch, rank as u64, SHUFFLE_BUFFER);
+            buffer_shuffle(&samples, self.cfg.shuffle_buffer, &mut rng)
+        } else {
+            samples
+        };
+        let limit = self.cfg.drop_last.then(|| {
+            if self.dataset.shard_rank().is_some() {
+                // Only this rank's shards were read: its own full batches.
+                return order.len() / self.cfg.batch_size.max(1);
+            }
+            (0..world)
+                .map(|r| {
+                    (r..count)
+                        .step_by(world)
+                        .map(|s| self.dataset.shard_entries(s).len())
+                        .sum::<usize>()
+                })
+                .min()
+                .unwrap_or(0)
+                / self.cfg.batch_size.max(1)
+        });
+        (order, limit)
     }
 }
 
@@ -232,6 +318,25 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..10).collect::<Vec<_>>());
         assert_eq!(full_batches_per_rank(10, 3, 2), 1);
+    }
+
+    #[test]
+    fn the_shuffle_buffer_is_bounded_and_keeps_every_item() {
+        let items: Vec<usize> = (0..1000).collect();
+        let mut rng = rng_for(1, 2, 3, SHUFFLE_BUFFER);
+        let out = buffer_shuffle(&items, 10, &mut rng);
+        let mut sorted = out.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, items);
+        assert_ne!(out, items);
+        // An item leaves the buffer at the earliest when it enters it, so it comes out at most `buffer - 1` places
+        // before its place in the input.
+        for (pos, &item) in out.iter().enumerate() {
+            assert!(pos + 9 >= item, "item {item} came out at {pos}");
+        }
+        assert_eq!(buffer_shuffle(&items, 1, &mut rng), items);
+        let again = buffer_shuffle(&items, 10, &mut rng_for(1, 2, 3, SHUFFLE_BUFFER));
+        assert_eq!(again, out);
     }
 
     #[test]
