@@ -214,120 +214,249 @@ impl Taps {
     }
 }
 
-/// The rounded RGB values (as `f32`) of chosen pixels of one source row, one array per channel.
-#[derive(Default)]
-pub(crate) struct GatheredRgb {
-    pub rgb: [Vec<f32>; 3],
-    luma: Vec<f32>,
-    terms: ChromaTerms,
-    /// The whole span of the crop's row converted (when that is less work than converting pixel by pixel).
-    planes: [Vec<u8>; 3],
-}
-
 /// One 8-bit planar YUV picture, cropped: the three planes with their strides, the crop's origin and the chroma
 /// subsampling.
 pub(crate) struct YuvPlanes<'a> {
     pub planes: [(&'a [u8], usize); 3],
     pub left: usize,
     pub top: usize,
-    /// Width of the crop.
-    pub width: usize,
     pub shift_x: u32,
     pub shift_y: u32,
 }
 
-impl GatheredRgb {
-    /// Converts the pixels at columns `xs` (crop coordinates) of row `y` of `pic`.
-    pub(crate) fn gather(&mut self, pic: &YuvPlanes<'_>, conv: &YuvToRgb, y: usize, xs: &[usize]) {
-        let n = xs.len();
+/// [`to_u8`] as an `f32` (the level `0.0..=255.0`), in float operations only: `(v + 0.5)` clamped, then rounded to
+/// the nearest integer by adding and subtracting 2^23, less one where that rounded up. Equal to
+/// `f32::from(to_u8(v))` for every value but NaN (which the conversion of 8-bit samples never gives).
+#[inline(always)]
+fn level(v: f32) -> f32 {
+    const TWO_23: f32 = 8_388_608.0;
+    let x = (v + 0.5).clamp(0.0, 255.0);
+    let nearest = (x + TWO_23) - TWO_23;
+    if nearest > x {
+        nearest - 1.0
+    } else {
+        nearest
+    }
+}
+
+/// The source columns of a fused resize (crop, bilinear resize, then normalisation), worked out once per frame:
+/// for every output column the luma and chroma columns of its two taps, in picture coordinates, and the taps'
+/// weights.
+pub(crate) struct ResizeColumns {
+    luma: [Vec<usize>; 2],
+    chroma: [Vec<usize>; 2],
+    w0: Vec<f32>,
+    w1: Vec<f32>,
+    /// The largest luma and chroma column: every row is checked against them once, so the gathers index
+    /// unchecked.
+    max_luma: usize,
+    max_chroma: usize,
+}
+
+impl ResizeColumns {
+    /// The columns of `pic`'s crop that the horizontal taps `cols` read.
+    pub(crate) fn new(pic: &YuvPlanes<'_>, cols: &Taps) -> Self {
+        let luma =
+            [&cols.i0, &cols.i1].map(|i| i.iter().map(|&x| pic.left + x).collect::<Vec<_>>());
+        let chroma = luma
+            .clone()
+            .map(|l| l.iter().map(|&x| x >> pic.shift_x).collect::<Vec<_>>());
+        let max = |v: &[Vec<usize>; 2]| v.iter().flatten().copied().max().unwrap_or(0);
+        ResizeColumns {
+            max_luma: max(&luma),
+            max_chroma: max(&chroma),
+            luma,
+            chroma,
+            w0: cols.w0.clone(),
+            w1: cols.w1.clone(),
+        }
+    }
+
+    /// Output columns.
+    pub(crate) fn len(&self) -> usize {
+        self.w0.len()
+    }
+}
+
+/// `row[cols[k]]` for every `k`, into `dst`.
+#[inline(always)]
+fn gather(dst: &mut Vec<u8>, row: &[u8], cols: &[usize], max: usize) {
+    assert!(max < row.len(), "column {max} of a {}-byte row", row.len());
+    dst.clear();
+    // SAFETY: every column is at most `max` (`ResizeColumns` keeps its maximum), which is inside `row`.
+    dst.extend(cols.iter().map(|&x| unsafe { *row.get_unchecked(x) }));
+}
+
+/// The samples one source row needs: luma at both taps' columns, and the two chroma components at both taps'
+/// columns (kept for the next row of the same chroma row).
+#[derive(Default)]
+pub(crate) struct RowSamples {
+    luma: [Vec<u8>; 2],
+    /// The chroma row `chroma` holds (`None`: nothing yet).
+    chroma_row: Option<usize>,
+    /// Cb and Cr at the first taps' columns, then at the second's.
+    chroma: [Vec<u8>; 4],
+}
+
+impl RowSamples {
+    /// Gathers what row `y` of `pic`'s crop needs at `cols`.
+    #[inline(always)]
+    pub(crate) fn gather(&mut self, pic: &YuvPlanes<'_>, cols: &ResizeColumns, y: usize) {
         let [(luma, ls), (cb, cbs), (cr, crs)] = pic.planes;
         let sy = pic.top + y;
         let lrow = &luma[sy * ls..];
-        let cy = sy >> pic.shift_y;
-        let (cbrow, crrow) = (&cb[cy * cbs..], &cr[cy * crs..]);
-        // Converting the crop's whole row with the row kernel costs about a third of converting one pixel at a
-        // time (gathered loads, no SIMD): do that when the row is not much longer than the pixels wanted. Either
-        // way the luma and chroma terms go through the row kernel; `lead` is where pixel `x` of `xs` lies in its
-        // output (the whole row), `None` when the output holds exactly the pixels of `xs`.
-        let lead = if pic.width <= 2 * n {
-            let x0 = pic.left >> pic.shift_x << pic.shift_x;
-            let lead = pic.left - x0;
-            let span = lead + pic.width;
-            let at = |row, start| Samples {
-                row,
-                wide: false,
-                start,
-                step: 1,
-            };
-            load_scaled(at(lrow, x0), span, conv.y_off, conv.y_scale, &mut self.luma);
-            let cw = (span + (1 << pic.shift_x) - 1) >> pic.shift_x;
-            let c0 = x0 >> pic.shift_x;
-            self.terms
-                .compute(conv, at(cbrow, c0), at(crrow, c0), cw, pic.shift_x, span);
-            Some(lead)
-        } else {
-            self.luma.clear();
-            self.luma.extend(
-                xs.iter()
-                    .map(|&x| (f32::from(lrow[pic.left + x]) - conv.y_off) * conv.y_scale),
-            );
-            let t = &mut self.terms;
-            t.cb.clear();
-            t.cr.clear();
-            for &x in xs {
-                let cx = (pic.left + x) >> pic.shift_x;
-                t.cb.push((f32::from(cbrow[cx]) - conv.c_off) * conv.c_scale);
-                t.cr.push((f32::from(crrow[cx]) - conv.c_off) * conv.c_scale);
-            }
-            t.spread_terms(conv, 0, n);
-            None
-        };
-        let len = self.luma.len();
-        for p in self.planes.iter_mut() {
-            p.clear();
-            p.resize(len, 0);
+        for (dst, c) in self.luma.iter_mut().zip(&cols.luma) {
+            gather(dst, lrow, c, cols.max_luma);
         }
-        let [r8, g8, b8] = &mut self.planes;
-        rgb_row_planar(&self.luma, &self.terms, r8, g8, b8);
-        for (out, plane) in self.rgb.iter_mut().zip(&self.planes) {
-            out.clear();
-            match lead {
-                Some(lead) => out.extend(xs.iter().map(|&x| f32::from(plane[lead + x]))),
-                None => out.extend(plane.iter().map(|&v| f32::from(v))),
-            }
+        let cy = sy >> pic.shift_y;
+        if self.chroma_row != Some(cy) {
+            let (cbrow, crrow) = (&cb[cy * cbs..], &cr[cy * crs..]);
+            let [cb0, cr0, cb1, cr1] = &mut self.chroma;
+            gather(cb0, cbrow, &cols.chroma[0], cols.max_chroma);
+            gather(cr0, crrow, &cols.chroma[0], cols.max_chroma);
+            gather(cb1, cbrow, &cols.chroma[1], cols.max_chroma);
+            gather(cr1, crrow, &cols.chroma[1], cols.max_chroma);
+            self.chroma_row = Some(cy);
         }
     }
 }
 
-/// One output row of channel values: bilinear interpolation of the rounded RGB values of the two source rows
-/// (`top` and `bottom`, each gathered at the columns `i0` then `i1` of the taps, `2 * out_width` values), then
-/// `(v * scale - mean) / std` when normalising. The same arithmetic, in the same order, as the GPU kernel's.
+/// One source row interpolated horizontally, per channel: `w0 * a + w1 * b`, where `a` and `b` are the rounded
+/// RGB levels ([`YuvToRgb`], as `f32`) of the row's pixels at the two taps' columns of each output column. The
+/// vertical step ([`vertical_row`]) then combines two such rows; together the same arithmetic, in the same
+/// order, as the GPU kernel's bilinear interpolation of four converted pixels.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn bilinear_row(
+fn horizontal_row_impl(
+    conv: &YuvToRgb,
+    s: &RowSamples,
+    cols: &ResizeColumns,
+    out: &mut [Vec<f32>; 3],
+) {
+    let n = cols.len();
+    let (y0, y1) = (&s.luma[0][..n], &s.luma[1][..n]);
+    let [cb0, cr0, cb1, cr1] = &s.chroma;
+    let (cb0, cr0, cb1, cr1) = (&cb0[..n], &cr0[..n], &cb1[..n], &cr1[..n]);
+    let (w0, w1) = (&cols.w0[..n], &cols.w1[..n]);
+    for o in out.iter_mut() {
+        if o.len() != n {
+            o.clear();
+            o.resize(n, 0.0);
+        }
+    }
+    let [r, g, b] = out;
+    let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
+    let rgb = |y: u8, cb: u8, cr: u8| {
+        let l = (f32::from(y) - conv.y_off) * conv.y_scale;
+        let cb = (f32::from(cb) - conv.c_off) * conv.c_scale;
+        let cr = (f32::from(cr) - conv.c_off) * conv.c_scale;
+        (
+            level(l + conv.cr_r * cr),
+            level((l - conv.cb_g * cb) - conv.cr_g * cr),
+            level(l + conv.cb_b * cb),
+        )
+    };
+    for i in 0..n {
+        let (ra, ga, ba) = rgb(y0[i], cb0[i], cr0[i]);
+        let (rb, gb, bb) = rgb(y1[i], cb1[i], cr1[i]);
+        r[i] = w0[i] * ra + w1[i] * rb;
+        g[i] = w0[i] * ga + w1[i] * gb;
+        b[i] = w0[i] * ba + w1[i] * bb;
+    }
+}
+
+/// One output row of one channel from two horizontally interpolated source rows: `wy0 * top + wy1 * bottom`,
+/// then `(v * scale - mean) / std` when normalising.
+#[inline(always)]
+fn vertical_row_impl(
     top: &[f32],
     bottom: &[f32],
-    cols: &Taps,
     wy0: f32,
     wy1: f32,
     normalize: Option<(f32, f32, f32)>,
     out: &mut [f32],
 ) {
-    let w = out.len();
-    let (ta, tb) = top.split_at(w);
-    let (ba, bb) = bottom.split_at(w);
-    let taps = cols.w0.iter().zip(&cols.w1);
-    let src = ta.iter().zip(tb).zip(ba.iter().zip(bb));
-    for (o, ((&wx0, &wx1), ((&a, &b), (&c, &e)))) in out.iter_mut().zip(taps.zip(src)) {
-        let top_v = wx0 * a + wx1 * b;
-        let bottom_v = wx0 * c + wx1 * e;
-        *o = wy0 * top_v + wy1 * bottom_v;
-    }
-    if let Some((scale, mean, std)) = normalize {
-        for o in out.iter_mut() {
-            *o = (*o * scale - mean) / std;
+    let n = out.len();
+    let (top, bottom) = (&top[..n], &bottom[..n]);
+    match normalize {
+        Some((scale, mean, std)) => {
+            for i in 0..n {
+                out[i] = ((wy0 * top[i] + wy1 * bottom[i]) * scale - mean) / std;
+            }
+        }
+        None => {
+            for i in 0..n {
+                out[i] = wy0 * top[i] + wy1 * bottom[i];
+            }
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn horizontal_row_avx2(
+    conv: &YuvToRgb,
+    s: &RowSamples,
+    cols: &ResizeColumns,
+    out: &mut [Vec<f32>; 3],
+) {
+    horizontal_row_impl(conv, s, cols, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn vertical_row_avx2(
+    top: &[f32],
+    bottom: &[f32],
+    wy0: f32,
+    wy1: f32,
+    normalize: Option<(f32, f32, f32)>,
+    out: &mut [f32],
+) {
+    vertical_row_impl(top, bottom, wy0, wy1, normalize, out)
+}
+
+fn wide_vectors() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// [`horizontal_row_impl`] with the widest vectors this CPU has (AVX2's eight lanes where present, else the
+/// baseline's four): the same operations in the same order either way (no fused multiply-add), so the same bits.
+pub(crate) fn horizontal_row(
+    conv: &YuvToRgb,
+    s: &RowSamples,
+    cols: &ResizeColumns,
+    out: &mut [Vec<f32>; 3],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if wide_vectors() {
+        // SAFETY: AVX2 is present (checked just above).
+        return unsafe { horizontal_row_avx2(conv, s, cols, out) };
+    }
+    horizontal_row_impl(conv, s, cols, out)
+}
+
+/// [`vertical_row_impl`] with the widest vectors this CPU has (see [`horizontal_row`]).
+pub(crate) fn vertical_row(
+    top: &[f32],
+    bottom: &[f32],
+    wy0: f32,
+    wy1: f32,
+    normalize: Option<(f32, f32, f32)>,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if wide_vectors() {
+        // SAFETY: AVX2 is present (checked just above).
+        return unsafe { vertical_row_avx2(top, bottom, wy0, wy1, normalize, out) };
+    }
+    vertical_row_impl(top, bottom, wy0, wy1, normalize, out)
 }
 
 #[cfg(test)]
@@ -391,35 +520,64 @@ mod tests {
     }
 
     #[test]
-    fn gathered_pixels_are_the_scalar_formula_on_both_paths() {
-        let conv = YuvToRgb::new(ColorMatrix::Bt601, ColorRange::Limited, 8);
-        // A 4:2:0 picture 20x4 with every sample different; the crop starts at an odd column.
-        let luma: Vec<u8> = (0..80).map(|i| (i * 37 % 256) as u8).collect();
-        let cb: Vec<u8> = (0..20).map(|i| (i * 53 % 256) as u8).collect();
-        let cr: Vec<u8> = (0..20).map(|i| (255 - i * 29 % 256) as u8).collect();
+    fn level_is_the_saturating_cast_as_a_float() {
+        let sweep = (-2_000_000..28_000_000).step_by(7).map(|i| i as f32 * 1e-5);
+        let edge = [
+            -0.5,
+            -0.500_000_06,
+            0.499_999_97,
+            0.5,
+            1.5,
+            2.5,
+            254.5,
+            254.499_98,
+            255.0,
+            1e9,
+            -1e9,
+        ];
+        for v in edge.into_iter().chain(sweep) {
+            assert_eq!(level(v), f32::from(to_u8(v)), "{v}");
+        }
+    }
+
+    #[test]
+    fn wide_and_baseline_vectors_give_the_same_bits() {
+        let conv = YuvToRgb::new(ColorMatrix::Bt601, ColorRange::Full, 8);
+        let luma: Vec<u8> = (0..=255).collect();
+        let cb: Vec<u8> = (0..=255).map(|i: u8| i.wrapping_mul(53)).collect();
+        let cr: Vec<u8> = (0..=255).map(|i: u8| 255 - i.wrapping_mul(29)).collect();
         let pic = YuvPlanes {
-            planes: [(&luma[..], 20), (&cb[..], 10), (&cr[..], 10)],
-            left: 3,
-            top: 1,
-            width: 16,
+            planes: [(&luma[..], 16), (&cb[..], 8), (&cr[..], 8)],
+            left: 1,
+            top: 2,
             shift_x: 1,
             shift_y: 1,
         };
-        // 10 columns: the whole crop row is converted (16 <= 2 x 10); 3 columns: pixel by pixel.
-        for xs in [vec![0, 1, 2, 5, 8, 9, 11, 12, 14, 15], vec![15, 0, 7]] {
-            let mut g = GatheredRgb::default();
-            g.gather(&pic, &conv, 2, &xs);
-            for (k, &x) in xs.iter().enumerate() {
-                let (sx, sy) = (3 + x, 3);
-                let want = conv.apply(
-                    f32::from(luma[sy * 20 + sx]),
-                    f32::from(cb[(sy / 2) * 10 + sx / 2]),
-                    f32::from(cr[(sy / 2) * 10 + sx / 2]),
-                );
-                let got = [g.rgb[0][k], g.rgb[1][k], g.rgb[2][k]];
-                assert_eq!(got, want.map(f32::from), "column {x} of {xs:?}");
-            }
-        }
+        let cols = ResizeColumns::new(&pic, &Taps::new(13, 37));
+        let mut s = RowSamples::default();
+        s.gather(&pic, &cols, 7);
+        let (mut wide, mut base) = (Default::default(), Default::default());
+        horizontal_row(&conv, &s, &cols, &mut wide);
+        horizontal_row_impl(&conv, &s, &cols, &mut base);
+        assert_eq!(wide, base);
+        let (mut a, mut b) = (vec![0.0; 37], vec![0.0; 37]);
+        vertical_row(
+            &wide[0],
+            &wide[1],
+            0.3,
+            0.7,
+            Some((1.0 / 255.0, 0.485, 0.229)),
+            &mut a,
+        );
+        vertical_row_impl(
+            &base[0],
+            &base[1],
+            0.3,
+            0.7,
+            Some((1.0 / 255.0, 0.485, 0.229)),
+            &mut b,
+        );
+        assert_eq!(a, b);
     }
 
     #[test]

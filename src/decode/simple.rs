@@ -587,6 +587,8 @@ impl SimpleDecoder {
             height: oh as usize,
             planar: self.opts.color == ColorType::Rgbp,
             normalize: transform.normalize,
+            // One decoding thread: the conversion stays on the calling thread too (see `ResizeTarget::parallel`).
+            parallel: self.opts.threads != 1,
         };
         let n = 3 * target.width * target.height;
         let contiguous_host = out.device() == Device::Cpu && out.is_contiguous();

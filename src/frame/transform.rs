@@ -101,6 +101,10 @@ pub(crate) struct ResizeTarget {
     pub height: usize,
     pub planar: bool,
     pub normalize: Option<Normalize>,
+    /// Rows spread over rayon's threads (a decoder given several threads); otherwise converted on the calling
+    /// thread (a decoder of one thread, such as each of a DataLoader's workers when there are as many workers as
+    /// cores, whose frames would otherwise wait for rayon's threads while the other workers keep the cores busy).
+    pub parallel: bool,
 }
 
 /// A rectangle of the source picture, in pixels.
