@@ -30,16 +30,18 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// Clip `i`: 24 frames of 96x64 H.264 with B-frames, each clip a different hue, made once.
+/// Clip `i`: 24 frames of 96x64 H.264 with B-frames, each clip a different hue, made once (directly in the
+/// scratch folder, whose files go along to machines without the ffmpeg CLI).
 fn clip(i: usize) -> PathBuf {
-    let dir = scratch("clips");
-    let path = dir.join(format!("clip{i}.mp4"));
+    let dir = fixture_dir().join("scratch");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("shards_clip{i}.mp4"));
     if path.exists() {
         return path;
     }
     let _g = MAKE.lock().unwrap_or_else(|e| e.into_inner());
     if !path.exists() {
-        let tmp = dir.join(format!("tmp-clip{i}.mp4"));
+        let tmp = dir.join(format!("tmp-shards_clip{i}.mp4"));
         run(Command::new("ffmpeg")
             .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
             .arg(format!("testsrc2=size={W}x{H}:rate=24"))
@@ -387,9 +389,10 @@ fn frame_indexes_are_cached_per_member_and_a_changed_shard_is_scanned_again() {
     let dir = scratch("cache-change");
     let cache = dir.join("cache");
     let _ = std::fs::remove_dir_all(&cache);
-    let short = dir.join("short.mp4");
+    // Directly in the scratch folder, like the clips, so that it travels with them.
+    let short = fixture_dir().join("scratch/shards_short.mp4");
     if !short.exists() {
-        let tmp = dir.join("tmp-short.mp4");
+        let tmp = fixture_dir().join("scratch/tmp-shards_short.mp4");
         run(Command::new("ffmpeg")
             .args(["-y", "-loglevel", "error", "-i"])
             .arg(clip(1))

@@ -165,8 +165,9 @@ impl Lane {
         // Frames are found by their stamps only in an index of one decode segment that keeps the container's. A
         // request that continues sequential reading does not release: the pictures display order holds back are
         // the next request's first ones, and taking them out early left NVDEC idle between requests (seq100_b5 on
-        // the H200: 689 fps against 705 without).
-        let release_through = (!continuing
+        // the H200: 689 fps against 705 without). A group that would end with a flush does: with its frames out,
+        // the flush is not needed and decoding can go on from here (a sequential batch across a keyframe).
+        let release_through = ((!continuing || flush_after)
             && !req.index.counted_order()
             && !req.index.poc_order()
             && req.index.segment_count() == 1)
