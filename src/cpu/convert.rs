@@ -6,8 +6,8 @@ use ffmpeg_next as ff;
 use rayon::prelude::*;
 
 use crate::cpu::kernels::{
-    horizontal_row, load_scaled, rgb_row_interleaved, rgb_row_planar, vertical_row, ChromaTerms,
-    ResizeColumns, RowSamples, Samples, Taps, YuvPlanes,
+    horizontal_row, rgb_rows, vertical_row, ResizeColumns, RgbRows, RowGroup, RowSamples,
+    RowScratch, Samples, Taps, YuvPlanes,
 };
 use crate::cuda::{StagedLayout, SurfaceFormat};
 use crate::error::{Error, Result};
@@ -295,14 +295,6 @@ fn yuv_layout(format: Pixel) -> Option<YuvLayout> {
     })
 }
 
-/// Per-task buffers of the full-size conversion.
-#[derive(Default)]
-struct RowScratch {
-    luma: Vec<f32>,
-    terms: ChromaTerms,
-    planes: [Vec<u8>; 3],
-}
-
 /// The samples of component `c` (0 = Cb, 1 = Cr) on chroma row `cy`.
 fn chroma_samples<'a>(
     frame: &'a ff::frame::Video,
@@ -328,42 +320,39 @@ fn chroma_samples<'a>(
     }
 }
 
-/// Converts the rows of one chroma row (`1 << shift_y` luma rows, fewer at the bottom) starting at luma row `y0`;
-/// `put(k, luma, terms, s)` writes row `y0 + k`.
-fn convert_rows(
-    frame: &ff::frame::Video,
+/// The rows of one chroma row (`1 << shift_y` luma rows, fewer at the bottom) from luma row `y0`, for
+/// [`rgb_rows`].
+fn row_group<'a>(
+    frame: &'a ff::frame::Video,
     layout: &YuvLayout,
-    conv: &YuvToRgb,
     y0: usize,
     rows: usize,
-    s: &mut RowScratch,
-    mut put: impl FnMut(usize, &[f32], &ChromaTerms, &mut [Vec<u8>; 3]),
-) {
+    luma: &'a mut [Samples<'a>; 2],
+) -> RowGroup<'a> {
     let width = frame.width() as usize;
-    if layout.grey {
-        s.terms.grey(width);
-    } else {
+    let wide = layout.bit_depth > 8;
+    for (k, l) in luma.iter_mut().enumerate().take(rows) {
+        *l = Samples {
+            row: &frame.data(0)[(y0 + k) * frame.stride(0)..],
+            wide,
+            start: 0,
+            step: 1,
+        };
+    }
+    let chroma = (!layout.grey).then(|| {
         let cw = (width + (1 << layout.shift_x) - 1) >> layout.shift_x;
         let cy = y0 >> layout.shift_y;
-        s.terms.compute(
-            conv,
+        (
             chroma_samples(frame, layout, 0, cy),
             chroma_samples(frame, layout, 1, cy),
             cw,
             layout.shift_x,
-            width,
-        );
-    }
-    for k in 0..rows {
-        let y = y0 + k;
-        let luma = Samples {
-            row: &frame.data(0)[y * frame.stride(0)..],
-            wide: layout.bit_depth > 8,
-            start: 0,
-            step: 1,
-        };
-        load_scaled(luma, width, conv.y_off, conv.y_scale, &mut s.luma);
-        put(k, &s.luma, &s.terms, &mut s.planes);
+        )
+    });
+    RowGroup {
+        luma: &luma[..rows],
+        chroma,
+        width,
     }
 }
 
@@ -378,6 +367,12 @@ fn write_rgb_from_yuv(
     // Rows sharing a chroma row are converted together (the chroma terms are computed once for them).
     let group = 1usize << layout.shift_y;
     let min_groups = MIN_ROWS_PER_TASK.div_ceil(group);
+    let empty = Samples {
+        row: &[],
+        wide: false,
+        start: 0,
+        step: 1,
+    };
     if planar {
         let (r, gb) = out.split_at_mut(w * h);
         let (g, b) = gb.split_at_mut(w * h);
@@ -387,48 +382,18 @@ fn write_rgb_from_yuv(
             .with_min_len(min_groups)
             .enumerate()
             .for_each_init(RowScratch::default, |s, (k, ((r, g), b))| {
-                let rows = r.len() / w;
-                convert_rows(
-                    frame,
-                    layout,
-                    conv,
-                    k * group,
-                    rows,
-                    s,
-                    |i, luma, terms, _| {
-                        let at = i * w..(i + 1) * w;
-                        rgb_row_planar(
-                            luma,
-                            terms,
-                            &mut r[at.clone()],
-                            &mut g[at.clone()],
-                            &mut b[at],
-                        );
-                    },
-                )
+                let mut luma = [empty; 2];
+                let rows = row_group(frame, layout, k * group, r.len() / w, &mut luma);
+                rgb_rows(conv, &rows, s, RgbRows::Planar([r, g, b]));
             });
     } else {
         out.par_chunks_mut(3 * w * group)
             .with_min_len(min_groups)
             .enumerate()
             .for_each_init(RowScratch::default, |s, (k, dst)| {
-                let rows = dst.len() / (3 * w);
-                convert_rows(
-                    frame,
-                    layout,
-                    conv,
-                    k * group,
-                    rows,
-                    s,
-                    |i, luma, terms, planes| {
-                        rgb_row_interleaved(
-                            luma,
-                            terms,
-                            planes,
-                            &mut dst[i * 3 * w..(i + 1) * 3 * w],
-                        );
-                    },
-                )
+                let mut luma = [empty; 2];
+                let rows = row_group(frame, layout, k * group, dst.len() / (3 * w), &mut luma);
+                rgb_rows(conv, &rows, s, RgbRows::Interleaved(dst));
             });
     }
 }
@@ -606,6 +571,70 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn full_frame_rgb_is_the_per_pixel_formula_bit_for_bit() {
+        let formats = [
+            (Pixel::YUV420P, 3),
+            (Pixel::YUV422P, 3),
+            (Pixel::YUV444P, 3),
+            (Pixel::YUV420P10LE, 3),
+            (Pixel::YUV444P12LE, 3),
+            (Pixel::NV12, 2),
+            (Pixel::GRAY8, 1),
+        ];
+        for (format, planes) in formats {
+            for (w, h) in [(37u32, 23u32), (64, 40), (1, 1)] {
+                let mut f = ff::frame::Video::new(format, w, h);
+                for p in 0..planes {
+                    let stride = f.stride(p);
+                    for (i, v) in f.data_mut(p).iter_mut().enumerate() {
+                        let (x, y) = (i % stride, i / stride);
+                        *v = ((x * 37 + y * 101 + p * 59) ^ (x * y)) as u8;
+                    }
+                }
+                let layout = yuv_layout(format).unwrap();
+                let sample = |p: usize, x: usize, y: usize| -> f32 {
+                    let row = &f.data(p)[y * f.stride(p)..];
+                    if layout.bit_depth > 8 {
+                        f32::from(u16::from_le_bytes([row[2 * x], row[2 * x + 1]]))
+                    } else {
+                        f32::from(row[x])
+                    }
+                };
+                for (matrix, range) in [
+                    (ColorMatrix::Bt709, ColorRange::Limited),
+                    (ColorMatrix::Bt601, ColorRange::Full),
+                ] {
+                    let conv = YuvToRgb::new(matrix, range, layout.bit_depth);
+                    let (wu, hu) = (w as usize, h as usize);
+                    let mut rgb = vec![0u8; 3 * wu * hu];
+                    let mut rgbp = vec![0u8; 3 * wu * hu];
+                    write_frame(&f, ColorType::Rgb, matrix, range, &mut rgb).unwrap();
+                    write_frame(&f, ColorType::Rgbp, matrix, range, &mut rgbp).unwrap();
+                    for y in 0..hu {
+                        for x in 0..wu {
+                            let (cx, cy) = (x >> layout.shift_x, y >> layout.shift_y);
+                            let (cb, cr) = if layout.grey {
+                                (conv.c_off, conv.c_off)
+                            } else if layout.semi_planar {
+                                (sample(1, 2 * cx, cy), sample(1, 2 * cx + 1, cy))
+                            } else {
+                                (sample(1, cx, cy), sample(2, cx, cy))
+                            };
+                            let want = conv.apply(sample(0, x, y), cb, cr);
+                            let at = y * wu + x;
+                            let what =
+                                format!("{format:?} {w}x{h} {matrix:?} {range:?} ({x}, {y})");
+                            assert_eq!(rgb[3 * at..3 * at + 3], want, "RGB {what}");
+                            let planar = [rgbp[at], rgbp[wu * hu + at], rgbp[2 * wu * hu + at]];
+                            assert_eq!(planar, want, "RGBP {what}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

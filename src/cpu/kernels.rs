@@ -25,7 +25,7 @@ pub(crate) struct Samples<'a> {
 /// `(sample - off) * scale` for `n` samples of `src`, into `out` (resized to `n`).
 #[inline(always)]
 pub(crate) fn load_scaled(src: Samples<'_>, n: usize, off: f32, scale: f32, out: &mut Vec<f32>) {
-    out.clear();
+    // Every value is overwritten below: resizing a reused buffer to its length again writes nothing.
     out.resize(n, 0.0);
     let Samples {
         row,
@@ -79,6 +79,7 @@ impl ChromaTerms {
     }
 
     /// The terms of the chroma samples `cb` and `cr` (`chroma_width` each) for `width` pixels.
+    #[inline(always)]
     pub(crate) fn compute(
         &mut self,
         conv: &YuvToRgb,
@@ -94,6 +95,7 @@ impl ChromaTerms {
     }
 
     /// The four terms for `width` pixels from the scaled chroma samples already in `cb` and `cr`.
+    #[inline(always)]
     fn spread_terms(&mut self, conv: &YuvToRgb, shift_x: u32, width: usize) {
         let cr = &self.cr;
         let cb = &self.cb;
@@ -107,10 +109,11 @@ impl ChromaTerms {
 /// `dst[x] = f(src[x >> shift])` for `x < width` (`shift` 0 or 1).
 #[inline(always)]
 fn spread(src: &[f32], shift: u32, width: usize, dst: &mut Vec<f32>, f: impl Fn(f32) -> f32) {
-    dst.clear();
     if shift == 0 {
+        dst.clear();
         dst.extend(src[..width].iter().map(|&v| f(v)));
     } else {
+        // Every value is overwritten below: resizing a reused buffer to its length again writes nothing.
         dst.resize(2 * src.len(), 0.0);
         for (d, &v) in dst.chunks_exact_mut(2).zip(src) {
             let t = f(v);
@@ -122,18 +125,18 @@ fn spread(src: &[f32], shift: u32, width: usize, dst: &mut Vec<f32>, f: impl Fn(
 }
 
 /// [`YuvToRgb`]'s final step: `(v + 0.5)` clamped to 0..=255 and truncated, the same value as
-/// `(v + 0.5).clamp(0.0, 255.0) as u8`. Rust's saturating `as` does not vectorise on x86-64's baseline (it is three
-/// times slower per value than the whole rest of the row), so the integer part is taken with the usual float trick
-/// instead: adding 2^23 leaves the value rounded to the nearest integer in the low mantissa bits, and one
-/// comparison turns that rounding into truncation (the value is non-negative after the clamp).
+/// `(v + 0.5).clamp(0.0, 255.0) as u8`. Rust's saturating `as` does not vectorise on x86-64 (it is three times
+/// slower per value than the whole rest of the row), and after the clamp nothing is left to saturate: the value is
+/// a number within 0..=255, so the plain truncating conversion (one instruction per eight values with AVX2) gives
+/// the same integer.
 #[inline(always)]
+// `max` then `min` rather than `clamp`: `clamp` keeps a NaN, `max` turns it into 0.0.
+#[allow(clippy::manual_clamp)]
 fn to_u8(v: f32) -> u8 {
-    const TWO_23: f32 = 8_388_608.0;
-    let x = (v + 0.5).clamp(0.0, 255.0);
-    let y = x + TWO_23;
-    let nearest = y.to_bits().wrapping_sub(TWO_23.to_bits());
-    let rounded_up = u32::from(y - TWO_23 > x);
-    nearest.wrapping_sub(rounded_up) as u8
+    // `max` gives 0.0 for NaN, so `x` is always a number in 0.0..=255.0.
+    let x = (v + 0.5).max(0.0).min(255.0);
+    // SAFETY: `x` is finite and within 0.0..=255.0 (see above), so its integer part fits in an `i32`.
+    unsafe { x.to_int_unchecked::<i32>() as u8 }
 }
 
 /// One row of RGB from its luma terms (`(y - y_off) * y_scale`) and chroma terms, into three planes.
@@ -165,7 +168,7 @@ pub(crate) fn rgb_row_interleaved(
 ) {
     let width = luma.len();
     for p in planes.iter_mut() {
-        p.clear();
+        // Overwritten by the row below: resizing a reused buffer to its length again writes nothing.
         p.resize(width, 0);
     }
     let [r, g, b] = planes;
@@ -174,6 +177,113 @@ pub(crate) fn rgb_row_interleaved(
         px[0] = r;
         px[1] = g;
         px[2] = b;
+    }
+}
+
+/// Per-task buffers of the full-size conversion ([`rgb_rows`]).
+#[derive(Default)]
+pub(crate) struct RowScratch {
+    luma: Vec<f32>,
+    terms: ChromaTerms,
+    planes: [Vec<u8>; 3],
+}
+
+/// The luma rows that share one chroma row (one, or two for 4:2:0), with that chroma row, for [`rgb_rows`].
+pub(crate) struct RowGroup<'a> {
+    /// The luma rows, top first (at most two).
+    pub luma: &'a [Samples<'a>],
+    /// The Cb and Cr rows, their width in samples and log2 of the horizontal subsampling; `None` for grey.
+    pub chroma: Option<(Samples<'a>, Samples<'a>, usize, u32)>,
+    /// Pixels per row.
+    pub width: usize,
+}
+
+/// Where [`rgb_rows`] writes: `luma.len()` rows of `width` pixels.
+pub(crate) enum RgbRows<'a> {
+    /// Three planes of `rows * width` bytes each.
+    Planar([&'a mut [u8]; 3]),
+    /// `rows * 3 * width` bytes, R, G, B per pixel.
+    Interleaved(&'a mut [u8]),
+}
+
+/// Converts the rows of `group` to RGB into `out`, with the widest vectors this CPU has (AVX2 where present):
+/// the same operations in the same order either way, so the same bits as [`YuvToRgb::apply`].
+pub(crate) fn rgb_rows(
+    conv: &YuvToRgb,
+    group: &RowGroup<'_>,
+    s: &mut RowScratch,
+    out: RgbRows<'_>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if wide_vectors() {
+        // SAFETY: AVX2 is present (checked just above).
+        return unsafe { rgb_rows_avx2(conv, group, s, out) };
+    }
+    rgb_rows_impl(conv, group, s, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rgb_rows_avx2(
+    conv: &YuvToRgb,
+    group: &RowGroup<'_>,
+    s: &mut RowScratch,
+    out: RgbRows<'_>,
+) {
+    rgb_rows_impl(conv, group, s, out)
+}
+
+#[inline(always)]
+fn rgb_rows_impl(conv: &YuvToRgb, group: &RowGroup<'_>, s: &mut RowScratch, out: RgbRows<'_>) {
+    let width = group.width;
+    match group.chroma {
+        None => s.terms.grey(width),
+        Some((cb, cr, chroma_width, shift_x)) => {
+            s.terms.compute(conv, cb, cr, chroma_width, shift_x, width)
+        }
+    }
+    let mut out = out;
+    for (k, &luma) in group.luma.iter().enumerate() {
+        let at = k * width..(k + 1) * width;
+        match &mut out {
+            RgbRows::Planar([r, g, b]) => {
+                let (r, g, b) = (&mut r[at.clone()], &mut g[at.clone()], &mut b[at]);
+                if !luma.wide && luma.step == 1 {
+                    // 8-bit luma: its term is computed in the same loop as the pixel.
+                    let y = &luma.row[luma.start..luma.start + width];
+                    rgb_row_planar_u8(conv, y, &s.terms, r, g, b);
+                } else {
+                    load_scaled(luma, width, conv.y_off, conv.y_scale, &mut s.luma);
+                    rgb_row_planar(&s.luma, &s.terms, r, g, b);
+                }
+            }
+            RgbRows::Interleaved(dst) => {
+                load_scaled(luma, width, conv.y_off, conv.y_scale, &mut s.luma);
+                let dst = &mut dst[3 * at.start..3 * at.end];
+                rgb_row_interleaved(&s.luma, &s.terms, &mut s.planes, dst);
+            }
+        }
+    }
+}
+
+/// [`rgb_row_planar`] from 8-bit luma samples, the luma term `(y - y_off) * y_scale` computed in the loop.
+#[inline(always)]
+fn rgb_row_planar_u8(
+    conv: &YuvToRgb,
+    luma: &[u8],
+    c: &ChromaTerms,
+    r: &mut [u8],
+    g: &mut [u8],
+    b: &mut [u8],
+) {
+    let (off, scale) = (conv.y_off, conv.y_scale);
+    let terms = c.r.iter().zip(&c.g_cb).zip(&c.g_cr).zip(&c.b);
+    let outs = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
+    for ((&y, (((&tr, &tgb), &tgr), &tb)), ((r, g), b)) in luma.iter().zip(terms).zip(outs) {
+        let y = (f32::from(y) - off) * scale;
+        *r = to_u8(y + tr);
+        *g = to_u8((y - tgb) - tgr);
+        *b = to_u8(y + tb);
     }
 }
 
