@@ -685,3 +685,53 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod tmp_timing {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn time_full_conversion() {
+        let mut f = ff::frame::Video::new(Pixel::YUV420P, 1920, 1080);
+        for p in 0..3 {
+            for (i, v) in f.data_mut(p).iter_mut().enumerate() {
+                *v = (i * 7 % 251) as u8;
+            }
+        }
+        let mut out = vec![0u8; 1920 * 1080 * 3];
+        for color in [ColorType::Rgbp, ColorType::Rgb] {
+            for _ in 0..5 {
+                write_frame(&f, color, ColorMatrix::Bt709, ColorRange::Limited, &mut out).unwrap();
+            }
+            let t = std::time::Instant::now();
+            let n = 100;
+            for _ in 0..n {
+                write_frame(&f, color, ColorMatrix::Bt709, ColorRange::Limited, &mut out).unwrap();
+            }
+            eprintln!(
+                "{color:?}: {:.3} ms/frame",
+                t.elapsed().as_secs_f64() * 1e3 / n as f64
+            );
+        }
+        let mut sc = ff::software::scaling::Context::get(
+            Pixel::YUV420P,
+            1920,
+            1080,
+            Pixel::RGB24,
+            1920,
+            1080,
+            ff::software::scaling::Flags::BICUBIC,
+        )
+        .unwrap();
+        let mut rgb = ff::frame::Video::empty();
+        sc.run(&f, &mut rgb).unwrap();
+        let t = std::time::Instant::now();
+        for _ in 0..100 {
+            sc.run(&f, &mut rgb).unwrap();
+        }
+        eprintln!(
+            "swscale rgb24 bicubic: {:.3} ms/frame",
+            t.elapsed().as_secs_f64() * 1e3 / 100.0
+        );
+    }
+}

@@ -78,6 +78,12 @@ impl ChromaTerms {
         }
     }
 
+    /// The four terms (`r`, `g_cb`, `g_cr`, `b`) from pixel `x` on.
+    #[inline(always)]
+    fn from(&self, x: usize) -> [&[f32]; 4] {
+        [&self.r[x..], &self.g_cb[x..], &self.g_cr[x..], &self.b[x..]]
+    }
+
     /// The terms of the chroma samples `cb` and `cr` (`chroma_width` each) for `width` pixels.
     #[inline(always)]
     pub(crate) fn compute(
@@ -157,29 +163,6 @@ pub(crate) fn rgb_row_planar(
     }
 }
 
-/// One row of interleaved RGB (`3 * width` bytes) from its luma and chroma terms; `planes` is scratch for the
-/// three planes the kernel computes first (then interleaved in one pass).
-#[inline(always)]
-pub(crate) fn rgb_row_interleaved(
-    luma: &[f32],
-    c: &ChromaTerms,
-    planes: &mut [Vec<u8>; 3],
-    out: &mut [u8],
-) {
-    let width = luma.len();
-    for p in planes.iter_mut() {
-        // Overwritten by the row below: resizing a reused buffer to its length again writes nothing.
-        p.resize(width, 0);
-    }
-    let [r, g, b] = planes;
-    rgb_row_planar(luma, c, r, g, b);
-    for (px, ((&r, &g), &b)) in out.chunks_exact_mut(3).zip(r.iter().zip(&*g).zip(&*b)) {
-        px[0] = r;
-        px[1] = g;
-        px[2] = b;
-    }
-}
-
 /// Per-task buffers of the full-size conversion ([`rgb_rows`]).
 #[derive(Default)]
 pub(crate) struct RowScratch {
@@ -219,7 +202,7 @@ pub(crate) fn rgb_rows(
         // SAFETY: AVX2 is present (checked just above).
         return unsafe { rgb_rows_avx2(conv, group, s, out) };
     }
-    rgb_rows_impl(conv, group, s, out)
+    rgb_rows_impl::<false>(conv, group, s, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -230,11 +213,17 @@ unsafe fn rgb_rows_avx2(
     s: &mut RowScratch,
     out: RgbRows<'_>,
 ) {
-    rgb_rows_impl(conv, group, s, out)
+    rgb_rows_impl::<true>(conv, group, s, out)
 }
 
+/// [`rgb_rows`]; `AVX2` only where the CPU has AVX2 (it selects the AVX2 kernel for 8-bit luma).
 #[inline(always)]
-fn rgb_rows_impl(conv: &YuvToRgb, group: &RowGroup<'_>, s: &mut RowScratch, out: RgbRows<'_>) {
+fn rgb_rows_impl<const AVX2: bool>(
+    conv: &YuvToRgb,
+    group: &RowGroup<'_>,
+    s: &mut RowScratch,
+    out: RgbRows<'_>,
+) {
     let width = group.width;
     match group.chroma {
         None => s.terms.grey(width),
@@ -242,33 +231,121 @@ fn rgb_rows_impl(conv: &YuvToRgb, group: &RowGroup<'_>, s: &mut RowScratch, out:
             s.terms.compute(conv, cb, cr, chroma_width, shift_x, width)
         }
     }
+    // One row of planes, the luma term computed in the same loop as the pixel for 8-bit luma.
+    let planar_row = |luma: Samples<'_>,
+                      scaled: &mut Vec<f32>,
+                      terms: &ChromaTerms,
+                      r: &mut [u8],
+                      g: &mut [u8],
+                      b: &mut [u8]| {
+        if !luma.wide && luma.step == 1 {
+            let y = &luma.row[luma.start..luma.start + width];
+            #[cfg(target_arch = "x86_64")]
+            if AVX2 {
+                // SAFETY: `AVX2` is true only in `rgb_rows_avx2`, which runs where the CPU has AVX2.
+                return unsafe { rgb_row_planar_u8_avx2(conv, y, terms, r, g, b) };
+            }
+            rgb_row_planar_u8(conv, y, terms.from(0), r, g, b);
+        } else {
+            load_scaled(luma, width, conv.y_off, conv.y_scale, scaled);
+            rgb_row_planar(scaled, terms, r, g, b);
+        }
+    };
     let mut out = out;
     for (k, &luma) in group.luma.iter().enumerate() {
         let at = k * width..(k + 1) * width;
         match &mut out {
             RgbRows::Planar([r, g, b]) => {
                 let (r, g, b) = (&mut r[at.clone()], &mut g[at.clone()], &mut b[at]);
-                if !luma.wide && luma.step == 1 {
-                    // 8-bit luma: its term is computed in the same loop as the pixel.
-                    let y = &luma.row[luma.start..luma.start + width];
-                    rgb_row_planar_u8(conv, y, &s.terms, r, g, b);
-                } else {
-                    load_scaled(luma, width, conv.y_off, conv.y_scale, &mut s.luma);
-                    rgb_row_planar(&s.luma, &s.terms, r, g, b);
-                }
+                planar_row(luma, &mut s.luma, &s.terms, r, g, b);
             }
             RgbRows::Interleaved(dst) => {
-                load_scaled(luma, width, conv.y_off, conv.y_scale, &mut s.luma);
                 let dst = &mut dst[3 * at.start..3 * at.end];
-                rgb_row_interleaved(&s.luma, &s.terms, &mut s.planes, dst);
+                let mut planes = std::mem::take(&mut s.planes);
+                for p in planes.iter_mut() {
+                    // Overwritten by the row below: resizing a reused buffer to its length again writes nothing.
+                    p.resize(width, 0);
+                }
+                let [r, g, b] = &mut planes;
+                planar_row(luma, &mut s.luma, &s.terms, r, g, b);
+                #[cfg(target_arch = "x86_64")]
+                if AVX2 {
+                    // SAFETY: `AVX2` is true only in `rgb_rows_avx2`, which runs where the CPU has AVX2.
+                    unsafe { interleave_avx2(r, g, b, dst) };
+                    s.planes = planes;
+                    continue;
+                }
+                interleave(r, g, b, dst);
+                s.planes = planes;
             }
         }
     }
 }
 
-/// [`rgb_row_planar`] from 8-bit luma samples, the luma term `(y - y_off) * y_scale` computed in the loop.
+/// `out[3 * x + c]` = plane `c` at `x`.
 #[inline(always)]
-fn rgb_row_planar_u8(
+fn interleave(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) {
+    for (px, ((&r, &g), &b)) in out.chunks_exact_mut(3).zip(r.iter().zip(g).zip(b)) {
+        px[0] = r;
+        px[1] = g;
+        px[2] = b;
+    }
+}
+
+/// The byte shuffles of [`interleave_avx2`]: for each 16-byte block `t` of 48 output bytes and each channel `c`,
+/// the source byte of each output byte (byte `j` of the output is channel `j % 3` of pixel `j / 3`), or 0x80
+/// (a zero) where another channel goes.
+const INTERLEAVE: [[[u8; 16]; 3]; 3] = {
+    let mut m = [[[0x80u8; 16]; 3]; 3];
+    let mut t = 0;
+    while t < 3 {
+        let mut p = 0;
+        while p < 16 {
+            let j = 16 * t + p;
+            m[t][j % 3][p] = (j / 3) as u8;
+            p += 1;
+        }
+        t += 1;
+    }
+    m
+};
+
+/// [`interleave`] 16 pixels at a time with byte shuffles (the tail by [`interleave`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn interleave_avx2(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let n = r.len().min(g.len()).min(b.len()).min(out.len() / 3);
+    // SAFETY: the masks are 16 bytes each.
+    let masks = INTERLEAVE.map(|t| t.map(|m| unsafe { _mm_loadu_si128(m.as_ptr().cast()) }));
+    let blocks = n / 16;
+    for k in 0..blocks {
+        let x = 16 * k;
+        // SAFETY: `x + 16 <= n`, and `r`, `g`, `b` are at least `n` long.
+        let planes = unsafe { [r, g, b].map(|p| _mm_loadu_si128(p.as_ptr().add(x).cast())) };
+        for (t, m) in masks.iter().enumerate() {
+            let v = _mm_or_si128(
+                _mm_or_si128(
+                    _mm_shuffle_epi8(planes[0], m[0]),
+                    _mm_shuffle_epi8(planes[1], m[1]),
+                ),
+                _mm_shuffle_epi8(planes[2], m[2]),
+            );
+            // SAFETY: `3 * x + 16 * t + 16 <= 3 * n <= out.len()`.
+            unsafe { _mm_storeu_si128(out.as_mut_ptr().add(3 * x + 16 * t).cast(), v) };
+        }
+    }
+    let x = 16 * blocks;
+    interleave(&r[x..n], &g[x..n], &b[x..n], &mut out[3 * x..3 * n]);
+}
+
+/// [`rgb_row_planar_u8`] with AVX2 intrinsics, 32 pixels at a time (the tail by [`rgb_row_planar_u8`]): the same
+/// operations in the same order, so the same bits. What it adds over the compiler's vectors of the plain loop is
+/// the packing of 32 results to bytes with saturating packs (the values are already within 0..=255), where the
+/// compiler truncates each 32-bit value with byte shuffles.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rgb_row_planar_u8_avx2(
     conv: &YuvToRgb,
     luma: &[u8],
     c: &ChromaTerms,
@@ -276,8 +353,95 @@ fn rgb_row_planar_u8(
     g: &mut [u8],
     b: &mut [u8],
 ) {
+    use std::arch::x86_64::*;
+    let n = luma.len();
+    assert!(
+        r.len() >= n && g.len() >= n && b.len() >= n,
+        "output rows shorter than the luma row"
+    );
+    assert!(
+        c.r.len() >= n && c.g_cb.len() >= n && c.g_cr.len() >= n && c.b.len() >= n,
+        "chroma terms shorter than the luma row"
+    );
+    let off = _mm256_set1_ps(conv.y_off);
+    let scale = _mm256_set1_ps(conv.y_scale);
+    let half = _mm256_set1_ps(0.5);
+    let zero = _mm256_setzero_ps();
+    let max = _mm256_set1_ps(255.0);
+    // The lane order that undoes the in-lane interleaving of the two packs.
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    // `(v + 0.5)` clamped to 0..=255 and truncated to an integer, as `to_u8` does (`max` first: NaN gives 0).
+    let level = |v: __m256| {
+        _mm256_cvttps_epi32(_mm256_min_ps(
+            _mm256_max_ps(_mm256_add_ps(v, half), zero),
+            max,
+        ))
+    };
+    let blocks = n / 32;
+    for k in 0..blocks {
+        let x = 32 * k;
+        let (mut vr, mut vg, mut vb) = (
+            [_mm256_setzero_si256(); 4],
+            [_mm256_setzero_si256(); 4],
+            [_mm256_setzero_si256(); 4],
+        );
+        for q in 0..4 {
+            let i = x + 8 * q;
+            // SAFETY: `i + 8 <= n` (`x + 32 <= n`) and every row read is at least `n` long (asserted above).
+            let (y8, tr, tgb, tgr, tb) = unsafe {
+                (
+                    _mm_loadl_epi64(luma.as_ptr().add(i).cast()),
+                    _mm256_loadu_ps(c.r.as_ptr().add(i)),
+                    _mm256_loadu_ps(c.g_cb.as_ptr().add(i)),
+                    _mm256_loadu_ps(c.g_cr.as_ptr().add(i)),
+                    _mm256_loadu_ps(c.b.as_ptr().add(i)),
+                )
+            };
+            let y = _mm256_mul_ps(
+                _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(y8)), off),
+                scale,
+            );
+            vr[q] = level(_mm256_add_ps(y, tr));
+            vg[q] = level(_mm256_sub_ps(_mm256_sub_ps(y, tgb), tgr));
+            vb[q] = level(_mm256_add_ps(y, tb));
+        }
+        let bytes = |v: [__m256i; 4]| {
+            let lo = _mm256_packs_epi32(v[0], v[1]);
+            let hi = _mm256_packs_epi32(v[2], v[3]);
+            _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order)
+        };
+        // SAFETY: `x + 32 <= n` and every output row is at least `n` long (asserted above).
+        unsafe {
+            _mm256_storeu_si256(r.as_mut_ptr().add(x).cast(), bytes(vr));
+            _mm256_storeu_si256(g.as_mut_ptr().add(x).cast(), bytes(vg));
+            _mm256_storeu_si256(b.as_mut_ptr().add(x).cast(), bytes(vb));
+        }
+    }
+    let x = 32 * blocks;
+    rgb_row_planar_u8(
+        conv,
+        &luma[x..],
+        c.from(x),
+        &mut r[x..n],
+        &mut g[x..n],
+        &mut b[x..n],
+    );
+}
+
+/// [`rgb_row_planar`] from 8-bit luma samples, the luma term `(y - y_off) * y_scale` computed in the loop;
+/// `terms` are [`ChromaTerms::from`]'s.
+#[inline(always)]
+fn rgb_row_planar_u8(
+    conv: &YuvToRgb,
+    luma: &[u8],
+    terms: [&[f32]; 4],
+    r: &mut [u8],
+    g: &mut [u8],
+    b: &mut [u8],
+) {
     let (off, scale) = (conv.y_off, conv.y_scale);
-    let terms = c.r.iter().zip(&c.g_cb).zip(&c.g_cr).zip(&c.b);
+    let [tr, tgb, tgr, tb] = terms;
+    let terms = tr.iter().zip(tgb).zip(tgr).zip(tb);
     let outs = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
     for ((&y, (((&tr, &tgb), &tgr), &tb)), ((r, g), b)) in luma.iter().zip(terms).zip(outs) {
         let y = (f32::from(y) - off) * scale;
@@ -595,9 +759,8 @@ mod tests {
         terms.compute(&conv, sample(&cb), sample(&cr), 4, 1, 7);
         let (mut r, mut g, mut b) = (vec![0; 7], vec![0; 7], vec![0; 7]);
         rgb_row_planar(&luma, &terms, &mut r, &mut g, &mut b);
-        let mut planes = Default::default();
         let mut inter = vec![0; 21];
-        rgb_row_interleaved(&luma, &terms, &mut planes, &mut inter);
+        interleave(&r, &g, &b, &mut inter);
         for x in 0..7 {
             let want = conv.apply(f32::from(y[x]), f32::from(cb[x / 2]), f32::from(cr[x / 2]));
             assert_eq!([r[x], g[x], b[x]], want, "pixel {x}");
