@@ -11,8 +11,10 @@
 //!     and with the headers-only probe (the default; it applies to H.264 in MP4/MOV/Matroska): ms per open, and the
 //!     ratio,
 //!
-//! and prints frames/sec and the ratio to ffmpeg. Set `VIDLOADER_BENCH_FILE` to time another file and
-//! `VIDLOADER_BENCH_THREADS` to change N (default: all cores).
+//! and prints frames/sec and the ratio to ffmpeg. Each of vidloader's rows runs its ffmpeg command beside it,
+//! alternating (peer, row, peer, row, ...), and the ratio is the median of the pairs' ratios, so that a change in
+//! the machine's load during the run moves both sides of a ratio together. Set `VIDLOADER_BENCH_FILE` to time
+//! another file and `VIDLOADER_BENCH_THREADS` to change N (default: all cores).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,7 +26,7 @@ use vidloader::{
     ThreadedDecoder, ThreadedOptions,
 };
 
-const REPEATS: usize = 3;
+const REPEATS: usize = 5;
 const BATCH: usize = 16;
 
 /// Whether the ffmpeg CLI runs here.
@@ -72,19 +74,39 @@ fn bench_file() -> Option<PathBuf> {
     Some(path)
 }
 
-/// Best time of `ffmpeg -threads N -i FILE [-pix_fmt FMT] -f null -` (decode, and convert when FMT is given).
-fn ffmpeg_seconds(path: &Path, threads: usize, pix_fmt: Option<&str>) -> f64 {
-    best_of(|| {
-        let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-loglevel", "error", "-threads", &threads.to_string(), "-i"])
-            .arg(path);
-        if let Some(f) = pix_fmt {
-            cmd.args(["-pix_fmt", f]);
-        }
-        assert!(cmd.args(["-f", "null", "-"]).status().unwrap().success());
-        0
-    })
-    .1
+/// Time of one run of `ffmpeg -threads N -i FILE [-pix_fmt FMT] -f null -` (decode, and convert when FMT is
+/// given).
+fn ffmpeg_once(path: &Path, threads: usize, pix_fmt: Option<&str>) -> f64 {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-loglevel", "error", "-threads", &threads.to_string(), "-i"])
+        .arg(path);
+    if let Some(f) = pix_fmt {
+        cmd.args(["-pix_fmt", f]);
+    }
+    let t = Instant::now();
+    assert!(cmd.args(["-f", "null", "-"]).status().unwrap().success());
+    t.elapsed().as_secs_f64()
+}
+
+/// Runs `peer` and `ours` alternately `REPEATS` times: ours' best time (with its frame count), the peer's best
+/// time, and the median of the ratios peer time / our time of each pair.
+fn paired(
+    mut peer: impl FnMut() -> f64,
+    mut ours: impl FnMut() -> usize,
+) -> (usize, f64, f64, f64) {
+    let (mut best, mut best_peer, mut frames) = (f64::INFINITY, f64::INFINITY, 0);
+    let mut ratios = Vec::with_capacity(REPEATS);
+    for _ in 0..REPEATS {
+        let p = peer();
+        let t = Instant::now();
+        frames = ours();
+        let o = t.elapsed().as_secs_f64();
+        best = best.min(o);
+        best_peer = best_peer.min(p);
+        ratios.push(p / o);
+    }
+    ratios.sort_by(f64::total_cmp);
+    (frames, best, best_peer, ratios[ratios.len() / 2])
 }
 
 fn best_of(mut f: impl FnMut() -> usize) -> (usize, f64) {
@@ -114,105 +136,88 @@ fn main() {
     let n_frames = SimpleDecoder::open(&path, DecoderOptions::default().backend(Backend::Cpu))
         .unwrap()
         .len();
-    // The peers: plain decoding for NATIVE, decoding plus swscale to packed RGB for RGB/RGBP.
-    let peers = ffmpeg_available().then(|| {
-        (
-            n_frames as f64 / ffmpeg_seconds(&path, threads, None),
-            n_frames as f64 / ffmpeg_seconds(&path, threads, Some("rgb24")),
-        )
-    });
+    let have_ffmpeg = ffmpeg_available();
     println!(
-        "file: {} ({n_frames} frames), threads: {threads}, best of {REPEATS}",
+        "file: {} ({n_frames} frames), threads: {threads}, {REPEATS} runs each, alternating with its ffmpeg command",
         path.display()
     );
-    println!("{:<38} {:>10} {:>8}", "decoder", "frames/s", "ratio");
-    match peers {
-        Some((plain, rgb)) => {
-            println!(
-                "{:<38} {plain:>10.1} {:>8.3}",
-                format!("ffmpeg -threads {threads} -f null"),
-                1.0
-            );
-            println!(
-                "{:<38} {rgb:>10.1} {:>8.3}",
-                format!("ffmpeg -threads {threads} -pix_fmt rgb24"),
-                1.0
-            );
-        }
-        None => println!("(no ffmpeg CLI here: frames/s only, no ratios)"),
-    }
-
-    let report = |name: String, color: ColorType, frames: usize, secs: f64| {
+    println!("peers: `ffmpeg -threads {threads} -f null -` for NATIVE, the same with `-pix_fmt rgb24` for RGB/RGBP");
+    println!(
+        "{:<38} {:>10} {:>12} {:>14}",
+        "decoder", "frames/s", "ffmpeg fps", "ratio (median)"
+    );
+    // One row: `read` decodes the whole file and returns the frames it read.
+    let row = |name: String, color: ColorType, read: &mut dyn FnMut() -> usize| {
+        let pix_fmt = (color != ColorType::Native).then_some("rgb24");
+        let (frames, secs, peer_fps, ratio) = if have_ffmpeg {
+            let (frames, secs, peer, ratio) =
+                paired(|| ffmpeg_once(&path, threads, pix_fmt), &mut *read);
+            (
+                frames,
+                secs,
+                format!("{:.1}", n_frames as f64 / peer),
+                format!("{ratio:.3}"),
+            )
+        } else {
+            let (frames, secs) = best_of(&mut *read);
+            (frames, secs, "-".into(), "-".into())
+        };
         assert_eq!(
             frames, n_frames,
             "{name} read {frames} of {n_frames} frames"
         );
-        let fps = frames as f64 / secs;
-        match peers {
-            Some((plain, rgb)) => {
-                let peer = if color == ColorType::Native {
-                    plain
-                } else {
-                    rgb
-                };
-                println!("{name:<38} {fps:>10.1} {:>8.3}", fps / peer);
-            }
-            None => println!("{name:<38} {fps:>10.1} {:>8}", "-"),
-        }
+        println!(
+            "{name:<38} {:>10.1} {peer_fps:>12} {ratio:>14}",
+            frames as f64 / secs
+        );
     };
     for color in [ColorType::Native, ColorType::Rgb, ColorType::Rgbp] {
         let opts = DecoderOptions::default()
             .backend(Backend::Cpu)
             .threads(threads)
             .color(color);
-        let (frames, secs) = best_of(|| {
-            let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
-            read_to_end(|| d.get_batch_frames(BATCH).unwrap())
-        });
-        report(
+        row(
             format!("SimpleDecoder {color:?} batch {BATCH}"),
             color,
-            frames,
-            secs,
+            &mut || {
+                let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
+                read_to_end(|| d.get_batch_frames(BATCH).unwrap())
+            },
         );
 
         // The same into one tensor the caller reuses (`decode_frames_into`, the DataLoader's path): no fresh
         // batch memory to fault in for every batch.
-        let (frames, secs) = best_of(|| {
-            let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
-            let mut dims = d.get_batch_frames_by_index(&[0]).unwrap().frames.size();
-            dims[0] = BATCH as i64;
-            let mut out = Tensor::zeros(dims.as_slice(), (Kind::Uint8, Device::Cpu));
-            let indices: Vec<usize> = (0..n_frames).collect();
-            for chunk in indices.chunks(BATCH) {
-                let mut view = out.narrow(0, 0, chunk.len() as i64);
-                d.decode_frames_into(chunk, &mut view, &FrameTransform::identity())
-                    .unwrap();
-            }
-            std::hint::black_box(&mut out);
-            n_frames
-        });
-        report(
+        row(
             format!("SimpleDecoder {color:?} into a reused tensor"),
             color,
-            frames,
-            secs,
+            &mut || {
+                let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
+                let mut dims = d.get_batch_frames_by_index(&[0]).unwrap().frames.size();
+                dims[0] = BATCH as i64;
+                let mut out = Tensor::zeros(dims.as_slice(), (Kind::Uint8, Device::Cpu));
+                let indices: Vec<usize> = (0..n_frames).collect();
+                for chunk in indices.chunks(BATCH) {
+                    let mut view = out.narrow(0, 0, chunk.len() as i64);
+                    d.decode_frames_into(chunk, &mut view, &FrameTransform::identity())
+                        .unwrap();
+                }
+                std::hint::black_box(&mut out);
+                n_frames
+            },
         );
 
-        let (frames, secs) = best_of(|| {
-            let topts = ThreadedOptions {
-                buffer_size: 4 * BATCH,
-                batch_size: BATCH,
-                decoder: opts.clone(),
-            };
-            let mut d = ThreadedDecoder::open(&path, topts, 0).unwrap();
-            read_to_end(|| d.get_batch_frames(BATCH).unwrap())
-        });
-        report(
+        row(
             format!("ThreadedDecoder {color:?} batch {BATCH}"),
             color,
-            frames,
-            secs,
+            &mut || {
+                let topts = ThreadedOptions {
+                    buffer_size: 4 * BATCH,
+                    batch_size: BATCH,
+                    decoder: opts.clone(),
+                };
+                let mut d = ThreadedDecoder::open(&path, topts, 0).unwrap();
+                read_to_end(|| d.get_batch_frames(BATCH).unwrap())
+            },
         );
     }
 

@@ -585,7 +585,7 @@ mod tests {
             (Pixel::GRAY8, 1),
         ];
         for (format, planes) in formats {
-            for (w, h) in [(37u32, 23u32), (64, 40), (1, 1)] {
+            for (w, h) in [(37u32, 23u32), (64, 40), (1, 1), (101, 3)] {
                 let mut f = ff::frame::Video::new(format, w, h);
                 for p in 0..planes {
                     let stride = f.stride(p);

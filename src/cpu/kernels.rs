@@ -67,11 +67,15 @@ pub(crate) struct ChromaTerms {
     pub b: Vec<f32>,
     cb: Vec<f32>,
     cr: Vec<f32>,
+    /// log2 of the pixels per term: 0 when the terms are spread to one per pixel, 1 when each term serves two
+    /// pixels ([`ChromaTerms::compute_unspread`]).
+    shift: u32,
 }
 
 impl ChromaTerms {
     /// Zero terms for `width` pixels (a grey picture: R = G = B = the luma term).
     pub(crate) fn grey(&mut self, width: usize) {
+        self.shift = 0;
         for t in [&mut self.r, &mut self.g_cb, &mut self.g_cr, &mut self.b] {
             t.clear();
             t.resize(width, 0.0);
@@ -97,7 +101,29 @@ impl ChromaTerms {
     ) {
         load_scaled(cb, chroma_width, conv.c_off, conv.c_scale, &mut self.cb);
         load_scaled(cr, chroma_width, conv.c_off, conv.c_scale, &mut self.cr);
+        self.shift = 0;
         self.spread_terms(conv, shift_x, width);
+    }
+
+    /// The terms of the chroma samples `cb` and `cr` (`chroma_width` each), one per chroma sample: for a kernel
+    /// that repeats each term for the `1 << shift_x` pixels it serves.
+    #[inline(always)]
+    pub(crate) fn compute_unspread(
+        &mut self,
+        conv: &YuvToRgb,
+        cb: Samples<'_>,
+        cr: Samples<'_>,
+        chroma_width: usize,
+        shift_x: u32,
+    ) {
+        load_scaled(cb, chroma_width, conv.c_off, conv.c_scale, &mut self.cb);
+        load_scaled(cr, chroma_width, conv.c_off, conv.c_scale, &mut self.cr);
+        self.shift = shift_x;
+        let n = chroma_width;
+        spread(&self.cr, 0, n, &mut self.r, |v| conv.cr_r * v);
+        spread(&self.cb, 0, n, &mut self.g_cb, |v| conv.cb_g * v);
+        spread(&self.cr, 0, n, &mut self.g_cr, |v| conv.cr_g * v);
+        spread(&self.cb, 0, n, &mut self.b, |v| conv.cb_b * v);
     }
 
     /// The four terms for `width` pixels from the scaled chroma samples already in `cb` and `cr`.
@@ -225,8 +251,14 @@ fn rgb_rows_impl<const AVX2: bool>(
     out: RgbRows<'_>,
 ) {
     let width = group.width;
+    // 8-bit luma goes through the AVX2 kernel where there is one, which repeats the terms of subsampled chroma
+    // itself; every other kernel takes one term per pixel.
+    let narrow_luma = group.luma.first().is_some_and(|l| !l.wide && l.step == 1);
     match group.chroma {
         None => s.terms.grey(width),
+        Some((cb, cr, chroma_width, shift_x)) if AVX2 && narrow_luma && shift_x <= 1 => s
+            .terms
+            .compute_unspread(conv, cb, cr, chroma_width, shift_x),
         Some((cb, cr, chroma_width, shift_x)) => {
             s.terms.compute(conv, cb, cr, chroma_width, shift_x, width)
         }
@@ -355,56 +387,64 @@ unsafe fn rgb_row_planar_u8_avx2(
 ) {
     use std::arch::x86_64::*;
     let n = luma.len();
+    let shift = c.shift;
+    let [tr, tgb, tgr, tb] = c.from(0);
     assert!(
         r.len() >= n && g.len() >= n && b.len() >= n,
         "output rows shorter than the luma row"
     );
+    let terms = (n + (1 << shift) - 1) >> shift;
     assert!(
-        c.r.len() >= n && c.g_cb.len() >= n && c.g_cr.len() >= n && c.b.len() >= n,
+        tr.len() >= terms && tgb.len() >= terms && tgr.len() >= terms && tb.len() >= terms,
         "chroma terms shorter than the luma row"
     );
+    // Eight terms from term `t` on, or four each repeated twice (terms of a horizontally subsampled chroma row).
+    let twice = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    let load = |terms: &[f32], t: usize| {
+        if shift == 0 {
+            // SAFETY: `t + 8 <= n <= terms.len()` (the caller's block lies within the row).
+            unsafe { _mm256_loadu_ps(terms.as_ptr().add(t)) }
+        } else {
+            // SAFETY: `t + 4 <= n / 2 <= terms.len()` (the caller's block lies within the row).
+            let four = unsafe { _mm_loadu_ps(terms.as_ptr().add(t)) };
+            _mm256_permutevar8x32_ps(_mm256_castps128_ps256(four), twice)
+        }
+    };
     let off = _mm256_set1_ps(conv.y_off);
     let scale = _mm256_set1_ps(conv.y_scale);
     let half = _mm256_set1_ps(0.5);
-    let zero = _mm256_setzero_ps();
-    let max = _mm256_set1_ps(255.0);
     // The lane order that undoes the in-lane interleaving of the two packs.
     let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    // `(v + 0.5)` clamped to 0..=255 and truncated to an integer, as `to_u8` does (`max` first: NaN gives 0).
-    let level = |v: __m256| {
-        _mm256_cvttps_epi32(_mm256_min_ps(
-            _mm256_max_ps(_mm256_add_ps(v, half), zero),
-            max,
-        ))
-    };
+    // `(v + 0.5)` truncated to an integer. `to_u8` clamps to 0..=255 before truncating; here the packs to bytes
+    // saturate instead, which gives the same byte for every value whose integer part fits in an `i32`: below
+    // zero (truncation toward zero gives 0 or a negative integer) 0, above 255 255. A value here is at most a
+    // few hundred away from that range (a luma term of 8-bit samples plus a chroma term, with the fixed
+    // coefficients of `YuvToRgb`), and never NaN.
+    let level = |v: __m256| _mm256_cvttps_epi32(_mm256_add_ps(v, half));
     let blocks = n / 32;
     for k in 0..blocks {
         let x = 32 * k;
-        let (mut vr, mut vg, mut vb) = (
-            [_mm256_setzero_si256(); 4],
-            [_mm256_setzero_si256(); 4],
-            [_mm256_setzero_si256(); 4],
-        );
-        for q in 0..4 {
-            let i = x + 8 * q;
-            // SAFETY: `i + 8 <= n` (`x + 32 <= n`) and every row read is at least `n` long (asserted above).
-            let (y8, tr, tgb, tgr, tb) = unsafe {
-                (
-                    _mm_loadl_epi64(luma.as_ptr().add(i).cast()),
-                    _mm256_loadu_ps(c.r.as_ptr().add(i)),
-                    _mm256_loadu_ps(c.g_cb.as_ptr().add(i)),
-                    _mm256_loadu_ps(c.g_cr.as_ptr().add(i)),
-                    _mm256_loadu_ps(c.b.as_ptr().add(i)),
-                )
-            };
+        // One block of eight pixels: its R, G, B levels as 32-bit integers.
+        let block = |i: usize| {
+            // SAFETY: `i + 8 <= n` (`x + 32 <= n`) and the luma row is `n` long.
+            let y8 = unsafe { _mm_loadl_epi64(luma.as_ptr().add(i).cast()) };
+            let t = i >> shift;
+            let (tr, tgb, tgr, tb) = (load(tr, t), load(tgb, t), load(tgr, t), load(tb, t));
             let y = _mm256_mul_ps(
                 _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(y8)), off),
                 scale,
             );
-            vr[q] = level(_mm256_add_ps(y, tr));
-            vg[q] = level(_mm256_sub_ps(_mm256_sub_ps(y, tgb), tgr));
-            vb[q] = level(_mm256_add_ps(y, tb));
-        }
+            (
+                level(_mm256_add_ps(y, tr)),
+                level(_mm256_sub_ps(_mm256_sub_ps(y, tgb), tgr)),
+                level(_mm256_add_ps(y, tb)),
+            )
+        };
+        let (r0, g0, b0) = block(x);
+        let (r1, g1, b1) = block(x + 8);
+        let (r2, g2, b2) = block(x + 16);
+        let (r3, g3, b3) = block(x + 24);
+        let (vr, vg, vb) = ([r0, r1, r2, r3], [g0, g1, g2, g3], [b0, b1, b2, b3]);
         let bytes = |v: [__m256i; 4]| {
             let lo = _mm256_packs_epi32(v[0], v[1]);
             let hi = _mm256_packs_epi32(v[2], v[3]);
@@ -417,15 +457,15 @@ unsafe fn rgb_row_planar_u8_avx2(
             _mm256_storeu_si256(b.as_mut_ptr().add(x).cast(), bytes(vb));
         }
     }
-    let x = 32 * blocks;
-    rgb_row_planar_u8(
-        conv,
-        &luma[x..],
-        c.from(x),
-        &mut r[x..n],
-        &mut g[x..n],
-        &mut b[x..n],
-    );
+    // The last pixels, one at a time.
+    let (off, scale) = (conv.y_off, conv.y_scale);
+    for x in 32 * blocks..n {
+        let t = x >> shift;
+        let y = (f32::from(luma[x]) - off) * scale;
+        r[x] = to_u8(y + tr[t]);
+        g[x] = to_u8((y - tgb[t]) - tgr[t]);
+        b[x] = to_u8(y + tb[t]);
+    }
 }
 
 /// [`rgb_row_planar`] from 8-bit luma samples, the luma term `(y - y_off) * y_scale` computed in the loop;
