@@ -529,9 +529,10 @@ impl Encoder {
         let nv12 = self.setup.pixel == Pixel::NV12;
         let setup = match self.setup.family {
             Family::Nvenc => {
+                // The GPU the running encoder was opened on (for `Auto`, the one it chose then).
                 let gpu = match next.backend {
                     EncoderBackend::Nvenc(g) => g,
-                    _ => 0,
+                    _ => self.setup.gpu.unwrap_or_else(crate::cuda::default_gpu),
                 };
                 backend::nvenc_setup(&next, gpu, high, c444)?
             }
@@ -652,7 +653,8 @@ fn auto(
     global_header: bool,
     tags: Option<ColorTags>,
 ) -> Result<(ff::encoder::video::Encoder, EncoderSetup, String)> {
-    let key = (0usize, opts.codec);
+    let gpu = crate::cuda::default_gpu();
+    let key = (gpu, opts.codec);
     let known = NVENC_PROBES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -661,12 +663,12 @@ fn auto(
         .cloned();
     let why_not = match known {
         Some(Err(why)) => why,
-        _ => match backend::nvenc_setup(opts, 0, high, c444) {
+        _ => match backend::nvenc_setup(opts, gpu, high, c444) {
             Err(e) => format!("NVENC cannot honour these settings: {e}"),
             Ok(setup) => match open_setup(&setup, opts, width, height, global_header, tags) {
                 Ok(enc) => {
                     record_probe(key, Ok(()));
-                    let note = format!("{} on GPU 0 (NVENC)", setup.name);
+                    let note = format!("{} on GPU {gpu} (NVENC)", setup.name);
                     return Ok((enc, setup, note));
                 }
                 Err(e) => {
