@@ -137,6 +137,12 @@ impl PacketDecoder {
         })
     }
 
+    /// The GPU this decoder runs on: its session, its stream and every frame tensor belong to this context
+    /// ([`PacketDecoderOptions::gpu`]).
+    pub fn gpu(&self) -> &std::sync::Arc<GpuContext> {
+        self.stream.gpu()
+    }
+
     /// Feeds one packet and returns the frames that became ready (zero or more).
     pub fn decode(&mut self, packet: &Packet) -> Result<Vec<DecodedFrame>> {
         if let (Some(q), Some(pts)) = (self.pending_pts.as_mut(), packet.pts().or(packet.dts())) {
