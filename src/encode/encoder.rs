@@ -644,7 +644,8 @@ impl Drop for Encoder {
     }
 }
 
-/// `Auto`: NVENC on GPU 0 when a session opens (asked once per process and codec), else software.
+/// `Auto`: NVENC on the calling thread's current CUDA device ([`crate::cuda::default_gpu`]) when a session opens
+/// there (asked once per process, GPU and codec), else software.
 fn auto(
     opts: &EncoderOptions,
     width: u32,
