@@ -290,8 +290,8 @@ impl GpuContext {
     /// Allocates device memory holding a copy of `data` (synchronous copy).
     pub fn upload(self: &Arc<Self>, data: &[u8]) -> Result<DeviceBuffer> {
         let buf = self.alloc(data.len())?;
-        // SAFETY: `buf` holds `data.len()` bytes; the copy is synchronous; `alloc` has bound this context on the
-        // calling thread.
+        self.bind()?;
+        // SAFETY: `buf` holds `data.len()` bytes; the copy is synchronous; this context is bound (just above).
         unsafe { cu::memcpy_htod_sync(buf.ptr, data) }.map_err(|e| cuda_err("cuMemcpyHtoD", e))?;
         Ok(buf)
     }
