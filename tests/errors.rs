@@ -201,3 +201,51 @@ fn nvdec_without_a_gpu_is_a_typed_error() {
         SimpleDecoder::open(fixture("h264_nob_gop30.mp4"), cpu().backend(Backend::Auto)).unwrap();
     assert_eq!(d.backend(), Backend::Cpu);
 }
+
+/// A GPU this machine lacks (GPU 7 on a machine of fewer, or the first one past the last) is `GpuUnavailable` from
+/// every entry point that takes a device, on any machine: never a panic, and never a fallback to another GPU.
+#[test]
+fn a_gpu_that_does_not_exist_is_a_typed_error_everywhere() {
+    use vidloader::cuda::{device_count, primary_context_active, GpuContext};
+    use vidloader::{DataLoader, PacketDecoder, PacketDecoderOptions, VideoDataset};
+    let missing = device_count().max(7);
+    let unavailable = |r: Result<(), Error>, what: &str| match r {
+        Err(Error::GpuUnavailable(_)) => {}
+        other => panic!("{what} on missing GPU {missing}: expected GpuUnavailable, got {other:?}"),
+    };
+    let path = fixture("h264_nob_gop30.mp4");
+    unavailable(GpuContext::new(missing).map(|_| ()), "GpuContext::new");
+    unavailable(
+        GpuContext::shared(missing).map(|_| ()),
+        "GpuContext::shared",
+    );
+    unavailable(
+        primary_context_active(missing).map(|_| ()),
+        "primary_context_active",
+    );
+    unavailable(
+        SimpleDecoder::open(&path, cpu().backend(Backend::Nvdec(missing))).map(|_| ()),
+        "SimpleDecoder",
+    );
+    let mut demuxer = Demuxer::open(&path).unwrap();
+    let opts = PacketDecoderOptions {
+        gpu: missing,
+        ..Default::default()
+    };
+    unavailable(
+        PacketDecoder::new(&mut demuxer, opts).map(|_| ()),
+        "PacketDecoder",
+    );
+    let ds = VideoDataset::from_list(vec![(path.clone(), 0)]);
+    unavailable(
+        DataLoader::builder(ds)
+            .device(tch::Device::Cuda(missing))
+            .warnings(false)
+            .build()
+            .map(|_| ()),
+        "DataLoader",
+    );
+    // `AutoOn` a missing GPU decodes on the CPU (it never picks another GPU).
+    let d = SimpleDecoder::open(&path, cpu().backend(Backend::AutoOn(missing))).unwrap();
+    assert_eq!(d.backend(), Backend::Cpu);
+}

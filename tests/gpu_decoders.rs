@@ -1,7 +1,8 @@
 //! The decoders on NVDEC, on a GPU: every fixture bit-exact against the ffmpeg CLI (native planes) and within one
 //! level of the reference conversion (RGB), parallel sessions and host output equal to one session, fused
 //! crop/resize/normalize equal to the CPU path within a stated tolerance, decoder reuse across files through the
-//! pool, the threaded decoder, memory that stays flat over 1,000 batches, and the CLI with `--gpu`.
+//! pool, the threaded decoder, memory that stays flat over 1,000 batches, the CLI with `--gpu`, and every path
+//! told GPU 0 staying on GPU 0 (no context on another GPU; a missing GPU a typed error).
 //!
 //! Where there is no NVDEC GPU (or torch has no CUDA) every test prints "skipped: ..." and passes.
 
@@ -470,4 +471,194 @@ fn auto_decodes_what_nvdec_lacks_on_the_cpu() {
             assert!(check_fixture(name, Backend::Cpu), "{name}");
         }
     }
+}
+
+/// The devices whose primary context is inactive now: the ones a test must leave inactive.
+fn idle_other_gpus(used: usize) -> Vec<usize> {
+    (0..vidloader::cuda::device_count())
+        .filter(|&d| d != used)
+        .filter(|&d| matches!(vidloader::cuda::primary_context_active(d), Ok(false)))
+        .collect()
+}
+
+/// Every path told `Device::Cuda(0)` / `Backend::Nvdec(0)` works on GPU 0 alone: `SimpleDecoder` (on a fresh
+/// thread too, which binds GPU 0's context and no other), `PacketDecoder`, the `DataLoader` with hybrid CPU workers
+/// (pinned staging on GPU 0), and encoding CUDA tensors. Tensors, streams and contexts all report device 0; on a
+/// machine of several GPUs, no other GPU's primary context becomes active. A GPU that does not exist is a typed
+/// error from every entry point, and asking for it activates no context on GPU 0.
+#[test]
+fn every_path_told_gpu_0_stays_on_gpu_0_and_a_missing_gpu_is_a_typed_error() {
+    let Some(_gpu) = gpu() else { return };
+    use vidloader::cuda::{current_device, primary_context_active, GpuContext};
+    use vidloader::synth::{write_dataset, SynthSpec};
+    use vidloader::{
+        Codec, DataLoader, Demuxer, Encoder, EncoderBackend, EncoderOptions, Error, InputFormat,
+        PacketDecoder, PacketDecoderOptions, PicFlags, Resize, UniformSampler, VideoDataset,
+    };
+    let count = vidloader::cuda::device_count();
+    assert!(count >= 1);
+    let others = idle_other_gpus(0);
+    let gpu0_was_active = primary_context_active(0).unwrap();
+    let path = fixture("h264_b3_gop30.mp4");
+
+    // A GPU this machine lacks: typed errors, no panic, and no context on GPU 0 for it.
+    let missing = count.max(7);
+    let unavailable = |r: Result<(), Error>, what: &str| match r {
+        Err(Error::GpuUnavailable(_)) => {}
+        other => panic!("{what} on missing GPU {missing}: expected GpuUnavailable, got {other:?}"),
+    };
+    unavailable(
+        GpuContext::shared(missing).map(|_| ()),
+        "GpuContext::shared",
+    );
+    unavailable(
+        primary_context_active(missing).map(|_| ()),
+        "primary_context_active",
+    );
+    unavailable(
+        SimpleDecoder::open(
+            &path,
+            DecoderOptions::default().backend(Backend::Nvdec(missing)),
+        )
+        .map(|_| ()),
+        "SimpleDecoder",
+    );
+    let mut demuxer = Demuxer::open(&path).unwrap();
+    let opts = PacketDecoderOptions {
+        gpu: missing,
+        ..Default::default()
+    };
+    unavailable(
+        PacketDecoder::new(&mut demuxer, opts).map(|_| ()),
+        "PacketDecoder",
+    );
+    let dir = fixture_dir().join("scratch/gpu_devices");
+    let spec = SynthSpec {
+        width: 160,
+        height: 120,
+        frames: 24,
+        fps: 24,
+        gop: 12,
+        b_frames: 2,
+    };
+    write_dataset(&dir, &spec, 6).unwrap();
+    let ds = VideoDataset::from_manifest(dir.join("labels.csv")).unwrap();
+    unavailable(
+        DataLoader::builder(ds)
+            .device(Device::Cuda(missing))
+            .warnings(false)
+            .build()
+            .map(|_| ()),
+        "DataLoader",
+    );
+    if !gpu0_was_active {
+        assert!(
+            matches!(primary_context_active(0), Ok(false)),
+            "asking for missing GPU {missing} made a context on GPU 0"
+        );
+    }
+
+    // SimpleDecoder, on this thread and on a fresh one.
+    let gpu0 = GpuContext::shared(0).unwrap();
+    let mut dec = SimpleDecoder::open(&path, DecoderOptions::default().backend(NV)).unwrap();
+    assert_eq!(dec.backend(), NV);
+    assert_eq!(dec.device(), Device::Cuda(0));
+    let batch = dec.get_batch_frames(4).unwrap();
+    assert_eq!(batch.frames.device(), Device::Cuda(0));
+    assert_eq!(current_device(), Some(0));
+    let p = path.clone();
+    let on_thread = std::thread::spawn(move || {
+        assert_eq!(current_device(), None, "a fresh thread has no context");
+        let mut dec = SimpleDecoder::open(&p, DecoderOptions::default().backend(NV)).unwrap();
+        let frames = dec.get_batch_frames(2).unwrap().frames;
+        (frames.device(), current_device())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(on_thread, (Device::Cuda(0), Some(0)));
+
+    // PacketDecoder.
+    let mut demuxer = Demuxer::open(&path).unwrap();
+    let mut pd = PacketDecoder::new(&mut demuxer, PacketDecoderOptions::default()).unwrap();
+    assert_eq!(pd.gpu().ordinal(), 0);
+    assert_eq!(pd.gpu().cu_context(), gpu0.cu_context());
+    let mut decoded = Vec::new();
+    while let Some(pkt) = demuxer.read_packet().unwrap() {
+        decoded.extend(pd.decode(&pkt).unwrap());
+        if decoded.len() >= 4 {
+            break;
+        }
+    }
+    assert!(!decoded.is_empty());
+    assert!(decoded.iter().all(|f| f.frame.device() == Device::Cuda(0)));
+
+    // DataLoader with hybrid CPU workers (their pinned staging buffers and streams are GPU 0's).
+    let ds = VideoDataset::from_manifest(dir.join("labels.csv")).unwrap();
+    let loader = DataLoader::builder(ds)
+        .device(Device::Cuda(0))
+        .sampler(UniformSampler::new(4))
+        .resize_mode(Resize::Fixed {
+            width: 64,
+            height: 48,
+        })
+        .batch_size(2)
+        .workers(1)
+        .cpu_workers(2)
+        .warnings(false)
+        .build()
+        .unwrap();
+    assert_eq!(loader.device(), Device::Cuda(0));
+    for b in loader.epoch(0) {
+        let b = b.unwrap();
+        assert_eq!(b.frames.device(), Device::Cuda(0));
+        assert_eq!(b.labels.device(), Device::Cuda(0));
+    }
+
+    // Encoding CUDA tensors: NVENC on GPU 0 where it opens, else the software encoder (CUDA input either way).
+    let rgb = SimpleDecoder::open(
+        &path,
+        DecoderOptions::default().backend(NV).color(ColorType::Rgb),
+    )
+    .unwrap()
+    .get_batch_frames(3)
+    .unwrap()
+    .frames;
+    assert_eq!(rgb.device(), Device::Cuda(0));
+    let (h, w) = (rgb.size()[1] as u32, rgb.size()[2] as u32);
+    let nvenc = EncoderOptions {
+        codec: Codec::H264,
+        backend: EncoderBackend::Nvenc(0),
+        ..Default::default()
+    };
+    let mut enc = Encoder::new(w, h, InputFormat::Rgb, nvenc)
+        .or_else(|_| {
+            let sw = EncoderOptions {
+                codec: Codec::H264,
+                backend: EncoderBackend::Software,
+                ..Default::default()
+            };
+            Encoder::new(w, h, InputFormat::Rgb, sw)
+        })
+        .unwrap();
+    let mut bytes = 0;
+    for i in 0..3 {
+        let flags = PicFlags {
+            eos: i == 2,
+            ..Default::default()
+        };
+        for p in enc.encode(&rgb.get(i), flags, &[]).unwrap() {
+            bytes += p.data.len();
+        }
+    }
+    assert!(bytes > 0, "{}: no packets", enc.backend_note());
+
+    // Nothing above touched another GPU.
+    let woke: Vec<usize> = others
+        .into_iter()
+        .filter(|&d| !matches!(primary_context_active(d), Ok(false)))
+        .collect();
+    assert!(
+        woke.is_empty(),
+        "work on GPU 0 activated the primary context of GPU(s) {woke:?}"
+    );
 }

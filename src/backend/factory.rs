@@ -11,8 +11,7 @@ use crate::io::demux::Demuxer;
 use crate::nvdec::frame_decoder::NvdecDecoder;
 use crate::nvdec::{bit_exact, check_support};
 
-/// The GPU that [`Backend::Auto`] tries.
-const AUTO_GPU: usize = 0;
+use crate::cuda::default_gpu;
 
 impl Backend {
     /// The backend a device implies: NVDEC on that GPU for a CUDA device, otherwise the CPU.
@@ -26,7 +25,8 @@ impl Backend {
 
 /// The backend that `requested` resolves to for `demuxer`'s stream. `AutoOn(gpu)` takes NVDEC on that GPU when it
 /// can decode the stream bit-exactly and says once per process (on stderr) why it uses the CPU when there is no
-/// GPU; `Auto` is `AutoOn(AUTO_GPU)`.
+/// GPU; `Auto` is `AutoOn` the calling thread's current CUDA device, or GPU 0 when none is current
+/// ([`default_gpu`]): never a context on GPU 0 for a process that `torch.cuda.set_device(1)`.
 pub(crate) fn resolve(requested: Backend, demuxer: &Demuxer) -> Result<Backend> {
     match requested {
         Backend::Cpu => Ok(Backend::Cpu),
@@ -41,7 +41,7 @@ pub(crate) fn resolve(requested: Backend, demuxer: &Demuxer) -> Result<Backend> 
             }
             Ok(Backend::Nvdec(gpu))
         }
-        Backend::Auto => resolve(Backend::AutoOn(AUTO_GPU), demuxer),
+        Backend::Auto => resolve(Backend::AutoOn(default_gpu()), demuxer),
         Backend::AutoOn(gpu) => match check_support(gpu, demuxer) {
             Ok(()) if bit_exact(demuxer) => Ok(Backend::Nvdec(gpu)),
             Ok(()) => Ok(Backend::Cpu),

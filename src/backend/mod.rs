@@ -16,9 +16,11 @@ use crate::io::demux::{Demuxer, Packet};
 /// Which decoder to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
 pub enum Backend {
-    /// NVDEC on GPU 0 when the GPU, its driver and support for the stream are there and its frames are exactly
-    /// libavcodec's, otherwise the CPU (saying once per process why, when there is no GPU). The same as
-    /// `AutoOn(0)`.
+    /// NVDEC on the calling thread's current CUDA device (the one `torch.cuda.set_device` selects; GPU 0 when no
+    /// CUDA context is current, see [`crate::cuda::default_gpu`]) when the GPU, its driver and support for the
+    /// stream are there and its frames are exactly libavcodec's, otherwise the CPU (saying once per process why,
+    /// when there is no GPU). The same as `AutoOn(cuda::default_gpu())`, resolved when the decoder opens; name
+    /// the GPU with `AutoOn(n)` or `Nvdec(n)` on a machine of several.
     #[default]
     Auto,
     /// [`Backend::Auto`] on the GPU with this index: its NVDEC where it decodes the stream exactly, the CPU

@@ -60,6 +60,72 @@ pub fn device_count() -> usize {
     .unwrap_or(0)
 }
 
+/// The device of the CUDA context current on the calling thread (the one `torch.cuda.set_device(n)` or a bound
+/// [`GpuContext`] leaves there), or `None` when no context is current, the driver was never initialised or is
+/// missing. Asks the driver only (`cuCtxGetCurrent`, `cuCtxGetDevice`): it never creates or binds a context, so it
+/// is safe to call on any GPU of a multi-GPU machine. Never panics.
+pub fn current_device() -> Option<usize> {
+    if !driver_present() {
+        return None;
+    }
+    std::panic::catch_unwind(|| {
+        // Before cuInit no context can be current; cuCtxGetCurrent then reports CUDA_ERROR_NOT_INITIALIZED.
+        let ctx = cu::ctx::get_current().ok()??;
+        let mut dev: cusys::CUdevice = 0;
+        // SAFETY: `ctx` is the context current on this thread (just returned by the driver) and `dev` a valid
+        // out-pointer; cuCtxGetDevice reads the current context only.
+        unsafe { cusys::cuCtxGetDevice(&mut dev) }.result().ok()?;
+        (!ctx.is_null() && dev >= 0).then_some(dev as usize)
+    })
+    .ok()
+    .flatten()
+}
+
+/// The GPU that the `Auto` choices (`Backend::Auto`, `EncoderBackend::Auto`) try: the device of the calling
+/// thread's current CUDA context ([`current_device`]: what `torch.cuda.set_device(LOCAL_RANK)` selects), else
+/// GPU 0, the documented default of a process that picked no device.
+pub fn default_gpu() -> usize {
+    current_device().unwrap_or(DEFAULT_GPU)
+}
+
+/// The documented default device: GPU 0, used only where the caller named no device and no CUDA context is current
+/// ([`default_gpu`], `PacketDecoderOptions::default()`).
+pub const DEFAULT_GPU: usize = 0;
+
+/// Whether device `ordinal`'s primary context is active (retained by someone in this process: vidloader, torch or
+/// another library), from `cuDevicePrimaryCtxGetState`. It neither creates nor retains a context, so it is the
+/// check that a process working on GPU `n` left every other GPU alone. [`Error::GpuUnavailable`] without a driver or
+/// for a device that does not exist.
+pub fn primary_context_active(ordinal: usize) -> Result<bool> {
+    if !driver_present() {
+        return Err(Error::GpuUnavailable(
+            "the CUDA driver library (libcuda.so.1) is not installed or cannot be loaded".into(),
+        ));
+    }
+    std::panic::catch_unwind(|| -> Result<bool> {
+        cu::init().map_err(|e| Error::GpuUnavailable(format!("cuInit failed: {e:?}")))?;
+        let count = cu::device::get_count()
+            .map_err(|e| Error::GpuUnavailable(format!("cuDeviceGetCount: {e:?}")))?;
+        if ordinal >= count.max(0) as usize {
+            return Err(Error::GpuUnavailable(format!(
+                "no CUDA device {ordinal}: this machine has {count}"
+            )));
+        }
+        let dev = cu::device::get(ordinal as i32).map_err(|e| cuda_err("cuDeviceGet", e))?;
+        let (mut flags, mut active) = (0u32, 0i32);
+        // SAFETY: `dev` came from cuDeviceGet; both out-pointers are valid for the call. The call only reads state.
+        unsafe { cusys::cuDevicePrimaryCtxGetState(dev, &mut flags, &mut active) }
+            .result()
+            .map_err(|e| cuda_err("cuDevicePrimaryCtxGetState", e))?;
+        Ok(active != 0)
+    })
+    .unwrap_or_else(|_| {
+        Err(Error::GpuUnavailable(
+            "the CUDA driver panicked while reading a primary context's state".into(),
+        ))
+    })
+}
+
 fn cuda_err(call: &'static str, e: cu::DriverError) -> Error {
     Error::cuda(call, e)
 }
@@ -224,7 +290,8 @@ impl GpuContext {
     /// Allocates device memory holding a copy of `data` (synchronous copy).
     pub fn upload(self: &Arc<Self>, data: &[u8]) -> Result<DeviceBuffer> {
         let buf = self.alloc(data.len())?;
-        // SAFETY: `buf` holds `data.len()` bytes; the copy is synchronous.
+        self.bind()?;
+        // SAFETY: `buf` holds `data.len()` bytes; the copy is synchronous; this context is bound (just above).
         unsafe { cu::memcpy_htod_sync(buf.ptr, data) }.map_err(|e| cuda_err("cuMemcpyHtoD", e))?;
         Ok(buf)
     }
@@ -405,6 +472,29 @@ mod tests {
         }
         if !present {
             assert_eq!(device_count(), 0);
+        }
+    }
+
+    #[test]
+    fn device_queries_create_no_context_and_refuse_a_missing_device() {
+        let count = device_count();
+        // A device this machine lacks is a typed error from every entry point, never a panic.
+        let missing = count + 7;
+        assert!(matches!(
+            GpuContext::new(missing),
+            Err(Error::GpuUnavailable(_))
+        ));
+        assert!(matches!(
+            GpuContext::shared(missing),
+            Err(Error::GpuUnavailable(_))
+        ));
+        assert!(matches!(
+            primary_context_active(missing),
+            Err(Error::GpuUnavailable(_))
+        ));
+        if count == 0 {
+            assert_eq!(current_device(), None);
+            assert_eq!(default_gpu(), DEFAULT_GPU);
         }
     }
 }

@@ -187,6 +187,13 @@ impl SimpleDecoder {
         pool: Arc<DecoderPool>,
     ) -> Result<Self> {
         let source = source.into();
+        let mut opts = opts;
+        if opts.backend == Backend::Auto {
+            // `Auto` means the GPU of the thread that opens the decoder; pinned here, so that a later
+            // `reconfigure` on another thread (a loader's worker, which binds no context) keeps that GPU instead of
+            // falling back to GPU 0.
+            opts.backend = Backend::AutoOn(crate::cuda::default_gpu());
+        }
         let s = open_stream(&source, &opts)?;
         let key = decoder_key(s.backend, s.demuxer.info(), &opts);
         let started = Instant::now();

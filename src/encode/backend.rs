@@ -28,6 +28,8 @@ pub(crate) struct EncoderSetup {
     pub pixel: Pixel,
     /// The `avcodec_open2` dictionary, in order.
     pub options: Vec<(String, String)>,
+    /// The GPU an NVENC encoder runs on (`None` for software encoders): a restart reopens it there.
+    pub gpu: Option<usize>,
 }
 
 /// The pixel format an encoder family is opened with for a source deeper than 8 bits (`high_bit_depth`), with full
@@ -461,6 +463,7 @@ pub(crate) fn software(
         family,
         pixel: encoder_pixel(family, high, c444, nv12)?,
         options: b.opts,
+        gpu: None,
     })
 }
 
@@ -487,6 +490,7 @@ pub(crate) fn nvenc_setup(
         family: Family::Nvenc,
         pixel: encoder_pixel(Family::Nvenc, high, c444, true)?,
         options: b.opts,
+        gpu: Some(gpu),
     })
 }
 

@@ -529,9 +529,10 @@ impl Encoder {
         let nv12 = self.setup.pixel == Pixel::NV12;
         let setup = match self.setup.family {
             Family::Nvenc => {
+                // The GPU the running encoder was opened on (for `Auto`, the one it chose then).
                 let gpu = match next.backend {
                     EncoderBackend::Nvenc(g) => g,
-                    _ => 0,
+                    _ => self.setup.gpu.unwrap_or_else(crate::cuda::default_gpu),
                 };
                 backend::nvenc_setup(&next, gpu, high, c444)?
             }
@@ -643,7 +644,8 @@ impl Drop for Encoder {
     }
 }
 
-/// `Auto`: NVENC on GPU 0 when a session opens (asked once per process and codec), else software.
+/// `Auto`: NVENC on the calling thread's current CUDA device ([`crate::cuda::default_gpu`]) when a session opens
+/// there (asked once per process, GPU and codec), else software.
 fn auto(
     opts: &EncoderOptions,
     width: u32,
@@ -652,7 +654,8 @@ fn auto(
     global_header: bool,
     tags: Option<ColorTags>,
 ) -> Result<(ff::encoder::video::Encoder, EncoderSetup, String)> {
-    let key = (0usize, opts.codec);
+    let gpu = crate::cuda::default_gpu();
+    let key = (gpu, opts.codec);
     let known = NVENC_PROBES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -661,12 +664,12 @@ fn auto(
         .cloned();
     let why_not = match known {
         Some(Err(why)) => why,
-        _ => match backend::nvenc_setup(opts, 0, high, c444) {
+        _ => match backend::nvenc_setup(opts, gpu, high, c444) {
             Err(e) => format!("NVENC cannot honour these settings: {e}"),
             Ok(setup) => match open_setup(&setup, opts, width, height, global_header, tags) {
                 Ok(enc) => {
                     record_probe(key, Ok(()));
-                    let note = format!("{} on GPU 0 (NVENC)", setup.name);
+                    let note = format!("{} on GPU {gpu} (NVENC)", setup.name);
                     return Ok((enc, setup, note));
                 }
                 Err(e) => {

@@ -6,7 +6,8 @@
 //! # Backends
 //! One FFmpeg encoder runs per [`Encoder`]: NVENC (`h264_nvenc`, `hevc_nvenc`, `av1_nvenc`) where a session
 //! opens, else the codec's software encoder (`libx264`, `libx265`, `libsvtav1`). [`EncoderBackend::Auto`] tries
-//! NVENC on GPU 0 once per process and codec and says what it chose and why ([`Encoder::backend_note`]);
+//! NVENC on the calling thread's current CUDA device (GPU 0 when none, [`crate::cuda::default_gpu`]) once per
+//! process, GPU and codec and says what it chose and why ([`Encoder::backend_note`]);
 //! [`EncoderBackend::Nvenc`] where none opens is [`crate::Error::GpuUnavailable`]. Frames on a CUDA device are
 //! copied to host memory once, then converted (if their layout is not the encoder's) by swscale.
 //!

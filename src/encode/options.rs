@@ -145,8 +145,10 @@ impl std::str::FromStr for RateControl {
 /// Which encoder implementation runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum EncoderBackend {
-    /// NVENC on GPU 0 when a session opens there, otherwise the software encoder; the encoder reports which it
-    /// chose and why ([`crate::Encoder::backend_note`]).
+    /// NVENC on the calling thread's current CUDA device ([`crate::cuda::default_gpu`]: the one
+    /// `torch.cuda.set_device` selects, GPU 0 when no CUDA context is current) when a session opens there,
+    /// otherwise the software encoder; the encoder reports which it chose and why
+    /// ([`crate::Encoder::backend_note`]).
     #[default]
     Auto,
     /// The software encoder of the codec (libx264, libx265, SVT-AV1 / libaom).

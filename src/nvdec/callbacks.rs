@@ -244,8 +244,9 @@ impl State {
                     },
                     ..Default::default()
                 };
-                // SAFETY: valid decoder handle, initialised struct, called from inside the sequence callback with
-                // the context bound (nvcuvid's requirement); no frame of this decoder is mapped or queued.
+                // SAFETY: valid decoder handle, initialised struct, called from inside the sequence callback: the
+                // caller (`NvdecSession::parse`) bound the session's context before cuvidParseVideoData (nvcuvid's
+                // requirement); no frame of this decoder is mapped or queued.
                 let reconfigured =
                     unsafe { result::reconfigure_decoder(self.api, d.handle, &mut rc) };
                 if reconfigured.is_ok() {
@@ -370,8 +371,8 @@ impl State {
             enableDecodeFeatures: 0,
             Reserved2: [0; 3],
         };
-        // SAFETY: `ci` is fully initialised and outlives the call; the context is bound (we are inside
-        // cuvidParseVideoData, called with it bound); the new decoder's handle is returned.
+        // SAFETY: `ci` is fully initialised and outlives the call; we are inside cuvidParseVideoData, whose caller
+        // (`NvdecSession::parse`) bound the session's context; the new decoder's handle is returned.
         let handle = unsafe { result::create_decoder(self.api, &mut ci) }?;
         let epoch = self.next_epoch;
         self.next_epoch += 1;
@@ -441,7 +442,7 @@ impl State {
         d.generations[i] += 1;
         d.intra[i] = p.intra_pic_flag() != 0;
         // SAFETY: valid decoder handle; `pic` is the parser's own struct, passed through unchanged during the
-        // callback; the context is bound.
+        // callback, whose caller (`NvdecSession::parse`) bound the session's context.
         unsafe { result::decode_picture(self.api, d.handle, pic) }?;
         self.stats.frames_decoded += 1;
         let complete = p.field_pic_flag() == 0 || p.second_field() != 0;

@@ -265,8 +265,9 @@ pub fn decoder_caps(
     query_caps(api, gpu, codec, chroma, bit_depth)
 }
 
-/// Answers of `cuvidGetDecoderCaps` by CUDA context, for the life of the process: the query costs milliseconds,
-/// which the support check of every opened file and every new session (one per short clip) would otherwise pay.
+/// Answers of `cuvidGetDecoderCaps` by device ordinal (GPUs of one process may differ: an A100 and an L4 decode
+/// different codecs), for the life of the process: the query costs milliseconds, which the support check of every
+/// opened file and every new session (one per short clip) would otherwise pay.
 static CAPS: std::sync::Mutex<Vec<(usize, DecoderCaps)>> = std::sync::Mutex::new(Vec::new());
 
 fn cached_caps(
@@ -275,12 +276,12 @@ fn cached_caps(
     chroma: ChromaFormat,
     bit_depth: u32,
 ) -> Option<DecoderCaps> {
-    let ctx = gpu.cu_context() as usize;
+    let ordinal = gpu.ordinal();
     let cache = CAPS.lock().ok()?;
     cache
         .iter()
         .find(|(g, c)| {
-            *g == ctx && c.codec == codec && c.chroma == chroma && c.bit_depth == bit_depth
+            *g == ordinal && c.codec == codec && c.chroma == chroma && c.bit_depth == bit_depth
         })
         .map(|(_, c)| c.clone())
 }
@@ -307,12 +308,15 @@ pub(crate) fn query_caps(
         nBitDepthMinus8: bit_depth - 8,
         ..Default::default()
     };
-    // SAFETY: `c` is a correctly laid out, initialised CUVIDDECODECAPS that lives across the call; the caller has
-    // bound a CUDA context to this thread.
+    // The answer is cached under `gpu`'s ordinal, so the query must run in `gpu`'s context, whatever context the
+    // calling thread had bound.
+    gpu.bind()?;
+    // SAFETY: `c` is a correctly laid out, initialised CUVIDDECODECAPS that lives across the call; `gpu`'s context
+    // is bound to this thread (just above).
     unsafe { result::get_decoder_caps(api, &mut c) }?;
     let caps = DecoderCaps::from_raw(codec, chroma, bit_depth, &c);
     if let Ok(mut cache) = CAPS.lock() {
-        cache.push((gpu.cu_context() as usize, caps.clone()));
+        cache.push((gpu.ordinal(), caps.clone()));
     }
     Ok(caps)
 }

@@ -25,7 +25,8 @@ use crate::io::demux::{Demuxer, Packet};
 /// Options of a [`PacketDecoder`].
 #[derive(Clone, Debug)]
 pub struct PacketDecoderOptions {
-    /// The GPU.
+    /// The GPU (its ordinal): the context, the stream, the decoder and every frame tensor are on this device.
+    /// Default [`crate::cuda::DEFAULT_GPU`] (GPU 0); set it per rank on a machine of several (`LOCAL_RANK`).
     pub gpu: usize,
     /// When frames come out: [`LatencyMode::Native`] (display order, a small queue), [`LatencyMode::Low`]
     /// (display order, no queue; each packet must hold one whole picture) or [`LatencyMode::Zero`] (decode
@@ -44,7 +45,7 @@ pub struct PacketDecoderOptions {
 impl Default for PacketDecoderOptions {
     fn default() -> Self {
         PacketDecoderOptions {
-            gpu: 0,
+            gpu: crate::cuda::DEFAULT_GPU,
             latency: LatencyMode::Native,
             extract_sei: false,
             color: ColorType::Native,
@@ -134,6 +135,12 @@ impl PacketDecoder {
             pending_pts: (!reliable_timestamps(codec)).then(VecDeque::new),
             opts,
         })
+    }
+
+    /// The GPU this decoder runs on: its session, its stream and every frame tensor belong to this context
+    /// ([`PacketDecoderOptions::gpu`]).
+    pub fn gpu(&self) -> &std::sync::Arc<GpuContext> {
+        self.stream.gpu()
     }
 
     /// Feeds one packet and returns the frames that became ready (zero or more).

@@ -123,11 +123,13 @@ pub(super) fn park(d: ParkedDecoder) {
     trim(limit);
 }
 
-/// The most recently parked decoder of `gpu` created for `key` that accepts `coded` size, if any.
+/// The most recently parked decoder of `gpu` (same device ordinal and context: a decoder handle belongs to the
+/// context it was created in) created for `key` that accepts `coded` size, if any.
 pub(super) fn take(gpu: &GpuContext, key: &ParkingKey, coded: (u32, u32)) -> Option<ParkedDecoder> {
     let mut q = IDLE.lock().ok()?;
     let i = q.iter().rposition(|d| {
-        d.gpu.cu_context() == gpu.cu_context()
+        d.gpu.ordinal() == gpu.ordinal()
+            && d.gpu.cu_context() == gpu.cu_context()
             && d.key == *key
             && coded.0 <= d.max.0
             && coded.1 <= d.max.1

@@ -303,6 +303,11 @@ impl DataLoaderBuilder {
                 )));
             }
         }
+        if cfg.backend == Some(Backend::Auto) && cfg.device == Device::Cpu {
+            // Host batches with `Auto` decoding: the GPU of the thread that builds the loader (what
+            // `torch.cuda.set_device` selected), resolved here because the workers bind no CUDA context.
+            cfg.backend = Some(Backend::AutoOn(crate::cuda::default_gpu()));
+        }
         if cfg.decode_threads == 0 {
             cfg.decode_threads = (cores() / cfg.workers).max(1);
         }

@@ -308,11 +308,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The decoder backend for the loader's device ([`Backend::for_device`] unless overridden).
+    /// The decoder backend for the loader's device ([`Backend::for_device`] unless overridden). An overriding
+    /// `Backend::Auto` means the loader's GPU for CUDA batches (`AutoOn(n)`), never the worker thread's default
+    /// device (a worker binds no CUDA context, so that would be GPU 0).
     fn backend(&self) -> Backend {
-        self.cfg
-            .backend
-            .unwrap_or(Backend::for_device(self.cfg.device))
+        match (self.cfg.backend, self.cfg.device) {
+            (Some(Backend::Auto), Device::Cuda(n)) => Backend::AutoOn(n),
+            (Some(b), _) => b,
+            (None, d) => Backend::for_device(d),
+        }
     }
 
     /// CPU workers that decode beside the NVDEC workers: only for CUDA batches decoded with NVDEC (the setting,
