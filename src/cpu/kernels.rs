@@ -99,10 +99,16 @@ impl ChromaTerms {
         shift_x: u32,
         width: usize,
     ) {
-        load_scaled(cb, chroma_width, conv.c_off, conv.c_scale, &mut self.cb);
-        load_scaled(cr, chroma_width, conv.c_off, conv.c_scale, &mut self.cr);
+        self.load(conv, cb, cr, chroma_width);
         self.shift = 0;
         self.spread_terms(conv, shift_x, width);
+    }
+
+    /// The chroma samples `cb` and `cr` (`chroma_width` each), offset and scaled.
+    #[inline(always)]
+    fn load(&mut self, conv: &YuvToRgb, cb: Samples<'_>, cr: Samples<'_>, chroma_width: usize) {
+        load_scaled(cb, chroma_width, conv.c_off, conv.c_scale, &mut self.cb);
+        load_scaled(cr, chroma_width, conv.c_off, conv.c_scale, &mut self.cr);
     }
 
     /// The terms of the chroma samples `cb` and `cr` (`chroma_width` each), one per chroma sample: for a kernel
@@ -116,14 +122,9 @@ impl ChromaTerms {
         chroma_width: usize,
         shift_x: u32,
     ) {
-        load_scaled(cb, chroma_width, conv.c_off, conv.c_scale, &mut self.cb);
-        load_scaled(cr, chroma_width, conv.c_off, conv.c_scale, &mut self.cr);
+        self.load(conv, cb, cr, chroma_width);
         self.shift = shift_x;
-        let n = chroma_width;
-        spread(&self.cr, 0, n, &mut self.r, |v| conv.cr_r * v);
-        spread(&self.cb, 0, n, &mut self.g_cb, |v| conv.cb_g * v);
-        spread(&self.cr, 0, n, &mut self.g_cr, |v| conv.cr_g * v);
-        spread(&self.cb, 0, n, &mut self.b, |v| conv.cb_b * v);
+        self.spread_terms(conv, 0, chroma_width);
     }
 
     /// The four terms for `width` pixels from the scaled chroma samples already in `cb` and `cr`.

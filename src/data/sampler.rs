@@ -318,6 +318,22 @@ impl ShortVideoPolicy {
 }
 
 /// The frames of `video` in its range intersected with `own`; an empty range is an error.
+/// What a sampler of `n` frames gives for the frames `r` when they are fewer than `n`: the policy's skip, or `n`
+/// frames folded into `r` by the policy. `None` when `r` has `n` frames or more.
+fn short_range(policy: ShortVideoPolicy, r: &Range<usize>, n: usize) -> Option<Sampled> {
+    let len = r.len();
+    if len >= n {
+        return None;
+    }
+    Some(
+        policy
+            .skip_reason(&format!("{len} frames in range"), &format!("{n}"))
+            .unwrap_or_else(|| {
+                Sampled::Frames((0..n).map(|k| policy.fold(r.start, len, k)).collect())
+            }),
+    )
+}
+
 fn frames_in(video: &VideoView<'_>, own: TimeRange) -> Result<Range<usize>> {
     let range = video.range.intersect(own);
     let r = range.frames(video.timeline);
@@ -370,19 +386,8 @@ impl Sampler for UniformSampler {
 
     fn sample(&self, video: &VideoView<'_>, _rng: &mut SampleRng) -> Result<Sampled> {
         let r = frames_in(video, self.range)?;
-        let len = r.len();
-        if len < self.n {
-            if let Some(s) = self
-                .policy
-                .skip_reason(&format!("{len} frames in range"), &format!("{}", self.n))
-            {
-                return Ok(s);
-            }
-            return Ok(Sampled::Frames(
-                (0..self.n)
-                    .map(|k| self.policy.fold(r.start, len, k))
-                    .collect(),
-            ));
+        if let Some(short) = short_range(self.policy, &r, self.n) {
+            return Ok(short);
         }
         Ok(Sampled::Frames(
             linspace(r.start as f64, (r.end - 1) as f64, self.n)
@@ -630,18 +635,8 @@ impl Sampler for RandomFrameSampler {
     fn sample(&self, video: &VideoView<'_>, rng: &mut SampleRng) -> Result<Sampled> {
         let r = frames_in(video, self.range)?;
         let len = r.len();
-        if len < self.n {
-            if let Some(s) = self
-                .policy
-                .skip_reason(&format!("{len} frames in range"), &format!("{}", self.n))
-            {
-                return Ok(s);
-            }
-            return Ok(Sampled::Frames(
-                (0..self.n)
-                    .map(|k| self.policy.fold(r.start, len, k))
-                    .collect(),
-            ));
+        if let Some(short) = short_range(self.policy, &r, self.n) {
+            return Ok(short);
         }
         // Floyd's algorithm: n distinct values of 0..len with n draws.
         let mut chosen = std::collections::BTreeSet::new();
