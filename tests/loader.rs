@@ -518,6 +518,38 @@ fn short_videos_repeat_the_last_frame_wrap_or_are_skipped_with_a_report() {
     assert_eq!(loader.plan(0).unwrap().skipped, summary.skipped);
 }
 
+/// What README's "Skips and batch composition" says: a skipped video's place goes to the next video of the rank's
+/// order, skips are per rank, so with `drop_last` a rank can end with fewer batches than the others, and
+/// `plan(epoch)` tells each rank its count up front.
+#[test]
+fn skips_shift_a_ranks_batches_and_can_leave_it_fewer_than_the_others() {
+    let mut per_rank = Vec::new();
+    for rank in 0..2 {
+        let (_, ds) = with_short_video("short-ranks");
+        let loader = DataLoader::builder(ds)
+            .sampler(ClipSampler::regular(1, 8).policy(ShortVideoPolicy::Skip))
+            .shuffle(false)
+            .batch_size(1)
+            .drop_last(true)
+            .shard(rank, 2)
+            .workers(2)
+            .warnings(false)
+            .build()
+            .unwrap();
+        let got = collect(&loader, 0);
+        let labels: Vec<i64> = samples(&got).iter().map(|s| s.label).collect();
+        assert_eq!(
+            loader.plan(0).unwrap().batches.len(),
+            got.len(),
+            "rank {rank}"
+        );
+        per_rank.push(labels);
+    }
+    // Rank 0 takes videos 0 and 2, rank 1 videos 1 (short, skipped) and 3: 4 / (2 * 1) = 2 batches a rank at
+    // most, one for rank 1.
+    assert_eq!(per_rank, vec![vec![0, 2], vec![3]]);
+}
+
 #[test]
 fn error_policy_fails_or_skips_and_reports_missing_and_corrupt_files() {
     let dir = synth("errors", 2, 24);

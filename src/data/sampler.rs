@@ -284,7 +284,8 @@ pub enum ShortVideoPolicy {
     RepeatLast,
     /// Frames past the end continue from the start of the range (torchcodec's `wrap`).
     Wrap,
-    /// The video gives no sample; the loader warns and moves on to the next video.
+    /// The video gives no sample; the loader warns and moves on to the next video, which takes its place in the
+    /// batch (the later batches of the epoch shift by one sample, see [`crate::ErrorPolicy::Skip`]).
     Skip,
 }
 

@@ -64,7 +64,9 @@ pub enum ErrorPolicy {
     /// The epoch iterator returns the error (and then ends).
     #[default]
     Fail,
-    /// The sample is dropped with a warning, recorded in the summary, and the batch is filled from the next ones.
+    /// The sample is dropped with a warning, recorded in the summary, and the batch is filled from the next ones:
+    /// the later batches of the epoch on this rank shift by one sample, and this rank may end with fewer batches
+    /// than the others (README, "Skips and batch composition").
     Skip,
 }
 
