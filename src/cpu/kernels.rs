@@ -276,7 +276,7 @@ fn rgb_rows_impl<const AVX2: bool>(
             #[cfg(target_arch = "x86_64")]
             if AVX2 {
                 // SAFETY: `AVX2` is true only in `rgb_rows_avx2`, which runs where the CPU has AVX2.
-                return unsafe { rgb_row_planar_u8_avx2(conv, y, terms, r, g, b) };
+                return unsafe { rgb_row_u8_avx2(conv, y, terms, RowOut::Planar(r, g, b)) };
             }
             rgb_row_planar_u8(conv, y, terms.from(0), r, g, b);
         } else {
@@ -294,6 +294,13 @@ fn rgb_rows_impl<const AVX2: bool>(
             }
             RgbRows::Interleaved(dst) => {
                 let dst = &mut dst[3 * at.start..3 * at.end];
+                #[cfg(target_arch = "x86_64")]
+                if AVX2 && narrow_luma {
+                    let y = &luma.row[luma.start..luma.start + width];
+                    // SAFETY: `AVX2` is true only in `rgb_rows_avx2`, which runs where the CPU has AVX2.
+                    unsafe { rgb_row_u8_avx2(conv, y, &s.terms, RowOut::Interleaved(dst)) };
+                    continue;
+                }
                 let mut planes = std::mem::take(&mut s.planes);
                 for p in planes.iter_mut() {
                     // Overwritten by the row below: resizing a reused buffer to its length again writes nothing.
@@ -301,13 +308,6 @@ fn rgb_rows_impl<const AVX2: bool>(
                 }
                 let [r, g, b] = &mut planes;
                 planar_row(luma, &mut s.luma, &s.terms, r, g, b);
-                #[cfg(target_arch = "x86_64")]
-                if AVX2 {
-                    // SAFETY: `AVX2` is true only in `rgb_rows_avx2`, which runs where the CPU has AVX2.
-                    unsafe { interleave_avx2(r, g, b, dst) };
-                    s.planes = planes;
-                    continue;
-                }
                 interleave(r, g, b, dst);
                 s.planes = planes;
             }
@@ -327,7 +327,8 @@ fn interleave(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) {
 
 /// The byte shuffles of [`interleave_avx2`]: for each 16-byte block `t` of 48 output bytes and each channel `c`,
 /// the source byte of each output byte (byte `j` of the output is channel `j % 3` of pixel `j / 3`), or 0x80
-/// (a zero) where another channel goes.
+/// (a zero) where another channel goes. Used by [`rgb_row_u8_avx2`] for interleaved rows.
+#[cfg(target_arch = "x86_64")]
 const INTERLEAVE: [[[u8; 16]; 3]; 3] = {
     let mut m = [[[0x80u8; 16]; 3]; 3];
     let mut t = 0;
@@ -343,57 +344,37 @@ const INTERLEAVE: [[[u8; 16]; 3]; 3] = {
     m
 };
 
-/// [`interleave`] 16 pixels at a time with byte shuffles (the tail by [`interleave`]).
+/// Where [`rgb_row_u8_avx2`] writes one row of `n` pixels.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn interleave_avx2(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) {
-    use std::arch::x86_64::*;
-    let n = r.len().min(g.len()).min(b.len()).min(out.len() / 3);
-    // SAFETY: the masks are 16 bytes each.
-    let masks = INTERLEAVE.map(|t| t.map(|m| unsafe { _mm_loadu_si128(m.as_ptr().cast()) }));
-    let blocks = n / 16;
-    for k in 0..blocks {
-        let x = 16 * k;
-        // SAFETY: `x + 16 <= n`, and `r`, `g`, `b` are at least `n` long.
-        let planes = unsafe { [r, g, b].map(|p| _mm_loadu_si128(p.as_ptr().add(x).cast())) };
-        for (t, m) in masks.iter().enumerate() {
-            let v = _mm_or_si128(
-                _mm_or_si128(
-                    _mm_shuffle_epi8(planes[0], m[0]),
-                    _mm_shuffle_epi8(planes[1], m[1]),
-                ),
-                _mm_shuffle_epi8(planes[2], m[2]),
-            );
-            // SAFETY: `3 * x + 16 * t + 16 <= 3 * n <= out.len()`.
-            unsafe { _mm_storeu_si128(out.as_mut_ptr().add(3 * x + 16 * t).cast(), v) };
-        }
-    }
-    let x = 16 * blocks;
-    interleave(&r[x..n], &g[x..n], &b[x..n], &mut out[3 * x..3 * n]);
+enum RowOut<'a> {
+    /// Three planes, at least `n` bytes each.
+    Planar(&'a mut [u8], &'a mut [u8], &'a mut [u8]),
+    /// R, G, B per pixel, at least `3 * n` bytes.
+    Interleaved(&'a mut [u8]),
 }
 
-/// [`rgb_row_planar_u8`] with AVX2 intrinsics, 32 pixels at a time (the tail by [`rgb_row_planar_u8`]): the same
-/// operations in the same order, so the same bits. What it adds over the compiler's vectors of the plain loop is
-/// the packing of 32 results to bytes with saturating packs (the values are already within 0..=255), where the
-/// compiler truncates each 32-bit value with byte shuffles.
+/// [`rgb_row_planar_u8`] with AVX2 intrinsics, 32 pixels at a time (the last ones one at a time): the same
+/// operations in the same order, so the same bits. What it adds over the compiler's vectors of the plain loop: the
+/// chroma terms of subsampled chroma repeated in registers (one term per chroma sample, see
+/// [`ChromaTerms::compute_unspread`]), and the packing of 32 results to bytes with saturating packs, where the
+/// compiler truncates each 32-bit value with byte shuffles; interleaved output is shuffled from those registers
+/// straight into the row.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn rgb_row_planar_u8_avx2(
-    conv: &YuvToRgb,
-    luma: &[u8],
-    c: &ChromaTerms,
-    r: &mut [u8],
-    g: &mut [u8],
-    b: &mut [u8],
-) {
+unsafe fn rgb_row_u8_avx2(conv: &YuvToRgb, luma: &[u8], c: &ChromaTerms, mut out: RowOut<'_>) {
     use std::arch::x86_64::*;
     let n = luma.len();
     let shift = c.shift;
     let [tr, tgb, tgr, tb] = c.from(0);
-    assert!(
-        r.len() >= n && g.len() >= n && b.len() >= n,
-        "output rows shorter than the luma row"
-    );
+    match &out {
+        RowOut::Planar(r, g, b) => assert!(
+            r.len() >= n && g.len() >= n && b.len() >= n,
+            "output rows shorter than the luma row"
+        ),
+        RowOut::Interleaved(dst) => {
+            assert!(dst.len() >= 3 * n, "output row shorter than the luma row")
+        }
+    }
     let terms = (n + (1 << shift) - 1) >> shift;
     assert!(
         tr.len() >= terms && tgb.len() >= terms && tgr.len() >= terms && tb.len() >= terms,
@@ -422,40 +403,70 @@ unsafe fn rgb_row_planar_u8_avx2(
     // few hundred away from that range (a luma term of 8-bit samples plus a chroma term, with the fixed
     // coefficients of `YuvToRgb`), and never NaN.
     let level = |v: __m256| _mm256_cvttps_epi32(_mm256_add_ps(v, half));
+    // One block of eight pixels from pixel `i`: its R, G, B levels as 32-bit integers.
+    let block = |i: usize| {
+        // SAFETY: `i + 8 <= n` (the caller's block of 32 lies within the row) and the luma row is `n` long.
+        let y8 = unsafe { _mm_loadl_epi64(luma.as_ptr().add(i).cast()) };
+        let t = i >> shift;
+        let (tr, tgb, tgr, tb) = (load(tr, t), load(tgb, t), load(tgr, t), load(tb, t));
+        let y = _mm256_mul_ps(
+            _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(y8)), off),
+            scale,
+        );
+        (
+            level(_mm256_add_ps(y, tr)),
+            level(_mm256_sub_ps(_mm256_sub_ps(y, tgb), tgr)),
+            level(_mm256_add_ps(y, tb)),
+        )
+    };
+    // Four blocks' levels of one channel as 32 bytes, in pixel order.
+    let bytes = |v: [__m256i; 4]| {
+        let lo = _mm256_packs_epi32(v[0], v[1]);
+        let hi = _mm256_packs_epi32(v[2], v[3]);
+        _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order)
+    };
+    // SAFETY: the masks are 16 bytes each.
+    let masks = INTERLEAVE.map(|t| t.map(|m| unsafe { _mm_loadu_si128(m.as_ptr().cast()) }));
     let blocks = n / 32;
     for k in 0..blocks {
         let x = 32 * k;
-        // One block of eight pixels: its R, G, B levels as 32-bit integers.
-        let block = |i: usize| {
-            // SAFETY: `i + 8 <= n` (`x + 32 <= n`) and the luma row is `n` long.
-            let y8 = unsafe { _mm_loadl_epi64(luma.as_ptr().add(i).cast()) };
-            let t = i >> shift;
-            let (tr, tgb, tgr, tb) = (load(tr, t), load(tgb, t), load(tgr, t), load(tb, t));
-            let y = _mm256_mul_ps(
-                _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(y8)), off),
-                scale,
-            );
-            (
-                level(_mm256_add_ps(y, tr)),
-                level(_mm256_sub_ps(_mm256_sub_ps(y, tgb), tgr)),
-                level(_mm256_add_ps(y, tb)),
-            )
-        };
         let (r0, g0, b0) = block(x);
         let (r1, g1, b1) = block(x + 8);
         let (r2, g2, b2) = block(x + 16);
         let (r3, g3, b3) = block(x + 24);
-        let (vr, vg, vb) = ([r0, r1, r2, r3], [g0, g1, g2, g3], [b0, b1, b2, b3]);
-        let bytes = |v: [__m256i; 4]| {
-            let lo = _mm256_packs_epi32(v[0], v[1]);
-            let hi = _mm256_packs_epi32(v[2], v[3]);
-            _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order)
-        };
-        // SAFETY: `x + 32 <= n` and every output row is at least `n` long (asserted above).
-        unsafe {
-            _mm256_storeu_si256(r.as_mut_ptr().add(x).cast(), bytes(vr));
-            _mm256_storeu_si256(g.as_mut_ptr().add(x).cast(), bytes(vg));
-            _mm256_storeu_si256(b.as_mut_ptr().add(x).cast(), bytes(vb));
+        let (vr, vg, vb) = (
+            bytes([r0, r1, r2, r3]),
+            bytes([g0, g1, g2, g3]),
+            bytes([b0, b1, b2, b3]),
+        );
+        match &mut out {
+            // SAFETY: `x + 32 <= n` and every output row is at least `n` long (asserted above).
+            RowOut::Planar(r, g, b) => unsafe {
+                _mm256_storeu_si256(r.as_mut_ptr().add(x).cast(), vr);
+                _mm256_storeu_si256(g.as_mut_ptr().add(x).cast(), vg);
+                _mm256_storeu_si256(b.as_mut_ptr().add(x).cast(), vb);
+            },
+            RowOut::Interleaved(dst) => {
+                // Each half of 16 pixels becomes 48 bytes (see `interleave_avx2`).
+                let halves =
+                    |v: __m256i| [_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)];
+                let (hr, hg, hb) = (halves(vr), halves(vg), halves(vb));
+                for h in 0..2 {
+                    let planes = [hr[h], hg[h], hb[h]];
+                    for (t, m) in masks.iter().enumerate() {
+                        let v = _mm_or_si128(
+                            _mm_or_si128(
+                                _mm_shuffle_epi8(planes[0], m[0]),
+                                _mm_shuffle_epi8(planes[1], m[1]),
+                            ),
+                            _mm_shuffle_epi8(planes[2], m[2]),
+                        );
+                        let at = 3 * (x + 16 * h) + 16 * t;
+                        // SAFETY: `at + 16 <= 3 * (x + 32) <= 3 * n <= dst.len()` (asserted above).
+                        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(at).cast(), v) };
+                    }
+                }
+            }
         }
     }
     // The last pixels, one at a time.
@@ -463,9 +474,15 @@ unsafe fn rgb_row_planar_u8_avx2(
     for x in 32 * blocks..n {
         let t = x >> shift;
         let y = (f32::from(luma[x]) - off) * scale;
-        r[x] = to_u8(y + tr[t]);
-        g[x] = to_u8((y - tgb[t]) - tgr[t]);
-        b[x] = to_u8(y + tb[t]);
+        let px = [
+            to_u8(y + tr[t]),
+            to_u8((y - tgb[t]) - tgr[t]),
+            to_u8(y + tb[t]),
+        ];
+        match &mut out {
+            RowOut::Planar(r, g, b) => (r[x], g[x], b[x]) = (px[0], px[1], px[2]),
+            RowOut::Interleaved(dst) => dst[3 * x..3 * x + 3].copy_from_slice(&px),
+        }
     }
 }
 
