@@ -241,10 +241,15 @@ fn write_native(frame: &ff::frame::Video, out: &mut [u8]) -> Result<()> {
         let src = frame.data(p);
         let stride = frame.stride(p);
         let dst = &mut out[offset..offset + row_bytes * rows];
-        dst.par_chunks_mut(row_bytes)
-            .with_min_len(MIN_ROWS_PER_TASK)
-            .enumerate()
-            .for_each(|(r, row)| row.copy_from_slice(&src[r * stride..r * stride + row_bytes]));
+        // One thread: a copy is bound by memory, not by a core, and handing rows to rayon's threads wakes them
+        // (and lets them spin) on cores the decoder's own threads need.
+        if stride == row_bytes {
+            dst.copy_from_slice(&src[..row_bytes * rows]);
+        } else {
+            for (r, row) in dst.chunks_exact_mut(row_bytes).enumerate() {
+                row.copy_from_slice(&src[r * stride..r * stride + row_bytes]);
+            }
+        }
         offset += row_bytes * rows;
     }
     Ok(())
