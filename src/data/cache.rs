@@ -12,7 +12,8 @@
 //! [`Lookup::Rejected`] and never used (the caller scans the file and puts a new entry over it).
 //!
 //! Many processes on one machine at once (eight ranks planning one data set): the database is in WAL mode, so
-//! readers never wait for writers, and every entry is written in its own short transaction under a busy timeout.
+//! readers never wait for writers, and entries are written in short transactions under a busy timeout: one entry
+//! each, or (a data set reading many videos' metadata at once) up to 64 of one thread.
 //! SQLite's WAL needs memory shared between the processes, so one database is for the processes of one machine;
 //! machines that share a network filesystem share a cache read-only.
 //!
