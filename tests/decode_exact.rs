@@ -4,7 +4,7 @@
 mod common;
 
 use common::exact::check_fixture;
-use vidloader::{Backend, Demuxer, ProbeMode};
+use vidloader::{Backend, Demuxer, FrameIndex, ProbeMode};
 
 macro_rules! fixture_tests {
     ($($test:ident => $name:expr),* $(,)?) => { $( #[test] fn $test() { assert!(check_fixture($name, Backend::Cpu)); } )* };
@@ -122,6 +122,62 @@ fn headers_probe_equals_full_probe() {
         };
         assert_eq!(fast.probe(), expected, "{}", f.name);
     }
+}
+
+/// A file whose name and first bytes say it is MP4/MOV is opened with FFmpeg's MOV demuxer without running the
+/// format probe; every fixture, under a name that allows that (`.mp4`, `.mov`) and under one that does not (`.bin`:
+/// FFmpeg's full format probe), gives the same container, stream description and frame index: MP4 with edit lists
+/// (hidden leading frames, empty edits, three edits), B-frames, negative composition offsets, MOV, and the other
+/// containers (Matroska, AVI, MPEG-TS, WebM), which a `.mp4` or `.mov` name does not fool. A file cut short after
+/// its first bytes fails in the same way under either name.
+#[test]
+fn container_named_by_its_first_bytes_equals_the_probed_one() {
+    ffmpeg_next::init().unwrap();
+    let dir = common::fixture_dir().join("named");
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = common::FIXTURES
+        .iter()
+        .map(|f| f.name)
+        .chain(common::containers::DERIVED.iter().map(|d| d.name))
+        .filter(|n| missing_decoder(n).is_none());
+    let describe = |path: &std::path::Path| -> (serde_json::Value, serde_json::Value) {
+        let mut demuxer = Demuxer::open(path).unwrap();
+        let info = serde_json::to_value(demuxer.info()).unwrap();
+        let index = FrameIndex::scan_demuxer(&mut demuxer).unwrap();
+        (info, serde_json::to_value(&index).unwrap())
+    };
+    let mut mp4 = 0;
+    for name in names {
+        let src = common::fixture(name);
+        let link = |ext: &str| {
+            let path = dir.join(format!("{name}.{ext}"));
+            let _ = std::fs::remove_file(&path);
+            std::fs::hard_link(&src, &path).unwrap();
+            path
+        };
+        let probed = describe(&link("bin"));
+        for ext in ["mp4", "mov"] {
+            assert_eq!(describe(&link(ext)), probed, "{name} as .{ext}");
+        }
+        if probed.0["container"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("mov,"))
+        {
+            mp4 += 1;
+            // Cut short: the first boxes, then nothing.
+            let bytes = std::fs::read(&src).unwrap();
+            let cut = &bytes[..bytes.len().min(600)];
+            let error = |ext: &str| {
+                let path = dir.join(format!("cut-{name}.{ext}"));
+                std::fs::write(&path, cut).unwrap();
+                let e = Demuxer::open(&path)
+                    .and_then(|mut d| FrameIndex::scan_demuxer(&mut d).map(|_| ()));
+                std::mem::discriminant(&e.unwrap_err())
+            };
+            assert_eq!(error("mp4"), error("bin"), "{name} cut short");
+        }
+    }
+    assert!(mp4 >= 10, "{mp4} MP4/MOV fixtures");
 }
 
 /// A change of picture size mid-stream (two transport streams of different sizes, concatenated): `info` names the

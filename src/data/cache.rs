@@ -12,7 +12,8 @@
 //! [`Lookup::Rejected`] and never used (the caller scans the file and puts a new entry over it).
 //!
 //! Many processes on one machine at once (eight ranks planning one data set): the database is in WAL mode, so
-//! readers never wait for writers, and every entry is written in its own short transaction under a busy timeout.
+//! readers never wait for writers, and entries are written in short transactions under a busy timeout: one entry
+//! each, or (a data set reading many videos' metadata at once) up to 64 of one thread.
 //! SQLite's WAL needs memory shared between the processes, so one database is for the processes of one machine;
 //! machines that share a network filesystem share a cache read-only.
 //!
@@ -31,7 +32,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -93,6 +94,8 @@ pub(crate) struct CacheKey {
     pub mtime_ns: u128,
     /// The video's offset and length in the file (`None`: the whole file).
     pub range: Option<(u64, u64)>,
+    /// The modification time as the filesystem gave it (the per-process index cache's key has it in this form).
+    pub modified: Option<SystemTime>,
 }
 
 impl CacheKey {
@@ -107,9 +110,8 @@ impl CacheKey {
         })?;
         let canonical = std::fs::canonicalize(path)
             .map_err(|e| Error::io(format!("resolving {}", path.display()), e))?;
-        let mtime_ns = stat
-            .modified()
-            .ok()
+        let modified = stat.modified().ok();
+        let mtime_ns = modified
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
         Ok(CacheKey {
@@ -117,6 +119,7 @@ impl CacheKey {
             size: stat.len(),
             mtime_ns,
             range,
+            modified,
         })
     }
 
@@ -180,6 +183,18 @@ struct RecordRef<'a> {
     fps: f64,
     duration_s: f64,
     index: &'a FrameIndex,
+}
+
+/// An entry ready to be written ([`MetadataCache::entry`]).
+pub(crate) struct Entry {
+    /// The key columns (see [`CacheKey::columns`]).
+    path: Vec<u8>,
+    size: i64,
+    mtime: i64,
+    /// For a member of a tar shard: the shard's path, whose rows of other versions the entry replaces.
+    shard: Option<Vec<u8>>,
+    /// The row's `entry` value.
+    bytes: Vec<u8>,
 }
 
 /// What the cache has for a key.
@@ -309,11 +324,18 @@ impl MetadataCache {
     /// Writes the entry of `key`: the stream `info` and the exact `index` of the file. Replaces the file's rows of
     /// other sizes or times. A cache that cannot be written says so once on stderr and is not written again.
     pub fn put(&self, key: &CacheKey, info: &StreamInfo, index: &FrameIndex) {
-        let (Some(store), Some((path, size, mtime))) = (self.store(), key.columns()) else {
-            return;
-        };
+        if let Some(entry) = self.entry(key, info, index) {
+            self.put_all(std::slice::from_ref(&entry));
+        }
+    }
+
+    /// The entry [`MetadataCache::put`] would write for `key`, made ready to be written later with others by
+    /// [`MetadataCache::put_all`]; `None` where nothing would be written (no cache, a cache that cannot be written,
+    /// a key that does not fit the table).
+    pub fn entry(&self, key: &CacheKey, info: &StreamInfo, index: &FrameIndex) -> Option<Entry> {
+        let (store, (path, size, mtime)) = (self.store()?, key.columns()?);
         if self.writes_off.load(Ordering::Relaxed) {
-            return;
+            return None;
         }
         if !store.writable {
             self.writes_off.store(true, Ordering::Relaxed);
@@ -321,7 +343,7 @@ impl MetadataCache {
                 "the metadata cache {} is read-only: files it does not hold are scanned and not added",
                 self.file().display()
             ));
-            return;
+            return None;
         }
         let name = key.name();
         let rec = RecordRef {
@@ -336,32 +358,55 @@ impl MetadataCache {
             duration_s: info.duration_s,
             index,
         };
-        let Ok(json) = serde_json::to_vec(&rec) else {
+        let json = serde_json::to_vec(&rec).ok()?;
+        Some(Entry {
+            path,
+            size,
+            mtime,
+            shard: key
+                .range
+                .map(|_| key.path.as_os_str().as_encoded_bytes().to_vec()),
+            bytes: entry_bytes(&json),
+        })
+    }
+
+    /// Writes `entries` (each as [`MetadataCache::put`] would) in one transaction: one commit for many files, where
+    /// a commit per file was a tenth of a cold scan of short clips. A cache that cannot be written says so once on
+    /// stderr and is not written again.
+    pub fn put_all(&self, entries: &[Entry]) {
+        let Some(store) = self.store() else {
             return;
         };
-        let entry = entry_bytes(&json);
+        if entries.is_empty() || self.writes_off.load(Ordering::Relaxed) {
+            return;
+        }
         let written = store.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if key.range.is_some() {
-                // Every member row of the shard's other versions: the paths from `<shard>\0` up to `<shard>\x01`.
-                let shard = key.path.as_os_str().as_encoded_bytes();
-                let (low, high) = ([shard, b"\0"].concat(), [shard, b"\x01"].concat());
+            for e in entries {
+                if let Some(shard) = &e.shard {
+                    // Every member row of the shard's other versions: the paths from `<shard>\0` up to
+                    // `<shard>\x01`.
+                    let (low, high) = (
+                        [shard.as_slice(), b"\0"].concat(),
+                        [shard.as_slice(), b"\x01"].concat(),
+                    );
+                    tx.prepare_cached(&format!(
+                        "DELETE FROM {TABLE} WHERE path >= ?1 AND path < ?2 \
+                         AND (size <> ?3 OR mtime_ns <> ?4)"
+                    ))?
+                    .execute((&low, &high, e.size, e.mtime))?;
+                } else {
+                    tx.prepare_cached(&format!(
+                        "DELETE FROM {TABLE} WHERE path = ?1 AND (size <> ?2 OR mtime_ns <> ?3)"
+                    ))?
+                    .execute((&e.path, e.size, e.mtime))?;
+                }
                 tx.prepare_cached(&format!(
-                    "DELETE FROM {TABLE} WHERE path >= ?1 AND path < ?2 \
-                     AND (size <> ?3 OR mtime_ns <> ?4)"
+                    "INSERT OR REPLACE INTO {TABLE} (path, size, mtime_ns, entry) \
+                     VALUES (?1, ?2, ?3, ?4)"
                 ))?
-                .execute((&low, &high, size, mtime))?;
-            } else {
-                tx.prepare_cached(&format!(
-                    "DELETE FROM {TABLE} WHERE path = ?1 AND (size <> ?2 OR mtime_ns <> ?3)"
-                ))?
-                .execute((&path, size, mtime))?;
+                .execute((&e.path, e.size, e.mtime, &e.bytes))?;
             }
-            tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {TABLE} (path, size, mtime_ns, entry) \
-                 VALUES (?1, ?2, ?3, ?4)"
-            ))?
-            .execute((&path, size, mtime, &entry))?;
             tx.commit()
         });
         if let Err(e) = written {

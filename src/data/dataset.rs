@@ -30,7 +30,8 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use crate::data::cache::{
-    default_cache_dir, CacheKey, CacheRecord, CacheStats, Lookup, MetadataCache,
+    default_cache_dir, CacheKey, CacheRecord, CacheStats, Entry as CacheEntry, Lookup,
+    MetadataCache,
 };
 use crate::data::sampler::Timeline;
 use crate::data::shards;
@@ -770,17 +771,72 @@ impl VideoDataset {
         Ok(())
     }
 
+    /// Reads the metadata of the videos `indices` (those not given by their manifest rows and not read yet), on
+    /// rayon's threads: what [`VideoDataset::meta`] of each would do, except that the entries of the files scanned
+    /// are written to the disk cache in batches (one transaction for up to [`WRITE_BATCH`] files of a thread, all of
+    /// them written before this returns). Errors are not returned: [`VideoDataset::meta`] of a video that failed
+    /// reads it again and says why.
+    pub(crate) fn read_metas(&self, indices: &[usize]) {
+        use rayon::prelude::*;
+        indices.par_iter().for_each_init(
+            || PendingWrites {
+                cache: self.cache.as_ref(),
+                entries: Vec::new(),
+                read_ns: &self.read_ns,
+            },
+            |pending, &i| {
+                let Ok(entry) = self.entry(i) else {
+                    return;
+                };
+                if entry.meta.is_some() || self.meta[i].get().is_some() {
+                    return;
+                }
+                let started = Instant::now();
+                let m = self.load_meta_into(entry, Some(&mut pending.entries));
+                self.read_ns.fetch_add(
+                    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+                if pending.entries.len() >= WRITE_BATCH {
+                    pending.flush();
+                }
+                if let Ok(m) = m {
+                    let _ = self.meta[i].set(m);
+                }
+            },
+        );
+    }
+
     fn load_meta(&self, entry: &VideoEntry) -> Result<Arc<VideoMeta>> {
+        self.load_meta_into(entry, None)
+    }
+
+    /// The metadata of `entry` from the disk cache, else from a scan of the file, whose cache entry is written at
+    /// once, or with `pending` added to it for the caller to write.
+    fn load_meta_into(
+        &self,
+        entry: &VideoEntry,
+        pending: Option<&mut Vec<CacheEntry>>,
+    ) -> Result<Arc<VideoMeta>> {
         let source = entry.source();
         let range = entry.member.as_ref().map(|m| (m.offset, m.len));
         let key = CacheKey::of_range(&entry.path, range)?;
+        let remember = |index: &Arc<FrameIndex>| {
+            crate::io::index::remember_key(
+                key.path.clone(),
+                key.size,
+                key.modified,
+                key.range,
+                index.clone(),
+            )
+        };
         if let Some(cache) = &self.cache {
             match cache.get(&key) {
                 Lookup::Hit(rec) => {
                     self.disk_hits.fetch_add(1, Ordering::Relaxed);
                     let meta = VideoMeta::from(*rec);
                     if let Some(index) = &meta.index {
-                        crate::io::index::remember(&source, index.clone());
+                        remember(index);
                     }
                     return Ok(Arc::new(meta));
                 }
@@ -791,15 +847,49 @@ impl VideoDataset {
             }
         }
         self.scans.fetch_add(1, Ordering::Relaxed);
-        let mut demuxer = Demuxer::open(source.clone())?;
+        let mut demuxer = Demuxer::open(source)?;
         let info = demuxer.info().clone();
         let index = FrameIndex::scan_demuxer(&mut demuxer)?;
         if let Some(cache) = &self.cache {
-            cache.put(&key, &info, &index);
+            match pending {
+                Some(pending) => pending.extend(cache.entry(&key, &info, &index)),
+                None => cache.put(&key, &info, &index),
+            }
         }
         let index = Arc::new(index);
-        crate::io::index::remember(&source, index.clone());
+        remember(&index);
         Ok(Arc::new(VideoMeta::scanned(&info, index)))
+    }
+}
+
+/// Files whose cache entries [`VideoDataset::read_metas`] writes in one transaction (per thread).
+const WRITE_BATCH: usize = 64;
+
+/// Cache entries of one of [`VideoDataset::read_metas`]'s threads not written yet; written when dropped.
+struct PendingWrites<'a> {
+    cache: Option<&'a MetadataCache>,
+    entries: Vec<CacheEntry>,
+    /// The data set's time spent reading metadata, which writing the entries adds to.
+    read_ns: &'a AtomicU64,
+}
+
+impl PendingWrites<'_> {
+    fn flush(&mut self) {
+        if let (Some(cache), false) = (self.cache, self.entries.is_empty()) {
+            let started = Instant::now();
+            cache.put_all(&self.entries);
+            self.read_ns.fetch_add(
+                u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+        self.entries.clear();
+    }
+}
+
+impl Drop for PendingWrites<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

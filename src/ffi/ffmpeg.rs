@@ -18,7 +18,7 @@ fn av_err(call: &'static str, code: i32) -> Error {
 }
 
 /// Codec-parameter fields that ffmpeg-next does not expose.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct CodecParExtras {
     pub bits_per_raw_sample: i32,
     pub profile: i32,
@@ -26,6 +26,15 @@ pub(crate) struct CodecParExtras {
     /// Frames of reordering delay (B-frames), as `avformat_find_stream_info` found it.
     pub video_delay: i32,
     pub extradata: Vec<u8>,
+    /// Picture width and height (what a decoder context made from these parameters starts with).
+    pub width: u32,
+    pub height: u32,
+    /// The pixel format (`None` for values this FFmpeg build does not define).
+    pub pixel_format: ff::format::Pixel,
+    pub color_range: ff::color::Range,
+    pub color_space: ff::color::Space,
+    pub color_primaries: ff::color::Primaries,
+    pub color_trc: ff::color::TransferCharacteristic,
 }
 
 /// `AV_PKT_FLAG_DISCARD`: decode the packet but drop its frame (edit-list pre-roll).
@@ -44,7 +53,8 @@ pub(crate) fn packet_is_discard(packet: &ff::Packet) -> bool {
 pub(crate) fn codecpar_extras(stream: &ff::format::stream::Stream<'_>) -> CodecParExtras {
     let par = stream.parameters();
     // SAFETY: `par` borrows the stream's AVCodecParameters, valid while the input lives; we only read plain
-    // fields and copy the extradata bytes (whose length FFmpeg keeps in extradata_size).
+    // fields and copy the extradata bytes (whose length FFmpeg keeps in extradata_size). The pixel format int is
+    // turned into the enum only when it is one of the enum's values (checked below).
     unsafe {
         let p = par.as_ptr();
         let extradata = if (*p).extradata.is_null() || (*p).extradata_size <= 0 {
@@ -52,12 +62,30 @@ pub(crate) fn codecpar_extras(stream: &ff::format::stream::Stream<'_>) -> CodecP
         } else {
             std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize).to_vec()
         };
+        // `format` is a plain int; FFmpeg's pixel formats are the contiguous values -1 (none) ..
+        // AV_PIX_FMT_NB, so one in that range is a value of the enum.
+        let format = (*p).format;
+        let pixel_format = if (ffi::AVPixelFormat::AV_PIX_FMT_NONE as i32
+            ..ffi::AVPixelFormat::AV_PIX_FMT_NB as i32)
+            .contains(&format)
+        {
+            ff::format::Pixel::from(std::mem::transmute::<i32, ffi::AVPixelFormat>(format))
+        } else {
+            ff::format::Pixel::None
+        };
         CodecParExtras {
             bits_per_raw_sample: (*p).bits_per_raw_sample,
             profile: (*p).profile,
             bit_rate: (*p).bit_rate,
             video_delay: (*p).video_delay,
             extradata,
+            width: (*p).width.max(0) as u32,
+            height: (*p).height.max(0) as u32,
+            pixel_format,
+            color_range: (*p).color_range.into(),
+            color_space: (*p).color_space.into(),
+            color_primaries: (*p).color_primaries.into(),
+            color_trc: (*p).color_trc.into(),
         }
     }
 }
@@ -90,22 +118,59 @@ pub(crate) fn display_matrix_rotation(matrix: &[u8]) -> Option<f64> {
 /// `avformat_find_stream_info`): from the H.264 headers alone when `from_headers` is set (see [`describe_h264`]),
 /// otherwise with FFmpeg's full probe. The second value says whether the headers were used (`false` when they were
 /// not asked for or did not describe every H.264 stream).
+///
+/// `head` is the file's first bytes. Where they and the file's name say which demuxer FFmpeg's format probe would
+/// choose (see [`container_hint`]), that demuxer is given to FFmpeg and the probe, which runs every demuxer's
+/// prober over the first kilobytes, is skipped; should opening it that way fail, the file is opened again with the
+/// probe, so a file whose name or first bytes mislead is opened as before.
 pub(crate) fn open_input(
     path: &std::path::Path,
+    head: &[u8],
     from_headers: bool,
 ) -> std::result::Result<(ff::format::context::Input, bool), ff::Error> {
     use std::os::unix::ffi::OsStrExt;
-    if !from_headers {
-        return ff::format::input(path).map(|i| (i, false));
-    }
     let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| ff::Error::InvalidData)?;
-    let mut ps: *mut ffi::AVFormatContext = ptr::null_mut();
-    // SAFETY: `ps` is null (avformat_open_input allocates the context) and `c_path` outlives the call; on failure
-    // FFmpeg frees the context and leaves `ps` null.
-    let rc =
-        unsafe { ffi::avformat_open_input(&mut ps, c_path.as_ptr(), ptr::null(), ptr::null_mut()) };
-    if rc < 0 {
-        return Err(ff::Error::from(rc));
+    if let Some(format) = container_hint(path, head) {
+        if let Ok(opened) = open_path(&c_path, format, from_headers) {
+            return Ok(opened);
+        }
+    }
+    open_path(&c_path, ptr::null(), from_headers)
+}
+
+/// [`open_input`] with the demuxer `format` (null: FFmpeg's format probe chooses it).
+fn open_path(
+    c_path: &std::ffi::CStr,
+    format: *const ffi::AVInputFormat,
+    from_headers: bool,
+) -> std::result::Result<(ff::format::context::Input, bool), ff::Error> {
+    let open = || -> std::result::Result<*mut ffi::AVFormatContext, ff::Error> {
+        let mut ps: *mut ffi::AVFormatContext = ptr::null_mut();
+        // SAFETY: `ps` is null (avformat_open_input allocates the context), `c_path` outlives the call and
+        // `format` is null or a demuxer descriptor from av_find_input_format (static); on failure FFmpeg frees the
+        // context and leaves `ps` null.
+        let rc =
+            unsafe { ffi::avformat_open_input(&mut ps, c_path.as_ptr(), format, ptr::null_mut()) };
+        if rc < 0 {
+            return Err(ff::Error::from(rc));
+        }
+        Ok(ps)
+    };
+    let full = |mut ps: *mut ffi::AVFormatContext| {
+        // SAFETY: `ps` was just opened by avformat_open_input and nothing else holds it; without options FFmpeg
+        // probes every stream as usual.
+        let rc = unsafe { ffi::avformat_find_stream_info(ps, ptr::null_mut()) };
+        if rc < 0 {
+            // SAFETY: `ps` is valid and closed exactly once (FFmpeg nulls it).
+            unsafe { ffi::avformat_close_input(&mut ps) };
+            return Err(ff::Error::from(rc));
+        }
+        // SAFETY: `ps` is an opened context with stream info; the Input owns it from here on and closes it.
+        Ok((unsafe { ff::format::context::Input::wrap(ps) }, false))
+    };
+    let mut ps = open()?;
+    if !from_headers {
+        return full(ps);
     }
     // SAFETY: `ps` was just opened by avformat_open_input and nothing else holds it.
     match unsafe { find_stream_info_from_headers(ps) } {
@@ -114,7 +179,7 @@ pub(crate) fn open_input(
         Ok(None) => {
             // SAFETY: `ps` is valid and closed exactly once (FFmpeg nulls it).
             unsafe { ffi::avformat_close_input(&mut ps) };
-            ff::format::input(path).map(|i| (i, false))
+            full(open()?)
         }
         Err(e) => {
             // SAFETY: as above.
@@ -122,6 +187,56 @@ pub(crate) fn open_input(
             Err(e)
         }
     }
+}
+
+/// File name extensions of ISO base media and QuickTime files.
+const ISO_MEDIA_EXTENSIONS: [&str; 10] = [
+    "mp4", "m4v", "mov", "qt", "m4a", "3gp", "3g2", "mj2", "f4v", "ismv",
+];
+
+/// The demuxer FFmpeg's format probe would choose for the file at `path` whose first bytes are `head`, where that is
+/// certain from a few bytes; `None` otherwise (the probe decides).
+///
+/// Only ISO base media / QuickTime files are recognised: a name with one of their extensions and a first box
+/// `ftyp` (not a JPEG 2000 or JPEG XL brand), `moov` or `mdat` of at least 8 bytes. FFmpeg's MOV prober gives such
+/// a start its highest score, which no other prober reaches for such a name, with one exception that is left to the
+/// probe: a QuickTime-wrapped MPEG program stream (a `hdlr` box of handler `mhlr`/`MPEG` in the first bytes).
+pub(crate) fn container_hint(
+    path: &std::path::Path,
+    head: &[u8],
+) -> Option<*const ffi::AVInputFormat> {
+    let ext = path.extension()?.to_str()?;
+    if !ISO_MEDIA_EXTENSIONS
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(ext))
+    {
+        return None;
+    }
+    if head.len() < 16 || u32::from_be_bytes([head[0], head[1], head[2], head[3]]) < 8 {
+        return None;
+    }
+    let first_box = match &head[4..8] {
+        b"ftyp" => !matches!(&head[8..12], b"jp2 " | b"jpx " | b"jxl "),
+        b"moov" | b"mdat" => true,
+        _ => false,
+    };
+    if !first_box
+        || head
+            .windows(16)
+            .any(|w| &w[..4] == b"hdlr" && &w[8..16] == b"mhlrMPEG")
+    {
+        return None;
+    }
+    mov_demuxer()
+}
+
+/// FFmpeg's MOV/MP4 demuxer, looked up once; `None` when this FFmpeg build has none.
+fn mov_demuxer() -> Option<*const ffi::AVInputFormat> {
+    static MOV: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: looks up a static demuxer descriptor by a NUL-terminated name; the result (null when absent) lives as
+    // long as the library and is only passed back to FFmpeg.
+    let p = *MOV.get_or_init(|| unsafe { ffi::av_find_input_format(c"mov".as_ptr()) } as usize);
+    (p != 0).then_some(p as *const ffi::AVInputFormat)
 }
 
 /// [`open_input`] for a container read through a custom reader: `make_io` gives a fresh reader positioned at the

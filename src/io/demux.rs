@@ -230,15 +230,16 @@ impl Demuxer {
                 let n = read_up_to(&mut file, &mut head)
                     .map_err(|e| Error::io(format!("{name}: reading"), e))?;
                 head.truncate(n);
-                let opened =
-                    ffx::open_input(path, probe == ProbeMode::Headers).map(|(i, headers)| {
+                let opened = ffx::open_input(path, &head, probe == ProbeMode::Headers).map(
+                    |(i, headers)| {
                         let probe = if headers {
                             ProbeMode::Headers
                         } else {
                             ProbeMode::Full
                         };
                         (i, probe)
-                    });
+                    },
+                );
                 (head, opened)
             }
             Source::Memory { bytes, name } => {
@@ -289,11 +290,14 @@ impl Demuxer {
         if head.is_empty() {
             return Err(Error::NotVideo { source_name: name });
         }
-        let known = ffx::probe_is_known_format(&head);
+        // Whether FFmpeg knows the format at all is asked only of a file it could not open (the probe runs every
+        // demuxer's prober).
         let (input, probe) = opened.map_err(|e| match e {
-            ff::Error::InvalidData | ff::Error::Eof if !known => Error::NotVideo {
-                source_name: name.clone(),
-            },
+            ff::Error::InvalidData | ff::Error::Eof if !ffx::probe_is_known_format(&head) => {
+                Error::NotVideo {
+                    source_name: name.clone(),
+                }
+            }
             ff::Error::InvalidData | ff::Error::Eof => Error::Corrupt {
                 source_name: name.clone(),
                 reason: e.to_string(),
@@ -499,10 +503,9 @@ fn stream_info(
                 format!("{id:?}").to_lowercase()
             ))
         })?;
-    let video = ff::codec::Context::from_parameters(par.clone())
-        .and_then(|c| c.decoder().video())
-        .map_err(|e| Error::ffmpeg("avcodec_parameters_to_context", e))?;
-    let format = video.format();
+    // The picture's description straight from the codec parameters: what a decoder context made from them
+    // (avcodec_parameters_to_context) would report, without allocating one per file.
+    let format = extras.pixel_format;
     let (bit_depth, chroma) = pixel_format_depth_chroma(format, extras.bits_per_raw_sample);
     let tb = stream.time_base();
     let fps = {
@@ -534,8 +537,8 @@ fn stream_info(
     Ok(StreamInfo {
         codec,
         container: input.format().name().to_string(),
-        width: video.width(),
-        height: video.height(),
+        width: extras.width,
+        height: extras.height,
         fps,
         duration_s,
         bit_rate,
@@ -545,10 +548,10 @@ fn stream_info(
             .descriptor()
             .map(|d| d.name().to_string())
             .unwrap_or_else(|| "unknown".into()),
-        color_matrix: ColorMatrix::from_ffmpeg(video.color_space()),
-        color_range: ColorRange::from_ffmpeg(video.color_range(), format),
-        color_primaries: format!("{:?}", video.color_primaries()).to_lowercase(),
-        color_transfer: format!("{:?}", video.color_transfer_characteristic()).to_lowercase(),
+        color_matrix: ColorMatrix::from_ffmpeg(extras.color_space),
+        color_range: ColorRange::from_ffmpeg(extras.color_range, format),
+        color_primaries: format!("{:?}", extras.color_primaries).to_lowercase(),
+        color_transfer: format!("{:?}", extras.color_trc).to_lowercase(),
         rotation,
         time_base: (tb.numerator(), tb.denominator()),
         start_pts: if stream.start_time() == ff::ffi::AV_NOPTS_VALUE {

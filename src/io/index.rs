@@ -762,11 +762,19 @@ fn cache_key(source: &Source) -> Option<CacheKey> {
     ))
 }
 
-/// Puts an index built elsewhere (the data set's on-disk cache) into the per-process cache, so that decoders
-/// opening the source do not scan it again. The caller vouches that `index` belongs to the source as it is now.
-pub(crate) fn remember(source: &Source, index: Arc<FrameIndex>) {
-    if let (Some(k), Ok(mut c)) = (cache_key(source), cache().lock()) {
-        c.put(k, index);
+/// Puts an index built elsewhere (the data set's on-disk cache, or its scan) into the per-process cache, so that
+/// decoders opening the source do not scan it again. The source is given by its key: the canonical `path` of its
+/// file, the file's `size` and modification time `modified`, and its byte `range` (as
+/// [`crate::data::cache::CacheKey`] holds them). The caller vouches that `index` belongs to the source as it is now.
+pub(crate) fn remember_key(
+    path: PathBuf,
+    size: u64,
+    modified: Option<SystemTime>,
+    range: Option<(u64, u64)>,
+    index: Arc<FrameIndex>,
+) {
+    if let Ok(mut c) = cache().lock() {
+        c.put((path, size, modified, range), index);
     }
 }
 

@@ -471,15 +471,8 @@ impl DataLoader {
         let b = s.cfg.batch_size;
         // Metadata first, in parallel (a packet scan per file not cached yet, nothing for rows whose manifest
         // gives it); errors show in the loop below, which also reads what the skipped videos leave to read.
-        {
-            use rayon::prelude::*;
-            let wanted = limit.map_or(order.len(), |l| l.saturating_mul(b).min(order.len()));
-            order[..wanted].par_iter().for_each(|&i| {
-                if s.dataset.entry(i).is_ok_and(|e| e.meta.is_none()) {
-                    let _ = s.dataset.meta(i);
-                }
-            });
-        }
+        let wanted = limit.map_or(order.len(), |l| l.saturating_mul(b).min(order.len()));
+        s.dataset.read_metas(&order[..wanted]);
         let mut samples = Vec::new();
         let mut skipped = Vec::new();
         for &idx in &order {
