@@ -4,9 +4,9 @@
 //! GOP 30, 2 B-frames) if missing, then times, best of `REPEATS`:
 //!   - `ffmpeg -threads N -i FILE -f null -` (decode only, the reference for NATIVE) and the same with
 //!     `-pix_fmt rgb24` (decode plus conversion, the reference for RGB/RGBP),
-//!   - SimpleDecoder reading the whole file in batches of 16, NATIVE, RGB and RGBP, each batch a new tensor, and
-//!     the same into one tensor the caller reuses (`decode_frames_into`),
-//!   - ThreadedDecoder doing the same with background prefetch,
+//!   - SimpleDecoder reading the whole file in batches of 16, NATIVE, RGB and RGBP, each batch a new tensor, each
+//!     handed back once read (`recycle`), and into one tensor the caller reuses (`decode_frames_into`),
+//!   - ThreadedDecoder doing the same with background prefetch, new tensors and recycled ones,
 //!   - opening the file (`Demuxer::open_with_probe`) with FFmpeg's full stream probe, which decodes a picture,
 //!     and with the headers-only probe (the default; it applies to H.264 in MP4/MOV/Matroska): ms per open, and the
 //!     ratio,
@@ -185,6 +185,24 @@ fn main() {
             },
         );
 
+        // The same, each batch handed back once read (`recycle`): the next is written into it.
+        row(
+            format!("SimpleDecoder {color:?} batch {BATCH}, recycled"),
+            color,
+            &mut || {
+                let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
+                let mut n = 0;
+                loop {
+                    let b = d.get_batch_frames(BATCH).unwrap();
+                    if b.is_empty() {
+                        return n;
+                    }
+                    n += b.len();
+                    d.recycle(b);
+                }
+            },
+        );
+
         // The same into one tensor the caller reuses (`decode_frames_into`, the DataLoader's path): no fresh
         // batch memory to fault in for every batch.
         row(
@@ -203,6 +221,28 @@ fn main() {
                 }
                 std::hint::black_box(&mut out);
                 n_frames
+            },
+        );
+
+        row(
+            format!("ThreadedDecoder {color:?} batch {BATCH}, recycled"),
+            color,
+            &mut || {
+                let topts = ThreadedOptions {
+                    buffer_size: 4 * BATCH,
+                    batch_size: BATCH,
+                    decoder: opts.clone(),
+                };
+                let mut d = ThreadedDecoder::open(&path, topts, 0).unwrap();
+                let mut n = 0;
+                loop {
+                    let b = d.get_batch_frames(BATCH).unwrap();
+                    if b.is_empty() {
+                        return n;
+                    }
+                    n += b.len();
+                    d.recycle(b);
+                }
             },
         );
 

@@ -211,6 +211,64 @@ fn threaded_decoder_drop_mid_stream_stops_the_thread() {
 }
 
 #[test]
+fn a_recycled_batch_is_written_over_by_the_next_of_its_size() {
+    let path = fixture("h264_odd_642x362.mp4");
+    let opts = native().color(ColorType::Rgbp);
+    let mut dec = SimpleDecoder::open(&path, opts.clone()).unwrap();
+    let mut fresh = SimpleDecoder::open(&path, opts).unwrap();
+    let first = dec.get_batch_frames(4).unwrap();
+    let ptr = first.frames.data_ptr() as usize;
+    // Held here so that the allocator cannot hand the same memory out again: only recycling can reuse it.
+    let _held = first.frames.shallow_clone();
+    dec.recycle(first);
+    // The next batch of the same size goes into the same memory and holds exactly the next frames.
+    let second = dec.get_batch_frames(4).unwrap();
+    assert_eq!(second.frames.data_ptr() as usize, ptr);
+    assert_eq!(second.indices, vec![4, 5, 6, 7]);
+    let want = fresh.get_batch_frames_by_index(&[4, 5, 6, 7]).unwrap();
+    assert!(tensor_bytes(&second.frames) == tensor_bytes(&want.frames));
+    // A batch of another size does not take it.
+    dec.recycle(second);
+    let three = dec.get_batch_frames(3).unwrap();
+    assert_ne!(three.frames.data_ptr() as usize, ptr);
+    assert_eq!(three.indices, vec![8, 9, 10]);
+    let want = fresh.get_batch_frames_by_index(&[8, 9, 10]).unwrap();
+    assert!(tensor_bytes(&three.frames) == tensor_bytes(&want.frames));
+}
+
+#[test]
+fn threaded_decoder_writes_later_batches_into_recycled_ones() {
+    let path = fixture("h264_gop250.mp4");
+    let opts = ThreadedOptions {
+        buffer_size: 8,
+        batch_size: 4,
+        decoder: native().color(ColorType::Rgbp),
+    };
+    let mut t = ThreadedDecoder::open(&path, opts, 0).unwrap();
+    let mut fresh = SimpleDecoder::open(&path, native().color(ColorType::Rgbp)).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut reused = 0;
+    // Every batch's memory stays held here, so that only recycling (never the allocator) can hand it out again.
+    let mut held = Vec::new();
+    for k in 0..12 {
+        let b = t.get_batch_frames(4).unwrap();
+        let want: Vec<usize> = (4 * k..4 * k + 4).collect();
+        assert_eq!(b.indices, want);
+        let idx: Vec<i64> = want.iter().map(|&i| i as i64).collect();
+        let expect = fresh.get_batch_frames_by_index(&idx).unwrap();
+        assert!(
+            tensor_bytes(&b.frames) == tensor_bytes(&expect.frames),
+            "batch {k}"
+        );
+        reused += usize::from(!seen.insert(b.frames.data_ptr() as usize));
+        held.push(b.frames.shallow_clone());
+        t.recycle(b);
+    }
+    // The thread drains what came back before each batch it decodes: later batches reuse that memory.
+    assert!(reused > 0, "no batch went into a recycled one");
+}
+
+#[test]
 fn batches_are_tensors_in_the_requested_layout_and_export_to_dlpack() {
     let path = fixture("h264_odd_642x362.mp4");
     let mut rgbp = SimpleDecoder::open(&path, native().color(ColorType::Rgbp)).unwrap();

@@ -56,7 +56,12 @@ pub struct SimpleDecoder {
     /// Work collected from the lanes.
     work: DecodeWork,
     cursor: usize,
+    /// Host batches handed back by [`SimpleDecoder::recycle`]: the next batch of their size is written into one.
+    spare: Vec<Tensor>,
 }
+
+/// How many recycled batches a [`SimpleDecoder`] keeps.
+const MAX_SPARE_BATCHES: usize = 2;
 
 thread_local! {
     /// The f32 values of CPU resizes into f16 / bf16 / u8 destinations, kept by each thread from call to call and
@@ -220,6 +225,7 @@ impl SimpleDecoder {
             stale: Vec::new(),
             work,
             cursor: 0,
+            spare: Vec::new(),
         })
     }
 
@@ -379,6 +385,27 @@ impl SimpleDecoder {
         self.get_batch_frames_by_index(&indices)
     }
 
+    /// Hands a batch back once the caller is done with it: the next batch of the same size (from
+    /// [`SimpleDecoder::get_batch_frames`], `get_batch_frames_by_index` or `get_range`) is written into its tensor
+    /// instead of a new one. A fresh host batch costs a page fault per page on its first write (a 16-frame 1080p
+    /// RGB batch is 100 MB); GPU batches come from torch's caching allocator and are not kept. The two handed
+    /// back last are kept. Hand back only a batch that nothing holds any more, not even a view of its frames (`narrow`, `view`,
+    /// `select`, ...): the next batch overwrites it.
+    pub fn recycle(&mut self, batch: FrameBatch) {
+        let t = batch.frames;
+        if t.device() == Device::Cpu
+            && t.numel() > 0
+            && t.kind() == tch::Kind::Uint8
+            && t.is_contiguous()
+        {
+            if self.spare.len() == MAX_SPARE_BATCHES {
+                // The oldest goes: a batch of a size no longer asked for does not hold its place for good.
+                drop(self.spare.remove(0));
+            }
+            self.spare.push(t);
+        }
+    }
+
     /// The next `n` frames from the current position (fewer at the end, none past it); the position advances.
     pub fn get_batch_frames(&mut self, n: usize) -> Result<FrameBatch> {
         let end = (self.cursor + n).min(self.len());
@@ -395,7 +422,16 @@ impl SimpleDecoder {
             .iter()
             .map(|&i| self.index.check(i))
             .collect::<Result<_>>()?;
-        let mut frames = self.shape.alloc(wanted.len(), self.device())?;
+        let dims = self.shape.dims(wanted.len());
+        let device = self.device();
+        let mut frames = match self
+            .spare
+            .iter()
+            .position(|t| t.size() == dims && t.device() == device)
+        {
+            Some(i) => self.spare.swap_remove(i),
+            None => self.shape.alloc(wanted.len(), device)?,
+        };
         self.decode_frames_into(&wanted, &mut frames, &FrameTransform::identity())?;
         Ok(FrameBatch {
             frames,

@@ -5,7 +5,7 @@
 //! assembled from the queued ones.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -38,6 +38,8 @@ impl Default for ThreadedOptions {
 
 struct Worker {
     rx: Receiver<Result<FrameBatch>>,
+    /// Batches handed back by [`ThreadedDecoder::recycle`], for the thread's decoder to write over.
+    recycled: Sender<FrameBatch>,
     stop: Arc<AtomicBool>,
     handle: JoinHandle<SimpleDecoder>,
 }
@@ -97,10 +99,14 @@ impl ThreadedDecoder {
         let (tx, rx) = sync_channel(depth - 1);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
+        let (recycled, recycled_rx) = channel::<FrameBatch>();
         let handle = std::thread::Builder::new()
             .name("vidloader-prefetch".into())
             .spawn(move || {
                 while !stop_flag.load(Ordering::Relaxed) {
+                    while let Ok(b) = recycled_rx.try_recv() {
+                        decoder.recycle(b);
+                    }
                     let result = decoder.get_batch_frames(batch);
                     let end = matches!(&result, Ok(b) if b.is_empty()) || result.is_err();
                     if tx.send(result).is_err() || end {
@@ -110,7 +116,12 @@ impl ThreadedDecoder {
                 decoder
             })
             .map_err(|e| Error::Worker(format!("cannot start the prefetch thread: {e}")))?;
-        self.worker = Some(Worker { rx, stop, handle });
+        self.worker = Some(Worker {
+            rx,
+            recycled,
+            stop,
+            handle,
+        });
         self.leftover = None;
         self.finished = false;
         Ok(())
@@ -128,6 +139,16 @@ impl ThreadedDecoder {
             .handle
             .join()
             .map_err(|_| Error::Worker("the prefetch thread panicked".into()))
+    }
+
+    /// Hands a batch back once the caller is done with it, for the background thread to decode a later batch of
+    /// `batch_size` frames into (see [`SimpleDecoder::recycle`]: a fresh host batch costs a page fault per page on
+    /// its first write). Hand back only a batch that nothing holds any more, not even a view of its frames.
+    pub fn recycle(&self, batch: FrameBatch) {
+        if let Some(w) = &self.worker {
+            // A thread that has stopped has no use for it: the batch is dropped.
+            let _ = w.recycled.send(batch);
+        }
     }
 
     /// Number of frames of the current video.
