@@ -3,10 +3,12 @@
 //! does, and returns what it got as far as; an `Err` is a fine outcome, a panic, hang or unbounded allocation is
 //! a bug. Not part of the supported API (hidden from the docs); see `RELIABILITY.md`.
 //!
-//! Budgets, after FFmpeg's own demuxer fuzzer (`tools/target_dem_fuzzer.c`): inputs over [`MAX_INPUT`] bytes are
-//! ignored, streams whose headers claim more than [`MAX_SIDE`] pixels on a side or [`MAX_PIXELS`] per picture are
-//! refused before anything is decoded, at most [`MAX_DECODED`] frames are asked for, and the last frame only when
-//! the stream has at most [`MAX_FRAMES`] frames (decoding it may mean decoding every frame).
+//! Budgets, after FFmpeg's own demuxer fuzzer (`tools/target_dem_fuzzer.c`): inputs over
+//! [`MAX_INPUT`](crate::fuzzing::MAX_INPUT) bytes are ignored, streams whose headers claim more than
+//! [`MAX_SIDE`](crate::fuzzing::MAX_SIDE) pixels on a side or [`MAX_PIXELS`](crate::fuzzing::MAX_PIXELS) per
+//! picture are refused before anything is decoded, at most [`MAX_DECODED`](crate::fuzzing::MAX_DECODED) frames are
+//! asked for, and the last frame only when the stream has at most [`MAX_FRAMES`](crate::fuzzing::MAX_FRAMES) frames
+//! (decoding it may mean decoding every frame).
 
 use std::path::Path;
 
