@@ -191,15 +191,11 @@ fn main() {
             color,
             &mut || {
                 let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
-                let mut n = 0;
-                loop {
-                    let b = d.get_batch_frames(BATCH).unwrap();
-                    if b.is_empty() {
-                        return n;
-                    }
-                    n += b.len();
-                    d.recycle(b);
-                }
+                read_recycling(
+                    &mut d,
+                    |d| d.get_batch_frames(BATCH).unwrap(),
+                    |d, b| d.recycle(b),
+                )
             },
         );
 
@@ -234,15 +230,11 @@ fn main() {
                     decoder: opts.clone(),
                 };
                 let mut d = ThreadedDecoder::open(&path, topts, 0).unwrap();
-                let mut n = 0;
-                loop {
-                    let b = d.get_batch_frames(BATCH).unwrap();
-                    if b.is_empty() {
-                        return n;
-                    }
-                    n += b.len();
-                    d.recycle(b);
-                }
+                read_recycling(
+                    &mut d,
+                    |d| d.get_batch_frames(BATCH).unwrap(),
+                    |d, b| d.recycle(b),
+                )
             },
         );
 
@@ -285,6 +277,23 @@ fn main() {
         "headers-only probe (default)",
         headers / full
     );
+}
+
+/// Reads batches from `d` with `next` until an empty one, handing each back with `recycle`; the frames read.
+fn read_recycling<D>(
+    d: &mut D,
+    next: impl Fn(&mut D) -> vidloader::FrameBatch,
+    recycle: impl Fn(&mut D, vidloader::FrameBatch),
+) -> usize {
+    let mut n = 0;
+    loop {
+        let b = next(d);
+        if b.is_empty() {
+            return n;
+        }
+        n += b.len();
+        recycle(d, b);
+    }
 }
 
 /// Calls `next_batch` until it returns an empty batch; the number of frames read.

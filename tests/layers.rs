@@ -5,7 +5,12 @@
 //! dependencies: the table and the sources are read as text.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+#[path = "common/source.rs"]
+mod source;
+
+use source::{code_only, sources};
 
 /// The rows of the layer table: layer number and module paths (`io`, `backend::factory`, ...).
 fn layer_table(architecture: &str) -> Vec<(usize, Vec<String>)> {
@@ -40,18 +45,6 @@ fn layer_table(architecture: &str) -> Vec<(usize, Vec<String>)> {
     rows
 }
 
-/// Every `.rs` file under `dir`.
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// `src/a/b.rs` -> `a::b`, `src/a/mod.rs` -> `a`.
 fn module_of(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap().with_extension("");
@@ -63,49 +56,6 @@ fn module_of(src: &Path, file: &Path) -> String {
         parts.pop();
     }
     parts.join("::")
-}
-
-/// The code of a file without comments, string and character literals (doc links and messages are no imports).
-fn code_only(text: &str) -> String {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i..].starts_with(b"//") {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if b[i..].starts_with(b"/*") {
-            i += 2;
-            while i < b.len() && !b[i..].starts_with(b"*/") {
-                i += 1;
-            }
-            i += 2;
-        } else if b[i] == b'"' {
-            let raw = i > 0 && (b[i - 1] == b'r' || b[i - 1] == b'#');
-            i += 1;
-            while i < b.len() && b[i] != b'"' {
-                if b[i] == b'\\' && !raw {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
-        } else if b[i] == b'\'' && i + 2 < b.len() && (b[i + 2] == b'\'' || b[i + 1] == b'\\') {
-            i += 1;
-            while i < b.len() && b[i] != b'\'' {
-                if b[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Every path reached through `crate::` in `code`; a group `crate::{a::X, b::{Y, Z}}` gives one path per entry,
