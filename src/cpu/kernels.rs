@@ -184,10 +184,15 @@ pub(crate) fn rgb_row_planar(
     let terms = c.r.iter().zip(&c.g_cb).zip(&c.g_cr).zip(&c.b);
     let outs = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
     for ((&y, (((&tr, &tgb), &tgr), &tb)), ((r, g), b)) in luma.iter().zip(terms).zip(outs) {
-        *r = to_u8(y + tr);
-        *g = to_u8((y - tgb) - tgr);
-        *b = to_u8(y + tb);
+        [*r, *g, *b] = rgb_levels(y, [tr, tgb, tgr, tb]);
     }
+}
+
+/// One pixel's R, G, B bytes from its luma term and its four chroma terms (`cr_r * cr`, `cb_g * cb`,
+/// `cr_g * cr`, `cb_b * cb`): [`YuvToRgb::apply`]'s last steps, in its order.
+#[inline(always)]
+fn rgb_levels(y: f32, [tr, tgb, tgr, tb]: [f32; 4]) -> [u8; 3] {
+    [to_u8(y + tr), to_u8((y - tgb) - tgr), to_u8(y + tb)]
 }
 
 /// Per-task buffers of the full-size conversion ([`rgb_rows`]).
@@ -264,54 +269,52 @@ fn rgb_rows_impl<const AVX2: bool>(
             s.terms.compute(conv, cb, cr, chroma_width, shift_x, width)
         }
     }
-    // One row of planes, the luma term computed in the same loop as the pixel for 8-bit luma.
-    let planar_row = |luma: Samples<'_>,
-                      scaled: &mut Vec<f32>,
-                      terms: &ChromaTerms,
-                      r: &mut [u8],
-                      g: &mut [u8],
-                      b: &mut [u8]| {
-        if !luma.wide && luma.step == 1 {
-            let y = &luma.row[luma.start..luma.start + width];
-            #[cfg(target_arch = "x86_64")]
-            if AVX2 {
-                // SAFETY: `AVX2` is true only in `rgb_rows_avx2`, which runs where the CPU has AVX2.
-                return unsafe { rgb_row_u8_avx2(conv, y, terms, RowOut::Planar(r, g, b)) };
-            }
-            rgb_row_planar_u8(conv, y, terms.from(0), r, g, b);
-        } else {
-            load_scaled(luma, width, conv.y_off, conv.y_scale, scaled);
-            rgb_row_planar(scaled, terms, r, g, b);
-        }
-    };
     let mut out = out;
     for (k, &luma) in group.luma.iter().enumerate() {
         let at = k * width..(k + 1) * width;
-        match &mut out {
+        // 8-bit luma: its term is computed in the same loop as the pixel.
+        let luma_u8 = narrow_luma.then(|| &luma.row[luma.start..luma.start + width]);
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(y)) = (AVX2, luma_u8) {
+            let row = match &mut out {
+                RgbRows::Planar([r, g, b]) => {
+                    RowOut::Planar(&mut r[at.clone()], &mut g[at.clone()], &mut b[at])
+                }
+                RgbRows::Interleaved(dst) => {
+                    RowOut::Interleaved(&mut dst[3 * at.start..3 * at.end])
+                }
+            };
+            // SAFETY: `AVX2` is true only in `rgb_rows_avx2`, which runs where the CPU has AVX2.
+            unsafe { rgb_row_u8_avx2(conv, y, &s.terms, row) };
+            continue;
+        }
+        // Three planes: the output's rows, or for interleaved output the scratch rows interleaved after.
+        let mut planes = std::mem::take(&mut s.planes);
+        let (r, g, b, interleaved) = match &mut out {
             RgbRows::Planar([r, g, b]) => {
-                let (r, g, b) = (&mut r[at.clone()], &mut g[at.clone()], &mut b[at]);
-                planar_row(luma, &mut s.luma, &s.terms, r, g, b);
+                (&mut r[at.clone()], &mut g[at.clone()], &mut b[at], None)
             }
             RgbRows::Interleaved(dst) => {
-                let dst = &mut dst[3 * at.start..3 * at.end];
-                #[cfg(target_arch = "x86_64")]
-                if AVX2 && narrow_luma {
-                    let y = &luma.row[luma.start..luma.start + width];
-                    // SAFETY: `AVX2` is true only in `rgb_rows_avx2`, which runs where the CPU has AVX2.
-                    unsafe { rgb_row_u8_avx2(conv, y, &s.terms, RowOut::Interleaved(dst)) };
-                    continue;
-                }
-                let mut planes = std::mem::take(&mut s.planes);
                 for p in planes.iter_mut() {
-                    // Overwritten by the row below: resizing a reused buffer to its length again writes nothing.
+                    // Overwritten below: resizing a reused buffer to its length again writes nothing.
                     p.resize(width, 0);
                 }
                 let [r, g, b] = &mut planes;
-                planar_row(luma, &mut s.luma, &s.terms, r, g, b);
-                interleave(r, g, b, dst);
-                s.planes = planes;
+                let dst = &mut dst[3 * at.start..3 * at.end];
+                (&mut r[..], &mut g[..], &mut b[..], Some(dst))
+            }
+        };
+        match luma_u8 {
+            Some(y) => rgb_row_planar_u8(conv, y, s.terms.from(0), r, g, b),
+            None => {
+                load_scaled(luma, width, conv.y_off, conv.y_scale, &mut s.luma);
+                rgb_row_planar(&s.luma, &s.terms, r, g, b);
             }
         }
+        if let Some(dst) = interleaved {
+            interleave(r, g, b, dst);
+        }
+        s.planes = planes;
     }
 }
 
@@ -325,7 +328,7 @@ fn interleave(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) {
     }
 }
 
-/// The byte shuffles of [`interleave_avx2`]: for each 16-byte block `t` of 48 output bytes and each channel `c`,
+/// The byte shuffles that interleave 16 pixels of three planes: for each 16-byte block `t` of 48 output bytes and each channel `c`,
 /// the source byte of each output byte (byte `j` of the output is channel `j % 3` of pixel `j / 3`), or 0x80
 /// (a zero) where another channel goes. Used by [`rgb_row_u8_avx2`] for interleaved rows.
 #[cfg(target_arch = "x86_64")]
@@ -447,7 +450,7 @@ unsafe fn rgb_row_u8_avx2(conv: &YuvToRgb, luma: &[u8], c: &ChromaTerms, mut out
                 _mm256_storeu_si256(b.as_mut_ptr().add(x).cast(), vb);
             },
             RowOut::Interleaved(dst) => {
-                // Each half of 16 pixels becomes 48 bytes (see `interleave_avx2`).
+                // Each half of 16 pixels becomes 48 bytes (see `INTERLEAVE`).
                 let halves =
                     |v: __m256i| [_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)];
                 let (hr, hg, hb) = (halves(vr), halves(vg), halves(vb));
@@ -473,12 +476,10 @@ unsafe fn rgb_row_u8_avx2(conv: &YuvToRgb, luma: &[u8], c: &ChromaTerms, mut out
     let (off, scale) = (conv.y_off, conv.y_scale);
     for x in 32 * blocks..n {
         let t = x >> shift;
-        let y = (f32::from(luma[x]) - off) * scale;
-        let px = [
-            to_u8(y + tr[t]),
-            to_u8((y - tgb[t]) - tgr[t]),
-            to_u8(y + tb[t]),
-        ];
+        let px = rgb_levels(
+            (f32::from(luma[x]) - off) * scale,
+            [tr[t], tgb[t], tgr[t], tb[t]],
+        );
         match &mut out {
             RowOut::Planar(r, g, b) => (r[x], g[x], b[x]) = (px[0], px[1], px[2]),
             RowOut::Interleaved(dst) => dst[3 * x..3 * x + 3].copy_from_slice(&px),
@@ -502,10 +503,7 @@ fn rgb_row_planar_u8(
     let terms = tr.iter().zip(tgb).zip(tgr).zip(tb);
     let outs = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
     for ((&y, (((&tr, &tgb), &tgr), &tb)), ((r, g), b)) in luma.iter().zip(terms).zip(outs) {
-        let y = (f32::from(y) - off) * scale;
-        *r = to_u8(y + tr);
-        *g = to_u8((y - tgb) - tgr);
-        *b = to_u8(y + tb);
+        [*r, *g, *b] = rgb_levels((f32::from(y) - off) * scale, [tr, tgb, tgr, tb]);
     }
 }
 
@@ -909,6 +907,66 @@ mod tests {
             &mut b,
         );
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn rgb_rows_give_the_same_bits_with_and_without_avx2() {
+        // Two 4:2:0 luma rows of 77 pixels (two AVX2 blocks and a tail) with their chroma row, 8-bit and 10-bit.
+        let bytes =
+            |n: usize, k: usize| -> Vec<u8> { (0..n).map(|i| (i * 37 + k * 101) as u8).collect() };
+        for wide in [false, true] {
+            let (w, cw) = (77, 39);
+            let per = if wide { 2 } else { 1 };
+            let (y0, y1, cb, cr) = (
+                bytes(w * per, 0),
+                bytes(w * per, 1),
+                bytes(cw * per, 2),
+                bytes(cw * per, 3),
+            );
+            fn sample(row: &[u8], wide: bool) -> Samples<'_> {
+                Samples {
+                    row,
+                    wide,
+                    start: 0,
+                    step: 1,
+                }
+            }
+            let luma = [sample(&y0, wide), sample(&y1, wide)];
+            let group = RowGroup {
+                luma: &luma,
+                chroma: Some((sample(&cb, wide), sample(&cr, wide), cw, 1)),
+                width: w,
+            };
+            let conv = YuvToRgb::new(
+                ColorMatrix::Bt709,
+                ColorRange::Limited,
+                if wide { 10 } else { 8 },
+            );
+            let run = |baseline: bool, planar: bool| {
+                let mut out = vec![0u8; 3 * 2 * w];
+                let mut s = RowScratch::default();
+                let rows = if planar {
+                    let (r, gb) = out.split_at_mut(2 * w);
+                    let (g, b) = gb.split_at_mut(2 * w);
+                    RgbRows::Planar([r, g, b])
+                } else {
+                    RgbRows::Interleaved(&mut out)
+                };
+                if baseline {
+                    rgb_rows_impl::<false>(&conv, &group, &mut s, rows);
+                } else {
+                    rgb_rows(&conv, &group, &mut s, rows);
+                }
+                out
+            };
+            for planar in [true, false] {
+                assert_eq!(
+                    run(false, planar),
+                    run(true, planar),
+                    "wide {wide}, planar {planar}"
+                );
+            }
+        }
     }
 
     #[test]
