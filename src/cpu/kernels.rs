@@ -328,9 +328,9 @@ fn interleave(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) {
     }
 }
 
-/// The byte shuffles that interleave 16 pixels of three planes: for each 16-byte block `t` of 48 output bytes and each channel `c`,
-/// the source byte of each output byte (byte `j` of the output is channel `j % 3` of pixel `j / 3`), or 0x80
-/// (a zero) where another channel goes. Used by [`rgb_row_u8_avx2`] for interleaved rows.
+/// The byte shuffles that interleave 16 pixels of three planes: for each 16-byte block `t` of 48 output bytes and
+/// each channel `c`, the source byte of each output byte (byte `j` of the output is channel `j % 3` of pixel
+/// `j / 3`), or 0x80 (a zero) where another channel goes. Used by [`rgb_row_u8_avx2`] for interleaved rows.
 #[cfg(target_arch = "x86_64")]
 const INTERLEAVE: [[[u8; 16]; 3]; 3] = {
     let mut m = [[[0x80u8; 16]; 3]; 3];

@@ -518,10 +518,7 @@ impl VideoDataset {
         let mut set = Self::with_sorted_classes(entries);
         set.shards = spans;
         set.shard_rank = rank;
-        set.read_ns.fetch_add(
-            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        add_elapsed(&set.read_ns, started);
         Ok(set)
     }
 
@@ -693,15 +690,24 @@ impl VideoDataset {
         if let Some(m) = &entry.meta {
             return Ok(Arc::new(VideoMeta::given(m)));
         }
+        self.read_meta(i, entry, None)
+    }
+
+    /// [`VideoDataset::meta`] of entry `i` (`entry`), which its manifest row does not describe: the metadata read
+    /// before, else read now (and kept), its cache entry written at once or, with `pending`, added to it for the
+    /// caller to write.
+    fn read_meta(
+        &self,
+        i: usize,
+        entry: &VideoEntry,
+        pending: Option<&mut Vec<CacheEntry>>,
+    ) -> Result<Arc<VideoMeta>> {
         if let Some(m) = self.meta[i].get() {
             return Ok(m.clone());
         }
         let started = Instant::now();
-        let m = self.load_meta(entry);
-        self.read_ns.fetch_add(
-            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        let m = self.load_meta_into(entry, pending);
+        add_elapsed(&self.read_ns, started);
         let m = m?;
         Ok(self.meta[i].get_or_init(|| m).clone())
     }
@@ -788,27 +794,15 @@ impl VideoDataset {
                 let Ok(entry) = self.entry(i) else {
                     return;
                 };
-                if entry.meta.is_some() || self.meta[i].get().is_some() {
+                if entry.meta.is_some() {
                     return;
                 }
-                let started = Instant::now();
-                let m = self.load_meta_into(entry, Some(&mut pending.entries));
-                self.read_ns.fetch_add(
-                    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-                    Ordering::Relaxed,
-                );
+                let _ = self.read_meta(i, entry, Some(&mut pending.entries));
                 if pending.entries.len() >= WRITE_BATCH {
                     pending.flush();
                 }
-                if let Ok(m) = m {
-                    let _ = self.meta[i].set(m);
-                }
             },
         );
-    }
-
-    fn load_meta(&self, entry: &VideoEntry) -> Result<Arc<VideoMeta>> {
-        self.load_meta_into(entry, None)
     }
 
     /// The metadata of `entry` from the disk cache, else from a scan of the file, whose cache entry is written at
@@ -862,6 +856,14 @@ impl VideoDataset {
     }
 }
 
+/// Adds the time since `started` to `total` (nanoseconds).
+fn add_elapsed(total: &AtomicU64, started: Instant) {
+    total.fetch_add(
+        u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
 /// Files whose cache entries [`VideoDataset::read_metas`] writes in one transaction (per thread).
 const WRITE_BATCH: usize = 64;
 
@@ -878,10 +880,7 @@ impl PendingWrites<'_> {
         if let (Some(cache), false) = (self.cache, self.entries.is_empty()) {
             let started = Instant::now();
             cache.put_all(&self.entries);
-            self.read_ns.fetch_add(
-                u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-                Ordering::Relaxed,
-            );
+            add_elapsed(self.read_ns, started);
         }
         self.entries.clear();
     }

@@ -318,7 +318,6 @@ impl ShortVideoPolicy {
     }
 }
 
-/// The frames of `video` in its range intersected with `own`; an empty range is an error.
 /// What a sampler of `n` frames gives for the frames `r` when they are fewer than `n`: the policy's skip, or `n`
 /// frames folded into `r` by the policy. `None` when `r` has `n` frames or more.
 fn short_range(policy: ShortVideoPolicy, r: &Range<usize>, n: usize) -> Option<Sampled> {
@@ -335,6 +334,7 @@ fn short_range(policy: ShortVideoPolicy, r: &Range<usize>, n: usize) -> Option<S
     )
 }
 
+/// The frames of `video` in its range intersected with `own`; an empty range is an error.
 fn frames_in(video: &VideoView<'_>, own: TimeRange) -> Result<Range<usize>> {
     let range = video.range.intersect(own);
     let r = range.frames(video.timeline);

@@ -389,8 +389,8 @@ impl SimpleDecoder {
     /// [`SimpleDecoder::get_batch_frames`], `get_batch_frames_by_index` or `get_range`) is written into its tensor
     /// instead of a new one. A fresh host batch costs a page fault per page on its first write (a 16-frame 1080p
     /// RGB batch is 100 MB); GPU batches come from torch's caching allocator and are not kept. The two handed
-    /// back last are kept. Hand back only a batch that nothing holds any more, not even a view of its frames (`narrow`, `view`,
-    /// `select`, ...): the next batch overwrites it.
+    /// back last are kept. Hand back only a batch that nothing holds any more, not even a view of its frames
+    /// (`narrow`, `view`, `select`, ...): the next batch overwrites it.
     pub fn recycle(&mut self, batch: FrameBatch) {
         let t = batch.frames;
         if t.device() == Device::Cpu
