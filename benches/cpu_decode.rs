@@ -176,12 +176,21 @@ fn main() {
             .backend(Backend::Cpu)
             .threads(threads)
             .color(color);
+        let threaded = ThreadedOptions {
+            buffer_size: 4 * BATCH,
+            batch_size: BATCH,
+            decoder: opts.clone(),
+        };
         row(
             format!("SimpleDecoder {color:?} batch {BATCH}"),
             color,
             &mut || {
                 let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
-                read_to_end(|| d.get_batch_frames(BATCH).unwrap())
+                read_all(
+                    &mut d,
+                    |d| d.get_batch_frames(BATCH).unwrap(),
+                    |_, b| drop(b),
+                )
             },
         );
 
@@ -191,7 +200,7 @@ fn main() {
             color,
             &mut || {
                 let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
-                read_recycling(
+                read_all(
                     &mut d,
                     |d| d.get_batch_frames(BATCH).unwrap(),
                     |d, b| d.recycle(b),
@@ -224,13 +233,8 @@ fn main() {
             format!("ThreadedDecoder {color:?} batch {BATCH}, recycled"),
             color,
             &mut || {
-                let topts = ThreadedOptions {
-                    buffer_size: 4 * BATCH,
-                    batch_size: BATCH,
-                    decoder: opts.clone(),
-                };
-                let mut d = ThreadedDecoder::open(&path, topts, 0).unwrap();
-                read_recycling(
+                let mut d = ThreadedDecoder::open(&path, threaded.clone(), 0).unwrap();
+                read_all(
                     &mut d,
                     |d| d.get_batch_frames(BATCH).unwrap(),
                     |d, b| d.recycle(b),
@@ -242,13 +246,12 @@ fn main() {
             format!("ThreadedDecoder {color:?} batch {BATCH}"),
             color,
             &mut || {
-                let topts = ThreadedOptions {
-                    buffer_size: 4 * BATCH,
-                    batch_size: BATCH,
-                    decoder: opts.clone(),
-                };
-                let mut d = ThreadedDecoder::open(&path, topts, 0).unwrap();
-                read_to_end(|| d.get_batch_frames(BATCH).unwrap())
+                let mut d = ThreadedDecoder::open(&path, threaded.clone(), 0).unwrap();
+                read_all(
+                    &mut d,
+                    |d| d.get_batch_frames(BATCH).unwrap(),
+                    |_, b| drop(b),
+                )
             },
         );
     }
@@ -279,11 +282,12 @@ fn main() {
     );
 }
 
-/// Reads batches from `d` with `next` until an empty one, handing each back with `recycle`; the frames read.
-fn read_recycling<D>(
+/// Reads batches from `d` with `next` until an empty one, passing each to `done` (which drops it, or hands it back
+/// to be written over); the frames read.
+fn read_all<D>(
     d: &mut D,
     next: impl Fn(&mut D) -> vidloader::FrameBatch,
-    recycle: impl Fn(&mut D, vidloader::FrameBatch),
+    done: impl Fn(&mut D, vidloader::FrameBatch),
 ) -> usize {
     let mut n = 0;
     loop {
@@ -292,18 +296,6 @@ fn read_recycling<D>(
             return n;
         }
         n += b.len();
-        recycle(d, b);
-    }
-}
-
-/// Calls `next_batch` until it returns an empty batch; the number of frames read.
-fn read_to_end(mut next_batch: impl FnMut() -> vidloader::FrameBatch) -> usize {
-    let mut n = 0;
-    loop {
-        let b = next_batch();
-        if b.is_empty() {
-            return n;
-        }
-        n += b.len();
+        done(d, b);
     }
 }
