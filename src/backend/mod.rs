@@ -99,4 +99,11 @@ pub(crate) trait FrameDecoder: Send {
     /// those stamped up to `last_pts`, instead of decoding pictures the request does not need. Without effect on
     /// decoders that hold nothing back.
     fn set_input_complete(&mut self, _complete: bool, _last_pts: Option<i64>) {}
+
+    /// Waits until every slot written so far is complete. A decoder may return from `write_current` with the
+    /// write still in flight (NVDEC, so that packets sent meanwhile do not delay it); the lane calls this before
+    /// it hands the slots back. Without effect on decoders that write synchronously.
+    fn finish_writes(&mut self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -22,6 +22,7 @@ use crate::io::index::FrameIndex;
 const SKIP_READ_LIMIT: usize = 64;
 /// Packets a running decoder may decode through to reach a keyframe ahead (instead of flushing and restarting).
 const CONTINUE_LIMIT: usize = 4;
+
 /// Where a lane's demuxer and decoder stand.
 #[derive(Default)]
 pub(crate) struct Position {
@@ -130,8 +131,25 @@ pub(crate) struct Request<'a> {
 }
 
 impl Lane {
-    /// Decodes the frames of one group (all decodable from keyframe packet `start`; sorted) into their slots.
+    /// Decodes the frames of one group (all decodable from keyframe packet `start`; sorted) into their slots,
+    /// complete when this returns.
     fn decode_group(
+        &mut self,
+        req: &Request<'_>,
+        start: usize,
+        frames: &[usize],
+        flush_after: bool,
+        out: &mut Output<'_>,
+    ) -> Result<()> {
+        let decoded = self.decode_group_frames(req, start, frames, flush_after, out);
+        let t = Instant::now();
+        let finished = self.decoder.finish_writes();
+        self.work.times.write += t.elapsed();
+        decoded.and(finished)
+    }
+
+    /// [`Lane::decode_group`] but for the wait on writes still in flight.
+    fn decode_group_frames(
         &mut self,
         req: &Request<'_>,
         start: usize,

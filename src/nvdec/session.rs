@@ -293,6 +293,12 @@ impl NvdecSession {
         self.feed_sequence_header()
     }
 
+    /// Whether the decoder of `epoch` is the session's current one (not retired by a new sequence: a retired
+    /// decoder is destroyed once no queued frame refers to it).
+    pub(crate) fn is_current_decoder(&self, epoch: u64) -> bool {
+        self.st().decoder.as_ref().is_some_and(|d| d.epoch == epoch)
+    }
+
     /// Queues at once the frame pictures already decoded whose time stamp is at most `through` and that the parser
     /// still holds back for display order (it would display them only after more pictures were sent), in time
     /// stamp order; the parser's own display of them later is dropped. Returns how many were queued.

@@ -120,6 +120,20 @@ impl MappedSurface<'_> {
         self.release()
     }
 
+    /// Keeps the surface mapped while the work queued on its stream goes on: the caller may feed the decoder
+    /// more pictures before [`PendingUnmap::finish`] waits for that stream and unmaps. Work queued on NVDEC after
+    /// the map does not delay what was queued on the stream for this surface.
+    pub(crate) fn defer(mut self) -> PendingUnmap {
+        self.mapped = false;
+        PendingUnmap {
+            api: self.api,
+            gpu: self.gpu.clone(),
+            handle: self.handle,
+            dptr: self.dptr,
+            done: false,
+        }
+    }
+
     fn release(&mut self) -> Result<()> {
         if !self.mapped {
             return Ok(());
@@ -137,5 +151,50 @@ impl MappedSurface<'_> {
 impl Drop for MappedSurface<'_> {
     fn drop(&mut self) {
         let _ = self.release();
+    }
+}
+
+/// A surface left mapped by [`MappedSurface::defer`] until the work on its stream is done. The session that
+/// mapped it must not destroy its decoder before [`PendingUnmap::finish`] (the NVDEC frame decoder finishes it
+/// before every call that could).
+#[must_use = "a deferred surface must be finished with the stream it was mapped on"]
+pub(crate) struct PendingUnmap {
+    api: &'static NvcuvidApi,
+    gpu: Arc<GpuContext>,
+    handle: sys::CUvideodecoder,
+    dptr: u64,
+    done: bool,
+}
+
+// SAFETY: the decoder handle and device pointer are only passed to NVDEC calls made with the owning context
+// bound (`finish` and `drop` bind it first), from whichever thread owns the value; NVDEC handles are not tied to
+// the thread that created them, as for `NvdecSession`.
+unsafe impl Send for PendingUnmap {}
+
+impl PendingUnmap {
+    /// Waits for `stream` (the one the surface was mapped on), then unmaps.
+    pub(crate) fn finish(mut self, stream: &GpuStream) -> Result<()> {
+        self.done = true;
+        let synced = stream.synchronize();
+        self.gpu.bind()?;
+        // SAFETY: unmapping the exact pointer cuvidMapVideoFrame64 returned for this decoder, once (`defer`
+        // disarmed the mapping's own unmap); the work that read it has finished (stream synchronised above), and
+        // the decoder handle is alive (see the type's contract).
+        let unmapped = unsafe { result::unmap_video_frame(self.api, self.handle, self.dptr) };
+        synced.and(unmapped)
+    }
+}
+
+impl Drop for PendingUnmap {
+    /// Not finished (an error path): waits for all of the context's work instead of the one stream, then unmaps.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let _ = self.gpu.synchronize();
+        if self.gpu.bind().is_ok() {
+            // SAFETY: as in `finish`: the exact mapped pointer, once; every stream of the context has finished.
+            let _ = unsafe { result::unmap_video_frame(self.api, self.handle, self.dptr) };
+        }
     }
 }
