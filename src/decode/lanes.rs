@@ -131,25 +131,9 @@ pub(crate) struct Request<'a> {
 }
 
 impl Lane {
-    /// Decodes the frames of one group (all decodable from keyframe packet `start`; sorted) into their slots,
-    /// complete when this returns.
+    /// Decodes the frames of one group (all decodable from keyframe packet `start`; sorted) into their slots (the
+    /// last write may still be in flight: [`Lane::decode_groups`] waits for it).
     fn decode_group(
-        &mut self,
-        req: &Request<'_>,
-        start: usize,
-        frames: &[usize],
-        flush_after: bool,
-        out: &mut Output<'_>,
-    ) -> Result<()> {
-        let decoded = self.decode_group_frames(req, start, frames, flush_after, out);
-        let t = Instant::now();
-        let finished = self.decoder.finish_writes();
-        self.work.times.write += t.elapsed();
-        decoded.and(finished)
-    }
-
-    /// [`Lane::decode_group`] but for the wait on writes still in flight.
-    fn decode_group_frames(
         &mut self,
         req: &Request<'_>,
         start: usize,
@@ -399,7 +383,8 @@ impl Lane {
         Ok(())
     }
 
-    /// Decodes `groups` (in decode order) one after the other.
+    /// Decodes `groups` (in decode order) one after the other; each group's slots are complete before the next
+    /// group starts (the decoder's writes still in flight are waited for, also after an error).
     pub(crate) fn decode_groups(
         &mut self,
         req: &Request<'_>,
@@ -422,7 +407,11 @@ impl Lane {
                     }
                     None => req.groups > 1,
                 };
-            self.decode_group(req, *start, frames, flush_after, out)?;
+            let decoded = self.decode_group(req, *start, frames, flush_after, out);
+            let t = Instant::now();
+            let finished = self.decoder.finish_writes();
+            self.work.times.write += t.elapsed();
+            decoded.and(finished)?;
         }
         Ok(())
     }

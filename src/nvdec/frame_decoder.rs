@@ -130,6 +130,19 @@ impl NvdecDecoder {
         }
     }
 
+    /// A decoder retired by a new sequence is destroyed by the session's next parse once no queued frame refers
+    /// to it: a picture of it still mapped is finished before that.
+    fn finish_if_retired(&mut self) -> Result<()> {
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|&(_, epoch)| !self.session.is_current_decoder(epoch))
+        {
+            self.finish_pending()?;
+        }
+        Ok(())
+    }
+
     fn corrupt(&self, e: Error) -> Error {
         match e {
             Error::Nvdec { call, name, .. } => Error::Corrupt {
@@ -170,15 +183,7 @@ impl FrameDecoder for NvdecDecoder {
     }
 
     fn send_packet(&mut self, packet: &Packet) -> Result<()> {
-        // A decoder retired by a new sequence is destroyed by the next packet once no queued frame refers to it:
-        // a picture of it still mapped is finished first.
-        if self
-            .pending
-            .as_ref()
-            .is_some_and(|&(_, epoch)| !self.session.is_current_decoder(epoch))
-        {
-            self.finish_pending()?;
-        }
+        self.finish_if_retired()?;
         let discard = packet.is_discard();
         if !self.timestamps {
             self.discards.push_back(discard);
@@ -196,6 +201,7 @@ impl FrameDecoder for NvdecDecoder {
     }
 
     fn send_eof(&mut self) -> Result<()> {
+        self.finish_if_retired()?;
         self.input_complete = true;
         self.session.flush().map_err(|e| self.corrupt(e))
     }
