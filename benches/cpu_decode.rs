@@ -181,32 +181,19 @@ fn main() {
             batch_size: BATCH,
             decoder: opts.clone(),
         };
-        row(
-            format!("SimpleDecoder {color:?} batch {BATCH}"),
-            color,
-            &mut || {
-                let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
-                read_all(
-                    &mut d,
-                    |d| d.get_batch_frames(BATCH).unwrap(),
-                    |_, b| drop(b),
-                )
-            },
-        );
-
-        // The same, each batch handed back once read (`recycle`): the next is written into it.
-        row(
-            format!("SimpleDecoder {color:?} batch {BATCH}, recycled"),
-            color,
-            &mut || {
-                let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
-                read_all(
-                    &mut d,
-                    |d| d.get_batch_frames(BATCH).unwrap(),
-                    |d, b| d.recycle(b),
-                )
-            },
-        );
+        // Each batch dropped, then handed back once read (`recycle`): the next is written into it.
+        for recycle in [false, true] {
+            row(
+                format!("SimpleDecoder {color:?} batch {BATCH}{}", recycled(recycle)),
+                color,
+                &mut || {
+                    read_all(
+                        &mut SimpleDecoder::open(&path, opts.clone()).unwrap(),
+                        recycle,
+                    )
+                },
+            );
+        }
 
         // The same into one tensor the caller reuses (`decode_frames_into`, the DataLoader's path): no fresh
         // batch memory to fault in for every batch.
@@ -229,31 +216,21 @@ fn main() {
             },
         );
 
-        row(
-            format!("ThreadedDecoder {color:?} batch {BATCH}, recycled"),
-            color,
-            &mut || {
-                let mut d = ThreadedDecoder::open(&path, threaded.clone(), 0).unwrap();
-                read_all(
-                    &mut d,
-                    |d| d.get_batch_frames(BATCH).unwrap(),
-                    |d, b| d.recycle(b),
-                )
-            },
-        );
-
-        row(
-            format!("ThreadedDecoder {color:?} batch {BATCH}"),
-            color,
-            &mut || {
-                let mut d = ThreadedDecoder::open(&path, threaded.clone(), 0).unwrap();
-                read_all(
-                    &mut d,
-                    |d| d.get_batch_frames(BATCH).unwrap(),
-                    |_, b| drop(b),
-                )
-            },
-        );
+        for recycle in [true, false] {
+            row(
+                format!(
+                    "ThreadedDecoder {color:?} batch {BATCH}{}",
+                    recycled(recycle)
+                ),
+                color,
+                &mut || {
+                    read_all(
+                        &mut ThreadedDecoder::open(&path, threaded.clone(), 0).unwrap(),
+                        recycle,
+                    )
+                },
+            );
+        }
     }
 
     // Opening the file: what a short clip pays before its first frame.
@@ -282,20 +259,51 @@ fn main() {
     );
 }
 
-/// Reads batches from `d` with `next` until an empty one, passing each to `done` (which drops it, or hands it back
-/// to be written over); the frames read.
-fn read_all<D>(
-    d: &mut D,
-    next: impl Fn(&mut D) -> vidloader::FrameBatch,
-    done: impl Fn(&mut D, vidloader::FrameBatch),
-) -> usize {
+/// Reads batches of `BATCH` from `d` until an empty one, dropping each or (`recycle`) handing it back to be written
+/// over; the frames read.
+fn read_all(d: &mut impl BatchReader, recycle: bool) -> usize {
     let mut n = 0;
     loop {
-        let b = next(d);
+        let b = d.next_batch();
         if b.is_empty() {
             return n;
         }
         n += b.len();
-        done(d, b);
+        if recycle {
+            d.recycle_batch(b);
+        }
+    }
+}
+
+/// The row name's suffix for recycled batches.
+fn recycled(recycle: bool) -> &'static str {
+    if recycle {
+        ", recycled"
+    } else {
+        ""
+    }
+}
+
+/// The two decoders the rows read batch by batch.
+trait BatchReader {
+    fn next_batch(&mut self) -> vidloader::FrameBatch;
+    fn recycle_batch(&mut self, batch: vidloader::FrameBatch);
+}
+
+impl BatchReader for SimpleDecoder {
+    fn next_batch(&mut self) -> vidloader::FrameBatch {
+        self.get_batch_frames(BATCH).unwrap()
+    }
+    fn recycle_batch(&mut self, batch: vidloader::FrameBatch) {
+        self.recycle(batch)
+    }
+}
+
+impl BatchReader for ThreadedDecoder {
+    fn next_batch(&mut self) -> vidloader::FrameBatch {
+        self.get_batch_frames(BATCH).unwrap()
+    }
+    fn recycle_batch(&mut self, batch: vidloader::FrameBatch) {
+        self.recycle(batch)
     }
 }
