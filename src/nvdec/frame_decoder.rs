@@ -244,14 +244,13 @@ impl FrameDecoder for NvdecDecoder {
                     .into(),
             ));
         };
+        // The previous write first: one picture mapped at a time.
+        self.finish_pending()?;
         let frame = self
             .current
             .as_ref()
             .ok_or_else(|| Error::InvalidArgument("no decoded frame to write".into()))?;
         let epoch = frame.epoch;
-        if let Some((p, _)) = self.pending.take() {
-            p.finish(&self.stream)?;
-        }
         let mapped = self.session.map(frame, &self.stream)?;
         let src = mapped.source()?;
         let yuv = YuvToRgb::new(self.matrix, self.range, src.bit_depth());

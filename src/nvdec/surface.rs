@@ -124,6 +124,11 @@ impl MappedSurface<'_> {
     /// more pictures before [`PendingUnmap::finish`] waits for that stream and unmaps. Work queued on NVDEC after
     /// the map does not delay what was queued on the stream for this surface.
     pub(crate) fn defer(mut self) -> PendingUnmap {
+        self.take_mapping()
+    }
+
+    /// The mapping as a [`PendingUnmap`]; `self` no longer unmaps.
+    fn take_mapping(&mut self) -> PendingUnmap {
         self.mapped = false;
         PendingUnmap {
             api: self.api,
@@ -138,13 +143,8 @@ impl MappedSurface<'_> {
         if !self.mapped {
             return Ok(());
         }
-        self.mapped = false;
-        let synced = self.stream.synchronize();
-        self.gpu.bind()?;
-        // SAFETY: unmapping the exact pointer cuvidMapVideoFrame64 returned for this decoder, once; the work that
-        // read it has finished (stream synchronised above).
-        let unmapped = unsafe { result::unmap_video_frame(self.api, self.handle, self.dptr) };
-        synced.and(unmapped)
+        let stream = self.stream;
+        self.take_mapping().finish(stream)
     }
 }
 
@@ -177,9 +177,9 @@ impl PendingUnmap {
         self.done = true;
         let synced = stream.synchronize();
         self.gpu.bind()?;
-        // SAFETY: unmapping the exact pointer cuvidMapVideoFrame64 returned for this decoder, once (`defer`
-        // disarmed the mapping's own unmap); the work that read it has finished (stream synchronised above), and
-        // the decoder handle is alive (see the type's contract).
+        // SAFETY: unmapping the exact pointer cuvidMapVideoFrame64 returned for this decoder, once (taking the
+        // mapping disarmed the `MappedSurface`'s own unmap, and `done` this value's drop); the work that read it has
+        // finished (stream synchronised above), and the decoder handle is alive (see the type's contract).
         let unmapped = unsafe { result::unmap_video_frame(self.api, self.handle, self.dptr) };
         synced.and(unmapped)
     }
