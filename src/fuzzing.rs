@@ -14,6 +14,9 @@ use std::path::Path;
 
 use crate::backend::Backend;
 use crate::bitstream::nal::{self, NalCodec, NalFraming};
+use crate::bitstream::poc::H264Poc;
+use crate::bitstream::references::RefModel;
+use crate::bitstream::skip_picture::skip_picture;
 use crate::bitstream::{mpeg4, sps};
 use crate::data::cache::{read_entry, record_of_json};
 use crate::data::dataset::VideoDataset;
@@ -120,7 +123,8 @@ fn check_index(index: &FrameIndex) {
 }
 
 /// Target (b): the H.264 SPS reader (as a NAL unit and as an `avcC` record), the H.264 / HEVC NAL helpers in every
-/// framing, and the MPEG-4 Part 2 picture-type reader. Returns the SPS's size when one parsed.
+/// framing, the H.264 slice header reader with the reference model and the skip picture writer, and the MPEG-4
+/// Part 2 picture-type reader. Returns the SPS's size when one parsed.
 pub fn bitstream(data: &[u8]) -> Option<(u32, u32)> {
     if data.len() > MAX_INPUT {
         return None;
@@ -146,6 +150,22 @@ pub fn bitstream(data: &[u8]) -> Option<(u32, u32)> {
             .filter(|u| nal::is_parameter_set(codec, u))
             .count();
         assert!(sets.len() >= 5 * kept);
+    }
+    // The H.264 slice header reader, the reference model and the skip picture writer, on the bytes as a packet
+    // (twice: the second time with the parameter sets the first carried).
+    for framing in [NalFraming::AnnexB, NalFraming::LengthPrefixed(4)] {
+        let mut poc = H264Poc::new(data);
+        let mut model = RefModel::default();
+        for _ in 0..2 {
+            let (key, slices) = poc.picture(framing, data);
+            model.push(poc.param_sets(), slices.as_deref(), key);
+        }
+        if let Some(graph) = model.finish(poc.param_sets()) {
+            assert!(graph.is_consistent(2));
+            let _ = graph.picture(1);
+            let id = graph.free_pps_id().unwrap_or(255);
+            let _ = skip_picture(graph.param_sets(), id, framing, data);
+        }
     }
     let _ = mpeg4::mpeg4_vop(data);
     parsed.map(|s| (s.width, s.height))

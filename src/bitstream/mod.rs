@@ -5,4 +5,7 @@
 pub(crate) mod mpeg4;
 pub(crate) mod nal;
 pub(crate) mod poc;
+pub(crate) mod references;
+pub(crate) mod skip_picture;
+pub(crate) mod slice_header;
 pub(crate) mod sps;

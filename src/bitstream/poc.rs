@@ -6,10 +6,8 @@
 //! the stream rather than guess. A `memory_management_control_operation` 5 (which resets the count without an
 //! IDR picture; x264 and x265 never write it) is not followed.
 
-use std::collections::HashMap;
-
 use super::nal::NalFraming;
-use super::sps::{h264, rbsp, Bits, Sps};
+use super::slice_header::{parse_slice, ParamSets, SliceHeader};
 
 /// Where a picture sits in display order: the pictures of one `period` (from one IDR picture to the next) show
 /// in order of `poc`, and periods one after the other. Pictures before the first IDR picture are period 0.
@@ -21,18 +19,10 @@ pub(crate) struct DisplayKey {
     pub poc: i64,
 }
 
-/// What a slice header needs from a picture parameter set.
-#[derive(Clone, Copy, Debug)]
-struct Pps {
-    sps_id: u32,
-    bottom_field_pic_order_in_frame_present: bool,
-}
-
 /// Follows the picture order count of an H.264 stream, access unit by access unit in decode order.
 #[derive(Default)]
 pub(crate) struct H264Poc {
-    sps: HashMap<u32, Sps>,
-    pps: HashMap<u32, Pps>,
+    sets: ParamSets,
     period: u32,
     prev_msb: i64,
     prev_lsb: i64,
@@ -40,141 +30,55 @@ pub(crate) struct H264Poc {
     frame_num_offset: i64,
 }
 
-/// Bytes of a slice NAL unit that hold every slice header field read here.
-const SLICE_HEADER_BYTES: usize = 48;
-
 impl H264Poc {
     /// A reader that knows the parameter sets of the codec extradata (`avcC` record or Annex-B).
     pub(crate) fn new(extradata: &[u8]) -> Self {
-        let mut poc = H264Poc::default();
-        if extradata.first() == Some(&1) && extradata.len() > 6 {
-            // avcC: SPS count in byte 5, then (u16 length, unit) each; then a PPS count and the PPSs.
-            let mut at = 6;
-            let mut lists = [usize::from(extradata[5] & 0x1f), 0];
-            for list in 0..2 {
-                if list == 1 {
-                    let Some(&n) = extradata.get(at) else { break };
-                    lists[1] = usize::from(n);
-                    at += 1;
-                }
-                for _ in 0..lists[list] {
-                    let Some(len) = extradata.get(at..at + 2) else {
-                        return poc;
-                    };
-                    let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-                    let Some(unit) = extradata.get(at + 2..at + 2 + len) else {
-                        return poc;
-                    };
-                    poc.parameter_set(unit);
-                    at += 2 + len;
-                }
-            }
-        } else {
-            for unit in super::nal::annexb_units(extradata) {
-                poc.parameter_set(unit);
-            }
+        H264Poc {
+            sets: ParamSets::from_extradata(extradata),
+            ..H264Poc::default()
         }
-        poc
     }
 
-    /// Takes an SPS or PPS NAL unit (header byte included); other units are ignored.
-    fn parameter_set(&mut self, unit: &[u8]) {
-        match unit.first().map(|h| h & 0x1f) {
-            Some(7) => {
-                if let Some(sps) = h264::parse_nal(unit) {
-                    self.sps.insert(sps.sps_id, sps);
-                }
-            }
-            Some(8) => {
-                let data = rbsp(&unit[1..]);
-                let mut b = Bits::new(&data);
-                let mut read = || -> Option<(u32, Pps)> {
-                    let pps_id = b.ue().filter(|&id| id <= 255)?;
-                    let sps_id = b.ue().filter(|&id| id <= 31)?;
-                    b.flag()?; // entropy_coding_mode_flag
-                    let bottom = b.flag()?;
-                    Some((
-                        pps_id,
-                        Pps {
-                            sps_id,
-                            bottom_field_pic_order_in_frame_present: bottom,
-                        },
-                    ))
-                };
-                if let Some((id, pps)) = read() {
-                    self.pps.insert(id, pps);
-                }
-            }
-            _ => {}
-        }
+    /// The parameter sets seen so far (the extradata's and those the packets carried).
+    pub(crate) fn param_sets(&self) -> &ParamSets {
+        &self.sets
     }
 
     /// The display key of the picture in `data` (one access unit in `framing`), taking the parameter sets it
     /// carries first; `None` when it has no slice or its slice header is not one this reader follows.
+    #[cfg(test)]
     pub(crate) fn packet(&mut self, framing: NalFraming, data: &[u8]) -> Option<DisplayKey> {
-        match framing {
-            NalFraming::AnnexB => {
-                let mut i = 0;
-                while let Some(s) = start_code_end(data, i) {
-                    let kind = data.get(s)? & 0x1f;
-                    if matches!(kind, 1 | 5) {
-                        let end = (s + SLICE_HEADER_BYTES).min(data.len());
-                        let end = start_code_end(&data[..end], s).map_or(end, |e| e - 3);
-                        return self.slice(&data[s..end]);
-                    }
-                    let end = start_code_end(data, s).map_or(data.len(), |e| e - 3);
-                    self.parameter_set(&data[s..end]);
-                    i = end;
-                }
-                None
-            }
-            NalFraming::LengthPrefixed(n) => {
-                let mut i = 0;
-                while i + n < data.len() {
-                    let len = data[i..i + n]
-                        .iter()
-                        .fold(0usize, |a, &b| (a << 8) | usize::from(b));
-                    let end = (i + n).checked_add(len).filter(|&e| e <= data.len())?;
-                    let unit = &data[i + n..end];
-                    if unit.first().is_some_and(|h| matches!(h & 0x1f, 1 | 5)) {
-                        return self.slice(&unit[..unit.len().min(SLICE_HEADER_BYTES)]);
-                    }
-                    self.parameter_set(unit);
-                    i = end;
-                }
-                None
-            }
-        }
+        self.picture(framing, data).0
     }
 
-    /// The display key of a picture from the start of its first slice NAL unit (header byte included).
-    fn slice(&mut self, unit: &[u8]) -> Option<DisplayKey> {
-        let (nal_ref_idc, idr) = ((unit[0] >> 5) & 3, unit[0] & 0x1f == 5);
-        let data = rbsp(&unit[1..]);
-        let mut b = Bits::new(&data);
-        b.ue()?; // first_mb_in_slice
-        b.ue()?; // slice_type
-        let pps = *self.pps.get(&b.ue()?)?;
-        let sps = self.sps.get(&pps.sps_id)?;
-        if sps.separate_colour_plane {
-            b.bits(2)?; // colour_plane_id
-        }
-        let frame_num = b.bits(sps.frame_num_bits)?;
-        if !sps.progressive && b.flag()? {
-            return None; // field_pic_flag: a field picture
-        }
+    /// The display key of the picture in `data` (as [`H264Poc::packet`]) and the headers of all its slices
+    /// (`None` when one does not parse; empty when the packet holds no slice).
+    pub(crate) fn picture(
+        &mut self,
+        framing: NalFraming,
+        data: &[u8],
+    ) -> (Option<DisplayKey>, Option<Vec<SliceHeader>>) {
+        let units = self.sets.slices_of(framing, data);
+        let slices: Option<Vec<SliceHeader>> =
+            units.iter().map(|u| parse_slice(u, &self.sets)).collect();
+        let key = slices
+            .as_ref()
+            .and_then(|s| s.first().cloned())
+            .or_else(|| parse_slice(units.first()?, &self.sets))
+            .and_then(|first| self.key(&first));
+        (key, slices)
+    }
+
+    /// The display key of a picture from its first slice header.
+    fn key(&mut self, slice: &SliceHeader) -> Option<DisplayKey> {
+        let sps = &self.sets.sps[&self.sets.pps[&slice.pps_id].sps_id];
+        let (nal_ref_idc, idr, frame_num) = (slice.nal_ref_idc, slice.idr, slice.frame_num);
         if idr {
-            b.ue()?; // idr_pic_id
             self.period = self.period.checked_add(1)?;
         }
         let poc = match sps.poc_type {
             0 => {
-                let lsb = i64::from(b.bits(sps.poc_lsb_bits)?);
-                let delta_bottom = if pps.bottom_field_pic_order_in_frame_present {
-                    b.se()?
-                } else {
-                    0
-                };
+                let lsb = i64::from(slice.poc_lsb);
                 if idr {
                     (self.prev_msb, self.prev_lsb) = (0, 0);
                 }
@@ -190,7 +94,7 @@ impl H264Poc {
                     (self.prev_msb, self.prev_lsb) = (msb, lsb);
                 }
                 let top = msb + lsb;
-                top.min(top + delta_bottom)
+                top.min(top + slice.delta_poc_bottom)
             }
             2 => {
                 if idr {
@@ -208,14 +112,6 @@ impl H264Poc {
             poc,
         })
     }
-}
-
-/// The position just after the first `00 00 01` start code at or after `from`.
-fn start_code_end(data: &[u8], from: usize) -> Option<usize> {
-    data.get(from..)?
-        .windows(3)
-        .position(|w| w == [0, 0, 1])
-        .map(|p| from + p + 3)
 }
 
 #[cfg(test)]
@@ -282,10 +178,21 @@ mod tests {
 
     fn pps() -> Vec<u8> {
         let mut w = Writer::default();
-        w.ue(0);
-        w.ue(0);
-        w.bit(0);
-        w.bit(0);
+        w.ue(0); // pps id
+        w.ue(0); // sps id
+        w.bit(0); // CAVLC
+        w.bit(0); // bottom_field_pic_order_in_frame_present_flag
+        w.ue(0); // one slice group
+        w.ue(0); // num_ref_idx_l0_default_active_minus1
+        w.ue(0); // num_ref_idx_l1_default_active_minus1
+        w.bit(0); // weighted_pred_flag
+        w.u(2, 0); // weighted_bipred_idc
+        w.ue(0); // pic_init_qp_minus26 (se 0)
+        w.ue(0); // pic_init_qs_minus26
+        w.ue(0); // chroma_qp_index_offset
+        w.bit(1); // deblocking_filter_control_present_flag
+        w.bit(0); // constrained_intra_pred_flag
+        w.bit(0); // redundant_pic_cnt_present_flag
         w.nal(0x68)
     }
 

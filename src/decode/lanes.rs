@@ -11,6 +11,7 @@ use tch::Tensor;
 
 use crate::backend::{Backend, FrameDecoder, FrameSink};
 use crate::bitstream::nal::{self, NalCodec, NalFraming};
+use crate::decode::picture_plan::{substitute, GroupPlan, PacketAction};
 use crate::decode::stats::DecodeWork;
 use crate::error::{Error, Result};
 use crate::frame::color::ColorType;
@@ -128,6 +129,8 @@ pub(crate) struct Request<'a> {
     pub(crate) flush_groups: bool,
     /// Drop packets of non-reference H.264/HEVC pictures that no slot wants.
     pub(crate) skip_codec: Option<(NalCodec, NalFraming)>,
+    /// Replace H.264 reference pictures no wanted frame depends on by skip pictures (see [`GroupPlan`]).
+    pub(crate) substitute_references: bool,
 }
 
 impl Lane {
@@ -174,6 +177,18 @@ impl Lane {
             && !req.index.poc_order()
             && req.index.segment_count() == 1)
             .then(|| req.index.pts(last_frame));
+        let plan = (req.substitute_references
+            && req.skip_codec.is_some_and(|(c, _)| c == NalCodec::H264)
+            && !req.index.counted_order())
+        .then(|| {
+            GroupPlan::new(
+                req.index,
+                req.slots,
+                self.pos.read_pos..=last_packet,
+                last_frame,
+            )
+        })
+        .flatten();
         let mut remaining = frames.len();
         loop {
             // Past the last packet a wanted frame needs, a decoder's look-ahead has nothing left to wait for, and
@@ -217,14 +232,19 @@ impl Lane {
                 self.pos.eof_sent = true;
                 continue;
             }
-            self.feed_one(req, last_frame)?;
+            self.feed_one(req, last_frame, plan.as_ref())?;
         }
     }
 
     /// Reads the next packet and sends it to the decoder (or the end of the stream), unless it is one that is never
     /// decoded: a non-reference picture before `last_frame` that no slot wants, or a RASL picture of the keyframe
-    /// decoding started from.
-    fn feed_one(&mut self, req: &Request<'_>, last_frame: usize) -> Result<()> {
+    /// decoding started from; where `plan` says so, a skip picture goes in its place.
+    fn feed_one(
+        &mut self,
+        req: &Request<'_>,
+        last_frame: usize,
+        plan: Option<&GroupPlan>,
+    ) -> Result<()> {
         let t = Instant::now();
         let packet = next_packet(&mut self.demuxer, req.index, &mut self.pos)?;
         self.work.times.demux += t.elapsed();
@@ -252,8 +272,18 @@ impl Lane {
                             (f as usize) < last_frame && !req.slots.contains_key(&(f as usize))
                         }) && nal::is_disposable(c, framing, p.data())
                     });
-                if droppable || skipped_rasl {
+                let action = plan.and_then(|plan| plan.action(at));
+                let stand_in = match (action, req.index.references(), req.skip_codec) {
+                    (Some(PacketAction::Substitute), Some(graph), Some((_, framing))) => {
+                        substitute(graph, framing, &p)
+                    }
+                    _ => None,
+                };
+                if droppable || skipped_rasl || action == Some(PacketAction::Drop) {
                     self.work.packets_dropped += 1;
+                } else if let Some(stand_in) = stand_in {
+                    self.decoder.send_packet(&stand_in)?;
+                    self.work.packets_substituted += 1;
                 } else {
                     self.decoder.send_packet(&p)?;
                     self.work.packets_decoded += 1;

@@ -5,6 +5,7 @@
 
 pub(crate) mod lanes;
 pub(crate) mod options;
+pub(crate) mod picture_plan;
 pub(crate) mod pool;
 pub(crate) mod simple;
 pub(crate) mod stats;

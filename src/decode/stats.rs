@@ -11,6 +11,9 @@ pub struct DecodeWork {
     pub packets_decoded: u64,
     /// Packets of unneeded non-reference pictures that never reached the decoder.
     pub packets_dropped: u64,
+    /// Packets of H.264 reference pictures no wanted frame depended on, sent as skip pictures instead (a copy
+    /// of a reference for the decoder, not a decode).
+    pub packets_substituted: u64,
     /// Frames converted into batch slots (duplicates copied, not counted).
     pub frames_written: u64,
     /// Keyframe restarts (a seek or a read-ahead to a keyframe, then a decoder reset).
@@ -71,6 +74,7 @@ impl std::ops::AddAssign for DecodeWork {
     fn add_assign(&mut self, o: DecodeWork) {
         self.packets_decoded += o.packets_decoded;
         self.packets_dropped += o.packets_dropped;
+        self.packets_substituted += o.packets_substituted;
         self.frames_written += o.frames_written;
         self.restarts += o.restarts;
         self.times.add(o.times);
@@ -83,6 +87,9 @@ impl DecodeWork {
         DecodeWork {
             packets_decoded: self.packets_decoded.saturating_sub(before.packets_decoded),
             packets_dropped: self.packets_dropped.saturating_sub(before.packets_dropped),
+            packets_substituted: self
+                .packets_substituted
+                .saturating_sub(before.packets_substituted),
             frames_written: self.frames_written.saturating_sub(before.frames_written),
             restarts: self.restarts.saturating_sub(before.restarts),
             times: self.times.since(&before.times),

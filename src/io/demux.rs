@@ -152,6 +152,21 @@ impl Packet {
     pub fn dts_seconds(&self) -> Option<f64> {
         Some(self.dts()? as f64 * f64::from(self.time_base.0) / f64::from(self.time_base.1.max(1)))
     }
+    /// A packet of other bytes with this one's time stamps, duration, flags, stream and position.
+    pub(crate) fn with_data(&self, data: &[u8]) -> Packet {
+        let mut inner = ff::Packet::copy(data);
+        inner.set_pts(self.inner.pts());
+        inner.set_dts(self.inner.dts());
+        inner.set_duration(self.inner.duration());
+        inner.set_flags(self.inner.flags());
+        inner.set_stream(self.inner.stream());
+        inner.set_position(self.inner.position());
+        Packet {
+            inner,
+            time_base: self.time_base,
+        }
+    }
+
     pub(crate) fn ffmpeg(&self) -> &ff::Packet {
         &self.inner
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::bitstream::mpeg4::{mpeg4_vop, Vop, VopType};
 use crate::bitstream::nal::{is_hevc_rasl, units, NalCodec, NalFraming};
 use crate::bitstream::poc::{DisplayKey, H264Poc};
+use crate::bitstream::references::{RefGraph, RefModel};
 use crate::bitstream::sps;
 use crate::error::{Error, Result};
 use crate::io::demux::Demuxer;
@@ -60,6 +61,10 @@ pub struct FrameIndex {
     /// sets in keyframe packets; `None` where none differs or the codec is not read).
     #[serde(default)]
     size_change: Option<(u32, u32, u32)>,
+    /// H.264: which pictures each picture may predict from (`None` for other codecs, and for streams that
+    /// redefine a parameter set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    references: Option<RefGraph>,
 }
 
 /// A decode segment: from a keyframe at which the time stamps go back (below those of packets already read) to
@@ -102,8 +107,9 @@ impl FrameIndex {
         // MPEG-4 Part 2 picture types, read only where the container might lack presentation time stamps.
         let mut vops: Vec<Option<Vop>> = Vec::new();
         // H.264 picture order counts, to find the display order where the container lacks presentation time
-        // stamps (read from the first slice header of each packet: a few bytes).
-        let mut h264_poc = h264_framing.map(|f| (f, H264Poc::new(&demuxer.extradata())));
+        // stamps, and the reference structure (both from the slice headers of each packet: a few bytes).
+        let mut h264_poc =
+            h264_framing.map(|f| (f, H264Poc::new(&demuxer.extradata()), RefModel::default()));
         let mut pocs: Vec<Option<DisplayKey>> = Vec::new();
         while let Some(p) = demuxer.read_packet()? {
             keys_seen += usize::from(p.is_key() || raw.is_empty());
@@ -127,8 +133,10 @@ impl FrameIndex {
             if mpeg4 {
                 vops.push(mpeg4_vop(p.data()));
             }
-            if let Some((framing, poc)) = h264_poc.as_mut() {
-                pocs.push(poc.packet(*framing, p.data()));
+            if let Some((framing, poc, model)) = h264_poc.as_mut() {
+                let (key, slices) = poc.picture(*framing, p.data());
+                pocs.push(key);
+                model.push(poc.param_sets(), slices.as_deref(), key);
             }
         }
         let name = demuxer.source().name();
@@ -173,6 +181,9 @@ impl FrameIndex {
         })?;
         index.counted_order = counted_order;
         index.poc_order = poc_order;
+        index.references = h264_poc
+            .and_then(|(_, poc, model)| model.finish(poc.param_sets()))
+            .filter(|g| g.len() == index.packets.len());
         index.size_change = resized_at.and_then(|(pkt, w, h)| {
             let frame = index.packets[pkt..].iter().find_map(|p| p.frame)?;
             Some((frame, w, h))
@@ -325,6 +336,7 @@ impl FrameIndex {
             poc_order: false,
             segments,
             size_change: None,
+            references: None,
         })
     }
 
@@ -369,12 +381,24 @@ impl FrameIndex {
         if !segments_ok {
             return Err("decode segments or size change out of range".into());
         }
+        if self
+            .references
+            .as_ref()
+            .is_some_and(|g| !g.is_consistent(self.packets.len()))
+        {
+            return Err("reference structure does not fit the packets".into());
+        }
         if !self.keyframes.windows(2).all(|w| w[0] < w[1])
             || self.keyframes.last().is_some_and(|&k| k as usize >= n)
         {
             return Err("keyframes out of order or out of range".into());
         }
         Ok(())
+    }
+
+    /// H.264: the stream's reference structure, where the model follows it.
+    pub(crate) fn references(&self) -> Option<&RefGraph> {
+        self.references.as_ref()
     }
 
     /// Whether frames must be numbered by counting decoder output (see the field's note): the presentation time

@@ -47,6 +47,13 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture { name: "hevc444_full_scaling.mkv", input: "testsrc2=size=320x240:rate=30", frames: 30, args: "-c:v libx265 -x265-params log-level=error:keyint=15:bframes=2:scaling-list=default -pix_fmt yuv444p -color_range pc -colorspace bt709 -color_primaries bt709 -color_trc bt709" },
     Fixture { name: "hevc_temporal_sar.mp4", input: "testsrc2=size=320x240:rate=25", frames: 40, args: "-vf setsar=4/3 -c:v libx265 -x265-params log-level=error:keyint=20:bframes=3:b-pyramid=1:temporal-layers=1 -pix_fmt yuv420p -tag:v hvc1" },
     Fixture { name: "h264_b2_gop60_10s.mp4", input: "testsrc2=size=192x108:rate=30", frames: 300, args: "-c:v libx264 -bf 2 -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p" },
+    // x264's fast presets: one reference, a referenced B-picture in every pair that marks others unused itself
+    // (memory management operations), weighted P prediction.
+    Fixture { name: "h264_veryfast_gop120.mp4", input: "testsrc2=size=256x144:rate=30", frames: 240, args: "-c:v libx264 -preset veryfast -bf 2 -g 120 -keyint_min 120 -sc_threshold 0 -pix_fmt yuv420p" },
+    // Strict B-pyramid over 3 B-frames, 4 references, weighted P prediction with duplicated references.
+    Fixture { name: "h264_pyramid_strict_ref4.mp4", input: "testsrc2=size=256x144:rate=30", frames: 200, args: "-c:v libx264 -g 100 -x264-params ref=4:bframes=3:b-pyramid=strict:weightp=2:scenecut=0 -pix_fmt yuv420p" },
+    // CAVLC, four slices a picture, 2 references, in Matroska.
+    Fixture { name: "h264_cavlc_slices.mkv", input: "testsrc2=size=256x144:rate=25", frames: 150, args: "-c:v libx264 -preset superfast -coder 0 -slices 4 -refs 2 -bf 2 -g 75 -sc_threshold 0 -pix_fmt yuv420p" },
     Fixture { name: "hevc_opengop.mp4", input: "testsrc2=size=320x240:rate=30", frames: 120, args: "-c:v libx265 -x265-params log-level=error:keyint=30:min-keyint=30:open-gop=1:bframes=3:scenecut=0 -pix_fmt yuv420p -tag:v hvc1" },
     Fixture { name: "vp8.webm", input: "testsrc2=size=320x240:rate=30", frames: 30, args: "-c:v libvpx -g 10 -deadline realtime -cpu-used 8 -b:v 300k -pix_fmt yuv420p" },
     Fixture { name: "mpeg2_b.ts", input: "testsrc2=size=320x240:rate=25", frames: 40, args: "-c:v mpeg2video -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },

@@ -124,8 +124,8 @@ pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
         2 => {}
         _ => return None,
     }
-    b.ue()?; // max_num_ref_frames
-    b.flag()?; // gaps_in_frame_num_value_allowed_flag
+    let max_num_ref_frames = b.ue()?.min(16);
+    let gaps_in_frame_num_allowed = b.flag()?;
     let width_mbs = b.ue()?.checked_add(1)?;
     let height_map_units = b.ue()?.checked_add(1)?;
     let frame_mbs_only = b.flag()?;
@@ -171,6 +171,9 @@ pub(crate) fn parse_nal(nal: &[u8]) -> Option<Sps> {
         frame_num_bits,
         poc_type,
         poc_lsb_bits,
+        max_num_ref_frames,
+        gaps_in_frame_num_allowed,
+        frame_size_mbs: width_mbs.checked_mul(height_mbs)?,
     };
     if b.flag()? {
         read_vui(&mut b, &mut sps)?;

@@ -7,7 +7,7 @@
 pub(crate) mod h264;
 
 /// What a stream probe needs from an SPS, in FFmpeg's terms where they differ from the bitstream's.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Sps {
     /// FFmpeg's profile number (`AVCodecParameters::profile`).
     pub profile: i32,
@@ -41,6 +41,12 @@ pub(crate) struct Sps {
     pub poc_type: u32,
     /// Bits of `pic_order_cnt_lsb` in a slice header (`log2_max_pic_order_cnt_lsb_minus4 + 4`; type 0 only).
     pub poc_lsb_bits: u32,
+    /// `max_num_ref_frames`: the size of the sliding window of reference frames.
+    pub max_num_ref_frames: u32,
+    /// `gaps_in_frame_num_value_allowed_flag`.
+    pub gaps_in_frame_num_allowed: bool,
+    /// Macroblocks in a frame (`PicSizeInMbs` of a frame picture).
+    pub frame_size_mbs: u32,
 }
 
 /// Reads bits MSB first from an RBSP (emulation prevention bytes already removed).

@@ -94,6 +94,7 @@ struct EpochStats {
     frames: u64,
     decoded: u64,
     dropped: u64,
+    substituted: u64,
     cpu_fallbacks: u64,
     cpu_samples: u64,
     seconds: f64,
@@ -343,6 +344,7 @@ impl Epoch {
                     }
                     self.stats.decoded += work.packets_decoded;
                     self.stats.dropped += work.packets_dropped;
+                    self.stats.substituted += work.packets_substituted;
                     self.stats.cpu_fallbacks += u64::from(fallback);
                     self.stats.cpu_samples += u64::from(engine == Engine::Cpu);
                     self.current.push(*info);
@@ -388,6 +390,7 @@ impl Epoch {
             t.frames += self.stats.frames;
             t.frames_decoded += self.stats.decoded;
             t.packets_dropped += self.stats.dropped;
+            t.packets_substituted += self.stats.substituted;
             t.cpu_fallbacks += self.stats.cpu_fallbacks;
             t.cpu_samples += self.stats.cpu_samples;
             t.seconds += self.stats.seconds;

@@ -186,6 +186,8 @@ pub struct LoaderSummary {
     pub frames_decoded: u64,
     /// Packets of non-reference pictures no sample needed, dropped before they reached the decoder.
     pub packets_dropped: u64,
+    /// Packets of H.264 reference pictures no sample depended on, decoded as skip pictures (a copy) instead.
+    pub packets_substituted: u64,
     /// Samples decoded on the CPU because the loader's GPU decoder could not decode their video.
     pub cpu_fallbacks: u64,
     /// Samples decoded by the CPU workers of a hybrid loader (NVDEC and CPU decoders feeding one CUDA batch; see
@@ -210,6 +212,9 @@ impl LoaderSummary {
             frames: self.frames.saturating_sub(before.frames),
             frames_decoded: self.frames_decoded.saturating_sub(before.frames_decoded),
             packets_dropped: self.packets_dropped.saturating_sub(before.packets_dropped),
+            packets_substituted: self
+                .packets_substituted
+                .saturating_sub(before.packets_substituted),
             cpu_fallbacks: self.cpu_fallbacks.saturating_sub(before.cpu_fallbacks),
             cpu_samples: self.cpu_samples.saturating_sub(before.cpu_samples),
             seconds: (self.seconds - before.seconds).max(0.0),
