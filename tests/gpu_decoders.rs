@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::exact::check_fixture;
+use common::exact::{check_fixture, check_sparse_requests};
 use common::*;
 use tch::{Device, Kind, Tensor};
 use vidloader::cuda::GpuContext;
@@ -70,6 +70,9 @@ nvdec_fixture_tests! {
     nvdec_mpegts_33_bit_time_stamps_wrap => "h264_ts_wrap.ts",
     nvdec_hevc_starting_at_a_cra_drops_its_rasl_pictures => "hevc_cra_start.ts",
     nvdec_h264_gaps_in_frame_num => "h264_frame_num_gaps.mp4",
+    nvdec_h264_veryfast_one_reference => "h264_veryfast_gop120.mp4",
+    nvdec_h264_strict_pyramid_four_references => "h264_pyramid_strict_ref4.mp4",
+    nvdec_h264_cavlc_four_slices => "h264_cavlc_slices.mkv",
     nvdec_matroska_laced_blocks_without_time_stamps => "h264_laced_untimed.mkv",
     nvdec_mp4_two_video_tracks_takes_ffmpegs_choice => "two_video_tracks.mp4",
     nvdec_vp8_webm => "vp8.webm",
@@ -660,5 +663,17 @@ fn every_path_told_gpu_0_stays_on_gpu_0_and_a_missing_gpu_is_a_typed_error() {
     assert!(
         woke.is_empty(),
         "work on GPU 0 activated the primary context of GPU(s) {woke:?}"
+    );
+}
+
+/// Sparse requests on NVDEC: the H.264 reference pictures no wanted frame depends on go to the parser as skip
+/// pictures, and every frame still equals ffmpeg's.
+#[test]
+fn nvdec_unneeded_reference_pictures_are_skipped_and_frames_stay_exact() {
+    let Some(_gpu) = gpu() else { return };
+    let substituted = check_sparse_requests(NV);
+    assert!(
+        substituted > 50,
+        "the veryfast stream's unneeded reference pictures were decoded ({substituted} skipped)"
     );
 }

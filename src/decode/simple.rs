@@ -551,7 +551,7 @@ impl SimpleDecoder {
             color: self.opts.color,
             slots,
             skip_codec: self.skip,
-            substitute_references: !matches!(self.backend, Backend::Nvdec(_)),
+            substitute_references: true,
         }
     }
 

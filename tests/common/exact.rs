@@ -181,3 +181,81 @@ pub fn check_fixture(name: &str, backend: Backend) -> bool {
     }
     true
 }
+
+/// Sparse requests on long groups of pictures, on `backend`, against the ffmpeg CLI (bit-exact): evenly spaced
+/// frames and random sets on fresh decoders, and one frame a request on a decoder that continues where the last
+/// request stopped. Returns how many reference pictures of the x264 `veryfast` fixture (one reference, a
+/// referenced B-picture in every pair) went to the decoder as skip pictures.
+pub fn check_sparse_requests(backend: Backend) -> u64 {
+    let mut substituted_veryfast = 0;
+    for name in [
+        "h264_veryfast_gop120.mp4",
+        "h264_pyramid_strict_ref4.mp4",
+        "h264_cavlc_slices.mkv",
+        "h264_b2_gop60_10s.mp4",
+        "h264_gop250.mp4",
+    ] {
+        let path = fixture(name);
+        let opts = DecoderOptions::default()
+            .backend(backend)
+            .threads(2)
+            .color(ColorType::Native);
+        let dec = SimpleDecoder::open(&path, opts.clone()).unwrap();
+        let info = dec.stream_metadata().clone();
+        let (w, h) = (info.width as usize, info.height as usize);
+        let (sx, sy, _) = format_of(&dec);
+        let fb = planar_frame_bytes(w, h, sx, sy, 1);
+        let reference = reference_frames(&path, &info.pixel_format, fb);
+        let n = reference.len();
+        let mut requests: Vec<Vec<usize>> = Vec::new();
+        for count in [16, 7, 3] {
+            requests.push((0..count).map(|k| k * (n - 1) / (count - 1)).collect());
+        }
+        let mut x: u64 = 99;
+        for _ in 0..6 {
+            let mut r: Vec<usize> = (0..5)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((x >> 33) % n as u64) as usize
+                })
+                .collect();
+            r.sort_unstable();
+            requests.push(r);
+        }
+        let mut substituted = 0;
+        for wanted in &requests {
+            let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
+            let idx: Vec<i64> = wanted.iter().map(|&i| i as i64).collect();
+            let batch = d.get_batch_frames_by_index(&idx).unwrap();
+            let bytes = tensor_bytes(&batch.frames);
+            for (k, &i) in wanted.iter().enumerate() {
+                check_frame(
+                    name,
+                    "sparse",
+                    i,
+                    &bytes[k * fb..(k + 1) * fb],
+                    &reference,
+                    true,
+                );
+            }
+            substituted += d.decode_work().packets_substituted;
+        }
+        // One frame a request, every 11th, on one decoder that continues where the last request stopped.
+        let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
+        for i in (3..n).step_by(11) {
+            let batch = d.get_batch_frames_by_index(&[i as i64]).unwrap();
+            let got = tensor_bytes(&batch.frames);
+            check_frame(name, "stepping", i, &got, &reference, true);
+        }
+        substituted += d.decode_work().packets_substituted;
+        eprintln!(
+            "{name} on {backend:?}: {substituted} reference pictures replaced by skip pictures"
+        );
+        if name == "h264_veryfast_gop120.mp4" {
+            substituted_veryfast = substituted;
+        }
+    }
+    substituted_veryfast
+}
