@@ -7,9 +7,10 @@
 //! which reference pictures no wanted frame depends on: those need not be decoded (see
 //! [`super::skip_picture`]).
 //!
-//! Frame pictures only, order count types 0 and 2. Anything outside that (a field picture, order count type 1,
-//! a header that does not parse, `memory_management_control_operation` 5, a buffer that overflows, a gap in
-//! `frame_num` where the stream does not allow one) makes the state unknown until the next IDR picture: those
+//! Frame pictures only, order count types 0 and 2, short-term references only. Anything outside that (a field
+//! picture, order count type 1, a header that does not parse, a long-term reference (no encoder the tests can run
+//! writes one), `memory_management_control_operation` 5, a buffer that overflows, a gap in `frame_num` where the
+//! stream does not allow one) makes the state unknown until the next IDR picture: those
 //! pictures are reported as [`PictureRefs::Unknown`], which callers treat as "depends on everything before".
 
 use serde::{Deserialize, Serialize};
@@ -123,8 +124,6 @@ struct Entry {
     frame_num: u32,
     /// Picture order count (`None` for inferred frames).
     poc: Option<i64>,
-    /// `LongTermFrameIdx` when it is a long-term reference.
-    long_term: Option<u32>,
 }
 
 /// Builds a [`RefGraph`] from the pictures of a stream, one packet at a time in decode order.
@@ -134,8 +133,6 @@ pub(crate) struct RefModel {
     /// The buffer is known (from the last IDR picture on, while nothing outside the model came).
     known: bool,
     prev_ref_frame_num: u32,
-    /// `MaxLongTermFrameIdx` (`None`: no long-term frame indices).
-    max_long_term_idx: Option<u32>,
     pictures: Vec<(u32, u32, u8)>,
     refs: Vec<u32>,
 }
@@ -215,7 +212,6 @@ impl RefModel {
                 self.forget(k, at);
             }
             self.known = true;
-            self.max_long_term_idx = None;
         }
         if !self.known {
             return None;
@@ -247,7 +243,6 @@ impl RefModel {
                     packet: None,
                     frame_num: n,
                     poc: None,
-                    long_term: None,
                 });
                 self.prev_ref_frame_num = n;
                 n = (n + 1) % max;
@@ -288,16 +283,13 @@ impl RefModel {
             {
                 return None;
             }
-            let mut current_long = None;
             match marking {
-                Marking::Idr { long_term } => {
-                    current_long = long_term.then_some(0);
-                    self.max_long_term_idx = current_long;
-                }
+                Marking::Idr { long_term: true } => return None,
+                Marking::Idr { long_term: false } => {}
                 Marking::SlidingWindow => self.sliding_window(at, cur, max, window),
                 Marking::Adaptive(ops) => {
                     for op in ops {
-                        current_long = self.mmco(at, *op, cur, max)?.or(current_long);
+                        self.mmco(at, *op, cur, max)?;
                     }
                 }
             }
@@ -305,7 +297,6 @@ impl RefModel {
                 packet: Some(at),
                 frame_num: cur,
                 poc: Some(poc),
-                long_term: current_long,
             });
             if self.dpb.len() > window {
                 return None;
@@ -318,9 +309,8 @@ impl RefModel {
     /// The sliding window (8.2.5.3) before frame `current` enters the buffer.
     fn sliding_window(&mut self, at: u32, current: u32, max: u32, window: usize) {
         if self.dpb.len() >= window {
-            let oldest = (0..self.dpb.len())
-                .filter(|&k| self.dpb[k].long_term.is_none())
-                .min_by_key(|&k| wrap(self.dpb[k].frame_num, current, max));
+            let oldest =
+                (0..self.dpb.len()).min_by_key(|&k| wrap(self.dpb[k].frame_num, current, max));
             if let Some(k) = oldest {
                 self.forget(k, at);
             }
@@ -329,57 +319,25 @@ impl RefModel {
 
     /// The short-term frame whose `PicNum` is `pic_num`.
     fn short_term(&self, pic_num: i64, current: u32, max: u32) -> Option<usize> {
-        (0..self.dpb.len()).find(|&k| {
-            self.dpb[k].long_term.is_none() && wrap(self.dpb[k].frame_num, current, max) == pic_num
-        })
+        (0..self.dpb.len()).find(|&k| wrap(self.dpb[k].frame_num, current, max) == pic_num)
     }
 
-    /// Applies one operation (8.2.5.4); `Some(Some(idx))` when it makes the current picture long-term.
-    fn mmco(&mut self, at: u32, op: Mmco, current: u32, max: u32) -> Option<Option<u32>> {
-        let pic_num_x = |d: u32| i64::from(current) - (i64::from(d) + 1);
-        let long = |dpb: &[Entry], idx: u32| dpb.iter().position(|e| e.long_term == Some(idx));
+    /// Applies one operation (8.2.5.4); `None` for those outside the model (long-term references, 5).
+    fn mmco(&mut self, at: u32, op: Mmco, current: u32, max: u32) -> Option<()> {
         match op {
             Mmco::ForgetShort { difference_minus1 } => {
-                let k = self.short_term(pic_num_x(difference_minus1), current, max)?;
-                self.forget(k, at);
-            }
-            Mmco::ForgetLong { long_term_pic_num } => {
-                let k = long(&self.dpb, long_term_pic_num)?;
-                self.forget(k, at);
-            }
-            Mmco::ShortToLong {
-                difference_minus1,
-                long_term_frame_idx,
-            } => {
-                let pic_num = pic_num_x(difference_minus1);
-                self.short_term(pic_num, current, max)?;
-                if let Some(old) = long(&self.dpb, long_term_frame_idx) {
-                    self.forget(old, at);
-                }
+                let pic_num = i64::from(current) - (i64::from(difference_minus1) + 1);
                 let k = self.short_term(pic_num, current, max)?;
-                self.dpb[k].long_term = Some(long_term_frame_idx);
+                self.forget(k, at);
+                Some(())
             }
-            Mmco::MaxLongTermIdx { max_plus1 } => {
-                self.max_long_term_idx = max_plus1.checked_sub(1);
-                for k in (0..self.dpb.len()).rev() {
-                    if let Some(idx) = self.dpb[k].long_term {
-                        if self.max_long_term_idx.is_none_or(|m| idx > m) {
-                            self.forget(k, at);
-                        }
-                    }
-                }
-            }
-            Mmco::ForgetAll => return None,
-            Mmco::CurrentToLong {
-                long_term_frame_idx,
-            } => {
-                if let Some(old) = long(&self.dpb, long_term_frame_idx) {
-                    self.forget(old, at);
-                }
-                return Some(Some(long_term_frame_idx));
-            }
+            // With no long-term reference in the buffer, a new maximum index changes nothing.
+            Mmco::MaxLongTermIdx { .. } => Some(()),
+            Mmco::ForgetLong { .. }
+            | Mmco::ShortToLong { .. }
+            | Mmco::CurrentToLong { .. }
+            | Mmco::ForgetAll => None,
         }
-        Some(None)
     }
 
     /// The initial reference list `list` of a slice (8.2.4.2): buffer positions.
@@ -391,16 +349,10 @@ impl RefModel {
         max: u32,
         poc: i64,
     ) -> Option<Vec<usize>> {
-        let mut short: Vec<usize> = (0..self.dpb.len())
-            .filter(|&k| self.dpb[k].long_term.is_none())
-            .collect();
-        let mut long: Vec<usize> = (0..self.dpb.len())
-            .filter(|&k| self.dpb[k].long_term.is_some())
-            .collect();
-        long.sort_by_key(|&k| self.dpb[k].long_term);
+        let mut short: Vec<usize> = (0..self.dpb.len()).collect();
         if slice_type != SliceType::B {
             short.sort_by_key(|&k| std::cmp::Reverse(wrap(self.dpb[k].frame_num, current, max)));
-            return Some(short.into_iter().chain(long).collect());
+            return Some(short);
         }
         // By order count: earlier pictures nearest first, then later ones (list 1 the other way round).
         let pocs: Vec<(usize, i64)> = short
@@ -416,7 +368,7 @@ impl RefModel {
         } else {
             (after, before)
         };
-        Some(a.into_iter().chain(b).map(|p| p.0).chain(long).collect())
+        Some(a.into_iter().chain(b).map(|p| p.0).collect())
     }
 
     /// Reference list `list` of a slice (8.2.4.2 and 8.2.4.3): buffer positions, `None` for "no reference
@@ -464,7 +416,8 @@ impl RefModel {
                     };
                     self.short_term(pic_num, current, max)?
                 }
-                _ => self.dpb.iter().position(|e| e.long_term == Some(value))?,
+                // A long-term picture: none is ever in the modelled buffer.
+                _ => return None,
             };
             if ref_idx >= active {
                 return None;
@@ -670,5 +623,32 @@ mod tests {
         assert!(matches!(g.picture(3), PictureRefs::Known { .. }));
         // What the lost state held is never taken as ended.
         assert_eq!(known(&g, 0).2, None);
+    }
+
+    #[test]
+    fn a_long_term_reference_leaves_the_model() {
+        let sets = sets(3);
+        let g = run(
+            &sets,
+            &[
+                (slice(SliceType::I, true, 0, &[], None), 0),
+                (
+                    slice(
+                        SliceType::P,
+                        true,
+                        1,
+                        &[],
+                        Some(vec![Mmco::CurrentToLong {
+                            long_term_frame_idx: 0,
+                        }]),
+                    ),
+                    2,
+                ),
+                (slice(SliceType::P, true, 2, &[], None), 4),
+            ],
+        );
+        assert!(matches!(g.picture(0), PictureRefs::Known { .. }));
+        assert_eq!(g.picture(1), PictureRefs::Unknown);
+        assert_eq!(g.picture(2), PictureRefs::Unknown);
     }
 }
