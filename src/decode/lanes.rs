@@ -129,8 +129,6 @@ pub(crate) struct Request<'a> {
     pub(crate) flush_groups: bool,
     /// Drop packets of non-reference H.264/HEVC pictures that no slot wants.
     pub(crate) skip_codec: Option<(NalCodec, NalFraming)>,
-    /// Replace H.264 reference pictures no wanted frame depends on by skip pictures (see [`GroupPlan`]).
-    pub(crate) substitute_references: bool,
 }
 
 impl Lane {
@@ -177,8 +175,8 @@ impl Lane {
             && !req.index.poc_order()
             && req.index.segment_count() == 1)
             .then(|| req.index.pts(last_frame));
-        let plan = (req.substitute_references
-            && req.skip_codec.is_some_and(|(c, _)| c == NalCodec::H264)
+        // H.264 reference pictures no wanted frame depends on go in as skip pictures (see `GroupPlan`).
+        let plan = (req.skip_codec.is_some_and(|(c, _)| c == NalCodec::H264)
             && !req.index.counted_order())
         .then(|| {
             GroupPlan::new(

@@ -551,7 +551,6 @@ impl SimpleDecoder {
             color: self.opts.color,
             slots,
             skip_codec: self.skip,
-            substitute_references: true,
         }
     }
 
