@@ -35,7 +35,7 @@ use crate::io::source::Source;
 /// with 8 sessions and 908 with 16 (+52 %), 30 random frames 744 and 763; with 7 threads or a GOP of 250 no
 /// change. A request only opens as many sessions as it has keyframe groups, and idle ones are parked for reuse
 /// (BENCHMARKS.md has their memory).
-const DEFAULT_NVDEC_SESSIONS: usize = 16;
+pub(crate) const DEFAULT_NVDEC_SESSIONS: usize = 16;
 
 /// Random-access decoder of one video at a time.
 pub struct SimpleDecoder {
