@@ -117,46 +117,11 @@ impl H264Poc {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Writes bits MSB first (test streams).
-    #[derive(Default)]
-    struct Writer {
-        bytes: Vec<u8>,
-        bits: usize,
-    }
-
-    impl Writer {
-        fn bit(&mut self, v: u32) {
-            if self.bits % 8 == 0 {
-                self.bytes.push(0);
-            }
-            if v != 0 {
-                *self.bytes.last_mut().unwrap() |= 0x80 >> (self.bits % 8);
-            }
-            self.bits += 1;
-        }
-        fn u(&mut self, n: u32, v: u32) {
-            for i in (0..n).rev() {
-                self.bit((v >> i) & 1);
-            }
-        }
-        fn ue(&mut self, v: u32) {
-            let x = v + 1;
-            let len = 32 - x.leading_zeros();
-            self.u(len - 1, 0);
-            self.u(len, x);
-        }
-        fn nal(mut self, header: u8) -> Vec<u8> {
-            self.bit(1); // rbsp_stop_one_bit
-            let mut out = vec![header];
-            out.extend(self.bytes);
-            out
-        }
-    }
+    use crate::bitstream::sps::BitWriter;
 
     /// A baseline SPS (id 0, 4-bit frame_num, POC type `poc_type` with 4-bit lsb), 16x16, frame pictures.
     fn sps(poc_type: u32) -> Vec<u8> {
-        let mut w = Writer::default();
+        let mut w = BitWriter::default();
         w.u(8, 66);
         w.u(16, 30);
         w.ue(0); // sps id
@@ -166,39 +131,39 @@ mod tests {
             w.ue(0); // log2_max_pic_order_cnt_lsb_minus4
         }
         w.ue(1); // max_num_ref_frames
-        w.bit(0); // gaps
+        w.u(1, 0); // gaps
         w.ue(0); // width in mbs - 1
         w.ue(0); // height in map units - 1
-        w.bit(1); // frame_mbs_only
-        w.bit(1); // direct_8x8
-        w.bit(0); // cropping
-        w.bit(0); // vui
+        w.u(1, 1); // frame_mbs_only
+        w.u(1, 1); // direct_8x8
+        w.u(1, 0); // cropping
+        w.u(1, 0); // vui
         w.nal(0x67)
     }
 
     fn pps() -> Vec<u8> {
-        let mut w = Writer::default();
+        let mut w = BitWriter::default();
         w.ue(0); // pps id
         w.ue(0); // sps id
-        w.bit(0); // CAVLC
-        w.bit(0); // bottom_field_pic_order_in_frame_present_flag
+        w.u(1, 0); // CAVLC
+        w.u(1, 0); // bottom_field_pic_order_in_frame_present_flag
         w.ue(0); // one slice group
         w.ue(0); // num_ref_idx_l0_default_active_minus1
         w.ue(0); // num_ref_idx_l1_default_active_minus1
-        w.bit(0); // weighted_pred_flag
+        w.u(1, 0); // weighted_pred_flag
         w.u(2, 0); // weighted_bipred_idc
         w.ue(0); // pic_init_qp_minus26 (se 0)
         w.ue(0); // pic_init_qs_minus26
         w.ue(0); // chroma_qp_index_offset
-        w.bit(1); // deblocking_filter_control_present_flag
-        w.bit(0); // constrained_intra_pred_flag
-        w.bit(0); // redundant_pic_cnt_present_flag
+        w.u(1, 1); // deblocking_filter_control_present_flag
+        w.u(1, 0); // constrained_intra_pred_flag
+        w.u(1, 0); // redundant_pic_cnt_present_flag
         w.nal(0x68)
     }
 
     /// A slice header: (IDR, reference, frame_num, pic_order_cnt_lsb).
     fn slice(idr: bool, reference: bool, frame_num: u32, lsb: u32) -> Vec<u8> {
-        let mut w = Writer::default();
+        let mut w = BitWriter::default();
         w.ue(0);
         w.ue(if idr { 7 } else { 0 });
         w.ue(0);

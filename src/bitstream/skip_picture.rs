@@ -10,65 +10,7 @@
 
 use super::nal::{units, NalFraming};
 use super::slice_header::{parse_slice, Marking, Mmco, ParamSets};
-
-/// Writes bits MSB first.
-#[derive(Default)]
-struct BitWriter {
-    bytes: Vec<u8>,
-    bits: usize,
-}
-
-impl BitWriter {
-    fn bit(&mut self, v: bool) {
-        if self.bits % 8 == 0 {
-            self.bytes.push(0);
-        }
-        if v {
-            *self.bytes.last_mut().expect("a byte was pushed") |= 0x80 >> (self.bits % 8);
-        }
-        self.bits += 1;
-    }
-
-    fn u(&mut self, n: u32, v: u32) {
-        for i in (0..n).rev() {
-            self.bit((v >> i) & 1 == 1);
-        }
-    }
-
-    /// Exp-Golomb `ue(v)`.
-    fn ue(&mut self, v: u32) {
-        let x = u64::from(v) + 1;
-        let len = 64 - x.leading_zeros();
-        for _ in 1..len {
-            self.bit(false);
-        }
-        for i in (0..len).rev() {
-            self.bit((x >> i) & 1 == 1);
-        }
-    }
-
-    /// Exp-Golomb `se(v)`.
-    fn se(&mut self, v: i64) {
-        let k = if v > 0 { 2 * v - 1 } else { -2 * v };
-        self.ue(u32::try_from(k).unwrap_or(u32::MAX - 1));
-    }
-
-    /// The NAL unit: `header`, then the bits with `rbsp_trailing_bits`, emulation prevention bytes inserted.
-    fn nal(mut self, header: u8) -> Vec<u8> {
-        self.bit(true);
-        let mut out = vec![header];
-        let mut zeros = 0;
-        for b in self.bytes {
-            if zeros >= 2 && b <= 3 {
-                out.push(3);
-                zeros = 0;
-            }
-            zeros = if b == 0 { zeros + 1 } else { 0 };
-            out.push(b);
-        }
-        out
-    }
-}
+use super::sps::BitWriter;
 
 /// The stand-in for the reference picture in `data` (one access unit in `framing`), in the same framing: the
 /// parameter sets the packet carries, then the stand-in's PPS (id `pps_id`) and slice. `None` when its slice

@@ -41,47 +41,33 @@ pub(crate) fn parse_pps(unit: &[u8]) -> Option<(u32, Pps)> {
     let cabac = b.flag()?;
     let bottom = b.flag()?;
     let slice_groups = b.ue()?.checked_add(1).filter(|&n| n <= 8)?;
+    let mut pps = Pps {
+        sps_id,
+        cabac,
+        bottom_field_pic_order_in_frame_present: bottom,
+        slice_groups,
+        num_ref_idx_default: [1, 1],
+        weighted_pred: false,
+        weighted_bipred_idc: 0,
+        deblocking_filter_control_present: false,
+        redundant_pic_cnt_present: false,
+    };
     if slice_groups > 1 {
         // Slice group maps are not read: the fields after them are unknown.
-        return Some((
-            pps_id,
-            Pps {
-                sps_id,
-                cabac,
-                bottom_field_pic_order_in_frame_present: bottom,
-                slice_groups,
-                num_ref_idx_default: [1, 1],
-                weighted_pred: false,
-                weighted_bipred_idc: 0,
-                deblocking_filter_control_present: false,
-                redundant_pic_cnt_present: false,
-            },
-        ));
+        return Some((pps_id, pps));
     }
     let l0 = b.ue()?.checked_add(1).filter(|&n| n <= 32)?;
     let l1 = b.ue()?.checked_add(1).filter(|&n| n <= 32)?;
-    let weighted_pred = b.flag()?;
-    let weighted_bipred_idc = b.bits(2)?;
+    pps.num_ref_idx_default = [l0, l1];
+    pps.weighted_pred = b.flag()?;
+    pps.weighted_bipred_idc = b.bits(2)?;
     b.se()?; // pic_init_qp_minus26
     b.se()?; // pic_init_qs_minus26
     b.se()?; // chroma_qp_index_offset
-    let deblocking_filter_control_present = b.flag()?;
+    pps.deblocking_filter_control_present = b.flag()?;
     b.flag()?; // constrained_intra_pred_flag
-    let redundant_pic_cnt_present = b.flag()?;
-    Some((
-        pps_id,
-        Pps {
-            sps_id,
-            cabac,
-            bottom_field_pic_order_in_frame_present: bottom,
-            slice_groups,
-            num_ref_idx_default: [l0, l1],
-            weighted_pred,
-            weighted_bipred_idc,
-            deblocking_filter_control_present,
-            redundant_pic_cnt_present,
-        },
-    ))
+    pps.redundant_pic_cnt_present = b.flag()?;
+    Some((pps_id, pps))
 }
 
 /// The sequence and picture parameter sets of a stream, by id, as last seen.
