@@ -11,7 +11,7 @@ use tch::Tensor;
 
 use crate::backend::{Backend, FrameDecoder, FrameSink};
 use crate::bitstream::nal::{self, NalCodec, NalFraming};
-use crate::decode::picture_plan::{substitute, GroupPlan, PacketAction};
+use crate::decode::picture_plan::{substitute, GroupPlan};
 use crate::decode::stats::DecodeWork;
 use crate::error::{Error, Result};
 use crate::frame::color::ColorType;
@@ -270,16 +270,12 @@ impl Lane {
                             (f as usize) < last_frame && !req.slots.contains_key(&(f as usize))
                         }) && nal::is_disposable(c, framing, p.data())
                     });
-                let action = plan.and_then(|plan| plan.action(at));
-                let stand_in = match (action, req.index.references(), req.skip_codec) {
-                    (Some(PacketAction::Substitute), Some(graph), Some((_, framing))) => {
-                        substitute(graph, framing, &p)
-                    }
-                    _ => None,
-                };
-                if droppable || skipped_rasl || action == Some(PacketAction::Drop) {
+                if droppable || skipped_rasl {
                     self.work.packets_dropped += 1;
-                } else if let Some(stand_in) = stand_in {
+                } else if let Some(stand_in) = plan
+                    .filter(|plan| plan.substitutes(at))
+                    .and_then(|_| substitute(req.index.references()?, req.skip_codec?.1, &p))
+                {
                     self.decoder.send_packet(&stand_in)?;
                     self.work.packets_substituted += 1;
                 } else {

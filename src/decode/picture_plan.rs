@@ -2,7 +2,8 @@
 //! by a skip picture: the H.264 reference structure of the index ([`RefGraph`]) says which pictures a wanted
 //! frame depends on; the others before the group's last wanted frame need not be decoded.
 //!
-//! A non-reference picture nobody wants is dropped. A reference picture that nothing wanted depends on is not
+//! A non-reference picture nobody wants is dropped (by the lane, which drops such pictures with or without a
+//! plan; the plan only counts on it). A reference picture that nothing wanted depends on is not
 //! dropped (the decoder would then infer a frame for the gap in `frame_num`, and lose the picture's reference
 //! marking, so later pictures could build other reference lists): it is replaced by a picture of skipped
 //! macroblocks that carries its numbering and marking ([`skip_picture`]), which costs a copy instead of a decode.
@@ -19,29 +20,18 @@ use crate::io::index::FrameIndex;
 
 use super::lanes::Slots;
 
-/// What happens to one packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PacketAction {
-    /// Sent to the decoder as it is.
-    Decode,
-    /// Not sent: a non-reference picture nobody wants.
-    Drop,
-    /// Replaced by a skip picture with its reference marking.
-    Substitute,
-}
-
-/// The actions for the packets `from..=last` of a group.
+/// The packets `from..=last` of a group that go to the decoder as skip pictures.
 pub(crate) struct GroupPlan {
     from: usize,
-    actions: Vec<PacketAction>,
+    substituted: Vec<bool>,
 }
 
 impl GroupPlan {
-    /// What to do with packet `at` (`None` outside the plan).
-    pub(crate) fn action(&self, at: usize) -> Option<PacketAction> {
+    /// Whether packet `at` goes to the decoder as a skip picture.
+    pub(crate) fn substitutes(&self, at: usize) -> bool {
         at.checked_sub(self.from)
-            .and_then(|k| self.actions.get(k))
-            .copied()
+            .and_then(|k| self.substituted.get(k))
+            .is_some_and(|&s| s)
     }
 
     /// Plans packets `packets` (decode order, the group's packets from where decoding stands to the last one a
@@ -58,9 +48,9 @@ impl GroupPlan {
         if from > last || last >= graph.len() {
             return None;
         }
-        let mut actions = vec![PacketAction::Decode; last + 1 - from];
+        let mut substituted = vec![false; last + 1 - from];
         // Referred to by a picture that is decoded.
-        let mut needed = vec![false; actions.len()];
+        let mut needed = vec![false; substituted.len()];
         // A decoded picture outside the model may refer to anything before it.
         let mut all_needed = false;
         for at in packets.rev() {
@@ -70,15 +60,16 @@ impl GroupPlan {
                 .is_some_and(|f| (f as usize) < last_frame && !slots.contains_key(&(f as usize)));
             let candidate = unwanted && !needed[k] && !all_needed;
             match graph.picture(at) {
+                // Not decoded: the lane drops a non-reference picture nobody wants before the last wanted frame.
                 PictureRefs::Known {
                     reference: false, ..
-                } if candidate => actions[k] = PacketAction::Drop,
+                } if candidate => {}
                 PictureRefs::Known {
                     reference: true,
                     live_until: Some(until),
                     substitutable: true,
                     ..
-                } if candidate && until <= last => actions[k] = PacketAction::Substitute,
+                } if candidate && until <= last => substituted[k] = true,
                 PictureRefs::Known { refs, .. } => {
                     for &r in refs {
                         if let Some(n) = (r as usize).checked_sub(from) {
@@ -89,7 +80,7 @@ impl GroupPlan {
                 PictureRefs::Unknown => all_needed = true,
             }
         }
-        Some(GroupPlan { from, actions })
+        Some(GroupPlan { from, substituted })
     }
 }
 
