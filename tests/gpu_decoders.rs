@@ -314,12 +314,7 @@ fn gpu_memory_stays_flat_over_1000_batches() {
         let mut x: u64 = 7;
         for b in 0..1000 {
             let idx: Vec<i64> = (0..4)
-                .map(|_| {
-                    x = x
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((x >> 33) % n as u64) as i64
-                })
+                .map(|_| next_below(&mut x, n as u64) as i64)
                 .collect();
             let batch = dec.get_batch_frames_by_index(&idx).unwrap();
             assert_eq!(batch.len(), 4);

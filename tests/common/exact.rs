@@ -120,10 +120,7 @@ pub fn check_fixture(name: &str, backend: Backend) -> bool {
     let mut wanted: Vec<i64> = vec![n - 1, 0, n / 2, 1, n / 2, n - 2, n / 3, 2 * n / 3, 0];
     let mut x: u64 = 12345;
     for _ in 0..10 {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        wanted.push(((x >> 33) % n as u64) as i64);
+        wanted.push(next_below(&mut x, n as u64) as i64);
     }
     for fresh in [true, false] {
         let mut d = if fresh {
@@ -214,12 +211,7 @@ pub fn check_sparse_requests(backend: Backend) -> u64 {
         let mut x: u64 = 99;
         for _ in 0..6 {
             let mut r: Vec<usize> = (0..5)
-                .map(|_| {
-                    x = x
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((x >> 33) % n as u64) as usize
-                })
+                .map(|_| next_below(&mut x, n as u64) as usize)
                 .collect();
             r.sort_unstable();
             requests.push(r);

@@ -23,6 +23,15 @@ pub struct Fixture {
     pub frames: u32,
 }
 
+/// The next number of a fixed pseudo-random sequence (a 64-bit LCG with Knuth's MMIX constants), below `n`;
+/// `state` carries the sequence, so a test asks for the same numbers on every run.
+pub fn next_below(state: &mut u64, n: u64) -> u64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (*state >> 33) % n
+}
+
 /// Every fixture: codecs, containers, GOPs, B-frames, 10-bit, odd sizes, frame rates, VFR, colour settings.
 pub const FIXTURES: &[Fixture] = &[
     Fixture { name: "h264_nob_gop30.mp4", input: "testsrc2=size=320x240:rate=30", frames: 75, args: "-c:v libx264 -bf 0 -g 30 -pix_fmt yuv420p" },
