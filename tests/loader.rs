@@ -83,6 +83,25 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         .double_value(&[])
 }
 
+/// `got` (the loader's fused resize, which converts YUV with the exact formula in `f32`) against `want` (the same
+/// resize by torch of a full-frame 8-bit RGB batch, whose converter is within one level of that formula): at most
+/// `level` (one level in the output's units) apart anywhere, and on average far less (few pixels are a level off).
+fn assert_within_a_level(got: &Tensor, want: &Tensor, level: f64, what: &str) {
+    let d = (got.to_kind(Kind::Double) - want.to_kind(Kind::Double)).abs();
+    let (max, mean) = (
+        d.max().double_value(&[]),
+        d.mean(Kind::Double).double_value(&[]),
+    );
+    assert!(
+        max <= level + 1e-4,
+        "{what}: {max} apart (one level: {level})"
+    );
+    assert!(
+        mean <= level / 50.0,
+        "{what}: {mean} apart on average (one level: {level})"
+    );
+}
+
 #[test]
 fn loader_frames_equal_simple_decoder_and_the_ffmpeg_cli() {
     let dir = synth("exact", 2, 24);
@@ -182,7 +201,8 @@ fn resize_crop_normalize_and_dtypes() {
                 / 255.0
                 - &m)
                 / &sd;
-        assert!(max_diff(&f32b.frames.get(i as i64), &want) < 1e-4);
+        let level = 1.0 / 255.0 / 0.2;
+        assert_within_a_level(&f32b.frames.get(i as i64), &want, level, "normalised");
     }
     for kind in [Kind::Half, Kind::BFloat16] {
         let b = &collect(&base().dtype(kind).normalize(mean, std).build().unwrap(), 0)[0];
@@ -233,7 +253,7 @@ fn resize_crop_normalize_and_dtypes() {
         .narrow(3, 16, 32)
         .to_kind(Kind::Float)
         .upsample_bilinear2d([16, 16], false, None, None);
-    assert!(max_diff(&cc.frames.get(0), &want) < 1e-3);
+    assert_within_a_level(&cc.frames.get(0), &want, 1.0, "shorter side and crop");
 
     // Random crops: inside the picture, even origin, per sample, reproducible from the seed.
     let random = |seed| {

@@ -628,7 +628,17 @@ mod tests {
                             } else {
                                 (sample(1, cx, cy), sample(2, cx, cy))
                             };
-                            let want = conv.apply(sample(0, x, y), cb, cr);
+                            // 8-bit pictures: the fixed-point formula (within a level of `apply`).
+                            let want = if layout.bit_depth == 8 {
+                                crate::cpu::rgb8::pixel(
+                                    &conv,
+                                    sample(0, x, y) as u8,
+                                    cb as u8,
+                                    cr as u8,
+                                )
+                            } else {
+                                conv.apply(sample(0, x, y), cb, cr)
+                            };
                             let at = y * wu + x;
                             let what =
                                 format!("{format:?} {w}x{h} {matrix:?} {range:?} ({x}, {y})");

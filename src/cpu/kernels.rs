@@ -5,8 +5,11 @@
 //! compiler turns the arithmetic into SIMD on the baseline target (SSE2 on x86-64: four lanes) without
 //! hand-written intrinsics. The arithmetic is [`YuvToRgb::apply`]'s, operation for operation and in the same
 //! order (`y + cr_r * cr`, `(y - cb_g * cb) - cr_g * cr`, `y + cb_b * cb`, then `(v + 0.5)` clamped and truncated),
-//! so each pixel is bit-identical to the scalar formula the tests and the GPU kernel are checked against.
+//! so each pixel is bit-identical to the scalar formula the tests and the GPU kernel are checked against. The one
+//! exception is the full-frame RGB of 8-bit pictures, which [`rgb_rows`] hands to the fixed-point kernel of
+//! [`rgb8`](crate::cpu::rgb8) (within one level of the exact formula, as fast as FFmpeg's converter).
 
+use crate::cpu::rgb8::{rgb_rows_8bit, FixedTerms};
 use crate::frame::color::YuvToRgb;
 
 /// Where a row of samples lies in a plane and how it is stored.
@@ -67,25 +70,15 @@ pub(crate) struct ChromaTerms {
     pub b: Vec<f32>,
     cb: Vec<f32>,
     cr: Vec<f32>,
-    /// log2 of the pixels per term: 0 when the terms are spread to one per pixel, 1 when each term serves two
-    /// pixels ([`ChromaTerms::compute_unspread`]).
-    shift: u32,
 }
 
 impl ChromaTerms {
     /// Zero terms for `width` pixels (a grey picture: R = G = B = the luma term).
     pub(crate) fn grey(&mut self, width: usize) {
-        self.shift = 0;
         for t in [&mut self.r, &mut self.g_cb, &mut self.g_cr, &mut self.b] {
             t.clear();
             t.resize(width, 0.0);
         }
-    }
-
-    /// The four terms (`r`, `g_cb`, `g_cr`, `b`) from pixel `x` on.
-    #[inline(always)]
-    fn from(&self, x: usize) -> [&[f32]; 4] {
-        [&self.r[x..], &self.g_cb[x..], &self.g_cr[x..], &self.b[x..]]
     }
 
     /// The terms of the chroma samples `cb` and `cr` (`chroma_width` each) for `width` pixels.
@@ -100,7 +93,6 @@ impl ChromaTerms {
         width: usize,
     ) {
         self.load(conv, cb, cr, chroma_width);
-        self.shift = 0;
         self.spread_terms(conv, shift_x, width);
     }
 
@@ -109,22 +101,6 @@ impl ChromaTerms {
     fn load(&mut self, conv: &YuvToRgb, cb: Samples<'_>, cr: Samples<'_>, chroma_width: usize) {
         load_scaled(cb, chroma_width, conv.c_off, conv.c_scale, &mut self.cb);
         load_scaled(cr, chroma_width, conv.c_off, conv.c_scale, &mut self.cr);
-    }
-
-    /// The terms of the chroma samples `cb` and `cr` (`chroma_width` each), one per chroma sample: for a kernel
-    /// that repeats each term for the `1 << shift_x` pixels it serves.
-    #[inline(always)]
-    pub(crate) fn compute_unspread(
-        &mut self,
-        conv: &YuvToRgb,
-        cb: Samples<'_>,
-        cr: Samples<'_>,
-        chroma_width: usize,
-        shift_x: u32,
-    ) {
-        self.load(conv, cb, cr, chroma_width);
-        self.shift = shift_x;
-        self.spread_terms(conv, 0, chroma_width);
     }
 
     /// The four terms for `width` pixels from the scaled chroma samples already in `cb` and `cr`.
@@ -200,6 +176,7 @@ fn rgb_levels(y: f32, [tr, tgb, tgr, tb]: [f32; 4]) -> [u8; 3] {
 pub(crate) struct RowScratch {
     luma: Vec<f32>,
     terms: ChromaTerms,
+    fixed: FixedTerms,
     planes: [Vec<u8>; 3],
 }
 
@@ -221,20 +198,66 @@ pub(crate) enum RgbRows<'a> {
     Interleaved(&'a mut [u8]),
 }
 
-/// Converts the rows of `group` to RGB into `out`, with the widest vectors this CPU has (AVX2 where present):
-/// the same operations in the same order either way, so the same bits as [`YuvToRgb::apply`].
+impl RgbRows<'_> {
+    /// Row `k` of rows `width` pixels long.
+    pub(crate) fn row(&mut self, k: usize, width: usize) -> RowOut<'_> {
+        let at = k * width..(k + 1) * width;
+        match self {
+            RgbRows::Planar([r, g, b]) => {
+                RowOut::Planar(&mut r[at.clone()], &mut g[at.clone()], &mut b[at])
+            }
+            RgbRows::Interleaved(dst) => RowOut::Interleaved(&mut dst[3 * at.start..3 * at.end]),
+        }
+    }
+}
+
+/// One row of RGB output.
+pub(crate) enum RowOut<'a> {
+    /// Three planes, one row of each.
+    Planar(&'a mut [u8], &'a mut [u8], &'a mut [u8]),
+    /// R, G, B per pixel.
+    Interleaved(&'a mut [u8]),
+}
+
+impl RowOut<'_> {
+    /// Pixel `x`'s R, G, B.
+    #[inline(always)]
+    pub(crate) fn set(&mut self, x: usize, px: [u8; 3]) {
+        match self {
+            RowOut::Planar(r, g, b) => (r[x], g[x], b[x]) = (px[0], px[1], px[2]),
+            RowOut::Interleaved(dst) => dst[3 * x..3 * x + 3].copy_from_slice(&px),
+        }
+    }
+
+    /// Panics unless the row holds `n` pixels (what the vector kernels' unchecked stores rely on).
+    pub(crate) fn check(&self, n: usize) {
+        let fits = match self {
+            RowOut::Planar(r, g, b) => r.len() >= n && g.len() >= n && b.len() >= n,
+            RowOut::Interleaved(dst) => dst.len() >= 3 * n,
+        };
+        assert!(fits, "output row shorter than the luma row");
+    }
+}
+
+/// Converts the rows of `group` to RGB into `out`. 8-bit luma goes through the fixed-point conversion of
+/// [`rgb8`](crate::cpu::rgb8) (within one level of the exact formula); deeper samples through the `f32` rows here,
+/// with the widest vectors this CPU has (AVX2 where present): the same operations in the same order either way, so
+/// the same bits as [`YuvToRgb::apply`].
 pub(crate) fn rgb_rows(
     conv: &YuvToRgb,
     group: &RowGroup<'_>,
     s: &mut RowScratch,
     out: RgbRows<'_>,
 ) {
+    if group.luma.first().is_some_and(|l| !l.wide && l.step == 1) {
+        return rgb_rows_8bit(conv, group, &mut s.fixed, out);
+    }
     #[cfg(target_arch = "x86_64")]
     if wide_vectors() {
         // SAFETY: AVX2 is present (checked just above).
         return unsafe { rgb_rows_avx2(conv, group, s, out) };
     }
-    rgb_rows_impl::<false>(conv, group, s, out)
+    rgb_rows_f32(conv, group, s, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -245,26 +268,15 @@ unsafe fn rgb_rows_avx2(
     s: &mut RowScratch,
     out: RgbRows<'_>,
 ) {
-    rgb_rows_impl::<true>(conv, group, s, out)
+    rgb_rows_f32(conv, group, s, out)
 }
 
-/// [`rgb_rows`]; `AVX2` only where the CPU has AVX2 (it selects the AVX2 kernel for 8-bit luma).
+/// [`rgb_rows`] in `f32`, one term per pixel (compiled twice: for the baseline target and for AVX2).
 #[inline(always)]
-fn rgb_rows_impl<const AVX2: bool>(
-    conv: &YuvToRgb,
-    group: &RowGroup<'_>,
-    s: &mut RowScratch,
-    out: RgbRows<'_>,
-) {
+fn rgb_rows_f32(conv: &YuvToRgb, group: &RowGroup<'_>, s: &mut RowScratch, out: RgbRows<'_>) {
     let width = group.width;
-    // 8-bit luma goes through the AVX2 kernel where there is one, which repeats the terms of subsampled chroma
-    // itself; every other kernel takes one term per pixel.
-    let narrow_luma = group.luma.first().is_some_and(|l| !l.wide && l.step == 1);
     match group.chroma {
         None => s.terms.grey(width),
-        Some((cb, cr, chroma_width, shift_x)) if AVX2 && narrow_luma && shift_x <= 1 => s
-            .terms
-            .compute_unspread(conv, cb, cr, chroma_width, shift_x),
         Some((cb, cr, chroma_width, shift_x)) => {
             s.terms.compute(conv, cb, cr, chroma_width, shift_x, width)
         }
@@ -272,22 +284,6 @@ fn rgb_rows_impl<const AVX2: bool>(
     let mut out = out;
     for (k, &luma) in group.luma.iter().enumerate() {
         let at = k * width..(k + 1) * width;
-        // 8-bit luma: its term is computed in the same loop as the pixel.
-        let luma_u8 = narrow_luma.then(|| &luma.row[luma.start..luma.start + width]);
-        #[cfg(target_arch = "x86_64")]
-        if let (true, Some(y)) = (AVX2, luma_u8) {
-            let row = match &mut out {
-                RgbRows::Planar([r, g, b]) => {
-                    RowOut::Planar(&mut r[at.clone()], &mut g[at.clone()], &mut b[at])
-                }
-                RgbRows::Interleaved(dst) => {
-                    RowOut::Interleaved(&mut dst[3 * at.start..3 * at.end])
-                }
-            };
-            // SAFETY: `AVX2` is true only in `rgb_rows_avx2`, which runs where the CPU has AVX2.
-            unsafe { rgb_row_u8_avx2(conv, y, &s.terms, row) };
-            continue;
-        }
         // Three planes: the output's rows, or for interleaved output the scratch rows interleaved after.
         let mut planes = std::mem::take(&mut s.planes);
         let (r, g, b, interleaved) = match &mut out {
@@ -304,13 +300,8 @@ fn rgb_rows_impl<const AVX2: bool>(
                 (&mut r[..], &mut g[..], &mut b[..], Some(dst))
             }
         };
-        match luma_u8 {
-            Some(y) => rgb_row_planar_u8(conv, y, s.terms.from(0), r, g, b),
-            None => {
-                load_scaled(luma, width, conv.y_off, conv.y_scale, &mut s.luma);
-                rgb_row_planar(&s.luma, &s.terms, r, g, b);
-            }
-        }
+        load_scaled(luma, width, conv.y_off, conv.y_scale, &mut s.luma);
+        rgb_row_planar(&s.luma, &s.terms, r, g, b);
         if let Some(dst) = interleaved {
             interleave(r, g, b, dst);
         }
@@ -325,185 +316,6 @@ fn interleave(r: &[u8], g: &[u8], b: &[u8], out: &mut [u8]) {
         px[0] = r;
         px[1] = g;
         px[2] = b;
-    }
-}
-
-/// The byte shuffles that interleave 16 pixels of three planes: for each 16-byte block `t` of 48 output bytes and
-/// each channel `c`, the source byte of each output byte (byte `j` of the output is channel `j % 3` of pixel
-/// `j / 3`), or 0x80 (a zero) where another channel goes. Used by [`rgb_row_u8_avx2`] for interleaved rows.
-#[cfg(target_arch = "x86_64")]
-const INTERLEAVE: [[[u8; 16]; 3]; 3] = {
-    let mut m = [[[0x80u8; 16]; 3]; 3];
-    let mut t = 0;
-    while t < 3 {
-        let mut p = 0;
-        while p < 16 {
-            let j = 16 * t + p;
-            m[t][j % 3][p] = (j / 3) as u8;
-            p += 1;
-        }
-        t += 1;
-    }
-    m
-};
-
-/// Where [`rgb_row_u8_avx2`] writes one row of `n` pixels.
-#[cfg(target_arch = "x86_64")]
-enum RowOut<'a> {
-    /// Three planes, at least `n` bytes each.
-    Planar(&'a mut [u8], &'a mut [u8], &'a mut [u8]),
-    /// R, G, B per pixel, at least `3 * n` bytes.
-    Interleaved(&'a mut [u8]),
-}
-
-/// [`rgb_row_planar_u8`] with AVX2 intrinsics, 32 pixels at a time (the last ones one at a time): the same
-/// operations in the same order, so the same bits. What it adds over the compiler's vectors of the plain loop: the
-/// chroma terms of subsampled chroma repeated in registers (one term per chroma sample, see
-/// [`ChromaTerms::compute_unspread`]), and the packing of 32 results to bytes with saturating packs, where the
-/// compiler truncates each 32-bit value with byte shuffles; interleaved output is shuffled from those registers
-/// straight into the row.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn rgb_row_u8_avx2(conv: &YuvToRgb, luma: &[u8], c: &ChromaTerms, mut out: RowOut<'_>) {
-    use std::arch::x86_64::*;
-    let n = luma.len();
-    let shift = c.shift;
-    let [tr, tgb, tgr, tb] = c.from(0);
-    match &out {
-        RowOut::Planar(r, g, b) => assert!(
-            r.len() >= n && g.len() >= n && b.len() >= n,
-            "output rows shorter than the luma row"
-        ),
-        RowOut::Interleaved(dst) => {
-            assert!(dst.len() >= 3 * n, "output row shorter than the luma row")
-        }
-    }
-    let terms = (n + (1 << shift) - 1) >> shift;
-    assert!(
-        tr.len() >= terms && tgb.len() >= terms && tgr.len() >= terms && tb.len() >= terms,
-        "chroma terms shorter than the luma row"
-    );
-    // Eight terms from term `t` on, or four each repeated twice (terms of a horizontally subsampled chroma row).
-    let twice = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
-    let load = |terms: &[f32], t: usize| {
-        if shift == 0 {
-            // SAFETY: `t + 8 <= n <= terms.len()` (the caller's block lies within the row).
-            unsafe { _mm256_loadu_ps(terms.as_ptr().add(t)) }
-        } else {
-            // SAFETY: `t + 4 <= n / 2 <= terms.len()` (the caller's block lies within the row).
-            let four = unsafe { _mm_loadu_ps(terms.as_ptr().add(t)) };
-            _mm256_permutevar8x32_ps(_mm256_castps128_ps256(four), twice)
-        }
-    };
-    let off = _mm256_set1_ps(conv.y_off);
-    let scale = _mm256_set1_ps(conv.y_scale);
-    let half = _mm256_set1_ps(0.5);
-    // The lane order that undoes the in-lane interleaving of the two packs.
-    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    // `(v + 0.5)` truncated to an integer. `to_u8` clamps to 0..=255 before truncating; here the packs to bytes
-    // saturate instead, which gives the same byte for every value whose integer part fits in an `i32`: below
-    // zero (truncation toward zero gives 0 or a negative integer) 0, above 255 255. A value here is at most a
-    // few hundred away from that range (a luma term of 8-bit samples plus a chroma term, with the fixed
-    // coefficients of `YuvToRgb`), and never NaN.
-    let level = |v: __m256| _mm256_cvttps_epi32(_mm256_add_ps(v, half));
-    // One block of eight pixels from pixel `i`: its R, G, B levels as 32-bit integers.
-    let block = |i: usize| {
-        // SAFETY: `i + 8 <= n` (the caller's block of 32 lies within the row) and the luma row is `n` long.
-        let y8 = unsafe { _mm_loadl_epi64(luma.as_ptr().add(i).cast()) };
-        let t = i >> shift;
-        let (tr, tgb, tgr, tb) = (load(tr, t), load(tgb, t), load(tgr, t), load(tb, t));
-        let y = _mm256_mul_ps(
-            _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(y8)), off),
-            scale,
-        );
-        (
-            level(_mm256_add_ps(y, tr)),
-            level(_mm256_sub_ps(_mm256_sub_ps(y, tgb), tgr)),
-            level(_mm256_add_ps(y, tb)),
-        )
-    };
-    // Four blocks' levels of one channel as 32 bytes, in pixel order.
-    let bytes = |v: [__m256i; 4]| {
-        let lo = _mm256_packs_epi32(v[0], v[1]);
-        let hi = _mm256_packs_epi32(v[2], v[3]);
-        _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order)
-    };
-    // SAFETY: the masks are 16 bytes each.
-    let masks = INTERLEAVE.map(|t| t.map(|m| unsafe { _mm_loadu_si128(m.as_ptr().cast()) }));
-    let blocks = n / 32;
-    for k in 0..blocks {
-        let x = 32 * k;
-        let (r0, g0, b0) = block(x);
-        let (r1, g1, b1) = block(x + 8);
-        let (r2, g2, b2) = block(x + 16);
-        let (r3, g3, b3) = block(x + 24);
-        let (vr, vg, vb) = (
-            bytes([r0, r1, r2, r3]),
-            bytes([g0, g1, g2, g3]),
-            bytes([b0, b1, b2, b3]),
-        );
-        match &mut out {
-            // SAFETY: `x + 32 <= n` and every output row is at least `n` long (asserted above).
-            RowOut::Planar(r, g, b) => unsafe {
-                _mm256_storeu_si256(r.as_mut_ptr().add(x).cast(), vr);
-                _mm256_storeu_si256(g.as_mut_ptr().add(x).cast(), vg);
-                _mm256_storeu_si256(b.as_mut_ptr().add(x).cast(), vb);
-            },
-            RowOut::Interleaved(dst) => {
-                // Each half of 16 pixels becomes 48 bytes (see `INTERLEAVE`).
-                let halves =
-                    |v: __m256i| [_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)];
-                let (hr, hg, hb) = (halves(vr), halves(vg), halves(vb));
-                for h in 0..2 {
-                    let planes = [hr[h], hg[h], hb[h]];
-                    for (t, m) in masks.iter().enumerate() {
-                        let v = _mm_or_si128(
-                            _mm_or_si128(
-                                _mm_shuffle_epi8(planes[0], m[0]),
-                                _mm_shuffle_epi8(planes[1], m[1]),
-                            ),
-                            _mm_shuffle_epi8(planes[2], m[2]),
-                        );
-                        let at = 3 * (x + 16 * h) + 16 * t;
-                        // SAFETY: `at + 16 <= 3 * (x + 32) <= 3 * n <= dst.len()` (asserted above).
-                        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(at).cast(), v) };
-                    }
-                }
-            }
-        }
-    }
-    // The last pixels, one at a time.
-    let (off, scale) = (conv.y_off, conv.y_scale);
-    for x in 32 * blocks..n {
-        let t = x >> shift;
-        let px = rgb_levels(
-            (f32::from(luma[x]) - off) * scale,
-            [tr[t], tgb[t], tgr[t], tb[t]],
-        );
-        match &mut out {
-            RowOut::Planar(r, g, b) => (r[x], g[x], b[x]) = (px[0], px[1], px[2]),
-            RowOut::Interleaved(dst) => dst[3 * x..3 * x + 3].copy_from_slice(&px),
-        }
-    }
-}
-
-/// [`rgb_row_planar`] from 8-bit luma samples, the luma term `(y - y_off) * y_scale` computed in the loop;
-/// `terms` are [`ChromaTerms::from`]'s.
-#[inline(always)]
-fn rgb_row_planar_u8(
-    conv: &YuvToRgb,
-    luma: &[u8],
-    terms: [&[f32]; 4],
-    r: &mut [u8],
-    g: &mut [u8],
-    b: &mut [u8],
-) {
-    let (off, scale) = (conv.y_off, conv.y_scale);
-    let [tr, tgb, tgr, tb] = terms;
-    let terms = tr.iter().zip(tgb).zip(tgr).zip(tb);
-    let outs = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
-    for ((&y, (((&tr, &tgb), &tgr), &tb)), ((r, g), b)) in luma.iter().zip(terms).zip(outs) {
-        [*r, *g, *b] = rgb_levels((f32::from(y) - off) * scale, [tr, tgb, tgr, tb]);
     }
 }
 
@@ -745,7 +557,8 @@ unsafe fn vertical_row_avx2(
     vertical_row_impl(top, bottom, wy0, wy1, normalize, out)
 }
 
-fn wide_vectors() -> bool {
+/// Whether this CPU has AVX2 (its vector kernels are chosen at run time).
+pub(crate) fn wide_vectors() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2")
@@ -910,62 +723,51 @@ mod tests {
     }
 
     #[test]
-    fn rgb_rows_give_the_same_bits_with_and_without_avx2() {
-        // Two 4:2:0 luma rows of 77 pixels (two AVX2 blocks and a tail) with their chroma row, 8-bit and 10-bit.
+    fn deep_rgb_rows_give_the_same_bits_with_and_without_avx2() {
+        // Two 10-bit 4:2:0 luma rows of 77 pixels with their chroma row (8-bit rows take `rgb8`'s kernel).
         let bytes =
             |n: usize, k: usize| -> Vec<u8> { (0..n).map(|i| (i * 37 + k * 101) as u8).collect() };
-        for wide in [false, true] {
-            let (w, cw) = (77, 39);
-            let per = if wide { 2 } else { 1 };
-            let (y0, y1, cb, cr) = (
-                bytes(w * per, 0),
-                bytes(w * per, 1),
-                bytes(cw * per, 2),
-                bytes(cw * per, 3),
-            );
-            fn sample(row: &[u8], wide: bool) -> Samples<'_> {
-                Samples {
-                    row,
-                    wide,
-                    start: 0,
-                    step: 1,
-                }
+        let (w, cw) = (77, 39);
+        let (y0, y1, cb, cr) = (
+            bytes(w * 2, 0),
+            bytes(w * 2, 1),
+            bytes(cw * 2, 2),
+            bytes(cw * 2, 3),
+        );
+        fn sample(row: &[u8]) -> Samples<'_> {
+            Samples {
+                row,
+                wide: true,
+                start: 0,
+                step: 1,
             }
-            let luma = [sample(&y0, wide), sample(&y1, wide)];
-            let group = RowGroup {
-                luma: &luma,
-                chroma: Some((sample(&cb, wide), sample(&cr, wide), cw, 1)),
-                width: w,
+        }
+        let luma = [sample(&y0), sample(&y1)];
+        let group = RowGroup {
+            luma: &luma,
+            chroma: Some((sample(&cb), sample(&cr), cw, 1)),
+            width: w,
+        };
+        let conv = YuvToRgb::new(ColorMatrix::Bt709, ColorRange::Limited, 10);
+        let run = |baseline: bool, planar: bool| {
+            let mut out = vec![0u8; 3 * 2 * w];
+            let mut s = RowScratch::default();
+            let rows = if planar {
+                let (r, gb) = out.split_at_mut(2 * w);
+                let (g, b) = gb.split_at_mut(2 * w);
+                RgbRows::Planar([r, g, b])
+            } else {
+                RgbRows::Interleaved(&mut out)
             };
-            let conv = YuvToRgb::new(
-                ColorMatrix::Bt709,
-                ColorRange::Limited,
-                if wide { 10 } else { 8 },
-            );
-            let run = |baseline: bool, planar: bool| {
-                let mut out = vec![0u8; 3 * 2 * w];
-                let mut s = RowScratch::default();
-                let rows = if planar {
-                    let (r, gb) = out.split_at_mut(2 * w);
-                    let (g, b) = gb.split_at_mut(2 * w);
-                    RgbRows::Planar([r, g, b])
-                } else {
-                    RgbRows::Interleaved(&mut out)
-                };
-                if baseline {
-                    rgb_rows_impl::<false>(&conv, &group, &mut s, rows);
-                } else {
-                    rgb_rows(&conv, &group, &mut s, rows);
-                }
-                out
-            };
-            for planar in [true, false] {
-                assert_eq!(
-                    run(false, planar),
-                    run(true, planar),
-                    "wide {wide}, planar {planar}"
-                );
+            if baseline {
+                rgb_rows_f32(&conv, &group, &mut s, rows);
+            } else {
+                rgb_rows(&conv, &group, &mut s, rows);
             }
+            out
+        };
+        for planar in [true, false] {
+            assert_eq!(run(false, planar), run(true, planar), "planar {planar}");
         }
     }
 

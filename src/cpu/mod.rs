@@ -4,3 +4,4 @@
 pub(crate) mod convert;
 pub(crate) mod decoder;
 pub(crate) mod kernels;
+pub(crate) mod rgb8;

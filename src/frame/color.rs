@@ -1,5 +1,6 @@
 //! Colour: output types, YUV matrices and ranges, and the one YUV -> RGB formula that the CPU converter and the
-//! GPU kernels share (so both produce the same values).
+//! GPU kernels share (in `f32`; the CPU's full-frame conversion of 8-bit pictures computes it in fixed point,
+//! within one level: `cpu::rgb8`).
 
 use serde::Serialize;
 
