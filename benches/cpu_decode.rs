@@ -3,7 +3,9 @@
 //! `cargo bench --bench cpu_decode` makes `target/bench/h264_1080p_gop30.mp4` (300 frames of testsrc2, libx264,
 //! GOP 30, 2 B-frames) if missing, then times, best of `REPEATS`:
 //!   - `ffmpeg -threads N -i FILE -f null -` (decode only, the reference for NATIVE) and the same with
-//!     `-pix_fmt rgb24` (decode plus conversion, the reference for RGB/RGBP),
+//!     `-pix_fmt rgb24` (decode plus conversion, the reference for RGB/RGBP), and for one NATIVE row
+//!     `ffmpeg -threads N -i FILE -f rawvideo -y /dev/null` (decode plus writing the planes out: the one copy of
+//!     each picture that NATIVE also makes, into its batch, and `-f null` does not),
 //!   - SimpleDecoder reading the whole file in batches of 16, NATIVE, RGB and RGBP, each batch a new tensor, each
 //!     handed back once read (`recycle`), and into one tensor the caller reuses (`decode_frames_into`),
 //!   - ThreadedDecoder doing the same with background prefetch, new tensors and recycled ones,
@@ -74,17 +76,41 @@ fn bench_file() -> Option<PathBuf> {
     Some(path)
 }
 
-/// Time of one run of `ffmpeg -threads N -i FILE [-pix_fmt FMT] -f null -` (decode, and convert when FMT is
-/// given).
-fn ffmpeg_once(path: &Path, threads: usize, pix_fmt: Option<&str>) -> f64 {
+/// The ffmpeg command a row is timed against.
+#[derive(Clone, Copy, PartialEq)]
+enum Peer {
+    /// `-f null -`: decode only.
+    Null,
+    /// `-pix_fmt rgb24 -f null -`: decode and convert to RGB.
+    Rgb24,
+    /// `-f rawvideo -y /dev/null`: decode and write the planes out (the bytes NATIVE gives), so ffmpeg copies
+    /// every picture once as vidloader does into its batch.
+    Raw,
+}
+
+impl Peer {
+    /// The peer of each output: `Null` for NATIVE, `Rgb24` for RGB and RGBP.
+    fn of(color: ColorType) -> Peer {
+        if color == ColorType::Native {
+            Peer::Null
+        } else {
+            Peer::Rgb24
+        }
+    }
+}
+
+/// Time of one run of `ffmpeg -threads N -i FILE ...` with `peer`'s output.
+fn ffmpeg_once(path: &Path, threads: usize, peer: Peer) -> f64 {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-loglevel", "error", "-threads", &threads.to_string(), "-i"])
         .arg(path);
-    if let Some(f) = pix_fmt {
-        cmd.args(["-pix_fmt", f]);
-    }
+    match peer {
+        Peer::Null => cmd.args(["-f", "null", "-"]),
+        Peer::Rgb24 => cmd.args(["-pix_fmt", "rgb24", "-f", "null", "-"]),
+        Peer::Raw => cmd.args(["-f", "rawvideo", "-y", "/dev/null"]),
+    };
     let t = Instant::now();
-    assert!(cmd.args(["-f", "null", "-"]).status().unwrap().success());
+    assert!(cmd.status().unwrap().success());
     t.elapsed().as_secs_f64()
 }
 
@@ -141,17 +167,17 @@ fn main() {
         "file: {} ({n_frames} frames), threads: {threads}, {REPEATS} runs each, alternating with its ffmpeg command",
         path.display()
     );
-    println!("peers: `ffmpeg -threads {threads} -f null -` for NATIVE, the same with `-pix_fmt rgb24` for RGB/RGBP");
+    println!("peers: `ffmpeg -threads {threads} -f null -` for NATIVE, the same with `-pix_fmt rgb24` for RGB/RGBP,");
+    println!("       and `-f rawvideo -y /dev/null` (the planes written out, as NATIVE gives them) where a row says so");
     println!(
         "{:<38} {:>10} {:>12} {:>14}",
         "decoder", "frames/s", "ffmpeg fps", "ratio (median)"
     );
     // One row: `read` decodes the whole file and returns the frames it read.
-    let row = |name: String, color: ColorType, read: &mut dyn FnMut() -> usize| {
-        let pix_fmt = (color != ColorType::Native).then_some("rgb24");
+    let row = |name: String, peer: Peer, read: &mut dyn FnMut() -> usize| {
         let (frames, secs, peer_fps, ratio) = if have_ffmpeg {
             let (frames, secs, peer, ratio) =
-                paired(|| ffmpeg_once(&path, threads, pix_fmt), &mut *read);
+                paired(|| ffmpeg_once(&path, threads, peer), &mut *read);
             (
                 frames,
                 secs,
@@ -185,7 +211,7 @@ fn main() {
         for recycle in [false, true] {
             row(
                 format!("SimpleDecoder {color:?} batch {BATCH}{}", recycled(recycle)),
-                color,
+                Peer::of(color),
                 &mut || {
                     read_all(
                         &mut SimpleDecoder::open(&path, opts.clone()).unwrap(),
@@ -196,25 +222,36 @@ fn main() {
         }
 
         // The same into one tensor the caller reuses (`decode_frames_into`, the DataLoader's path): no fresh
-        // batch memory to fault in for every batch.
+        // batch memory to fault in for every batch. The tensor is made once, outside the timed runs, as a caller
+        // that reuses it makes it once.
+        let dims = SimpleDecoder::open(&path, opts.clone())
+            .unwrap()
+            .batch_dims(BATCH);
+        let mut out = Tensor::zeros(dims.as_slice(), (Kind::Uint8, Device::Cpu));
+        let mut into_reused = || {
+            let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
+            let indices: Vec<usize> = (0..n_frames).collect();
+            for chunk in indices.chunks(BATCH) {
+                let mut view = out.narrow(0, 0, chunk.len() as i64);
+                d.decode_frames_into(chunk, &mut view, &FrameTransform::identity())
+                    .unwrap();
+            }
+            std::hint::black_box(&mut out);
+            n_frames
+        };
         row(
             format!("SimpleDecoder {color:?} into a reused tensor"),
-            color,
-            &mut || {
-                let mut d = SimpleDecoder::open(&path, opts.clone()).unwrap();
-                let mut dims = d.get_batch_frames_by_index(&[0]).unwrap().frames.size();
-                dims[0] = BATCH as i64;
-                let mut out = Tensor::zeros(dims.as_slice(), (Kind::Uint8, Device::Cpu));
-                let indices: Vec<usize> = (0..n_frames).collect();
-                for chunk in indices.chunks(BATCH) {
-                    let mut view = out.narrow(0, 0, chunk.len() as i64);
-                    d.decode_frames_into(chunk, &mut view, &FrameTransform::identity())
-                        .unwrap();
-                }
-                std::hint::black_box(&mut out);
-                n_frames
-            },
+            Peer::of(color),
+            &mut into_reused,
         );
+        if color == ColorType::Native {
+            // The same row against ffmpeg writing the same bytes out (`-f rawvideo`): `-f null` copies nothing.
+            row(
+                "  the same, against `-f rawvideo`".to_string(),
+                Peer::Raw,
+                &mut into_reused,
+            );
+        }
 
         for recycle in [true, false] {
             row(
@@ -222,7 +259,7 @@ fn main() {
                     "ThreadedDecoder {color:?} batch {BATCH}{}",
                     recycled(recycle)
                 ),
-                color,
+                Peer::of(color),
                 &mut || {
                     read_all(
                         &mut ThreadedDecoder::open(&path, threaded.clone(), 0).unwrap(),

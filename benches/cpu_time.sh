@@ -10,7 +10,8 @@
 # 3), in turn: `examples/decode_into` (a `SimpleDecoder` with THREADS libavcodec threads, default 2, writing
 # batches of 16 into one reused tensor) on FILE and on its first frame alone (a copy made with the ffmpeg CLI:
 # what loading the program, libtorch and opening the file cost, subtracted), then the two ffmpeg commands with
-# `-threads THREADS`, likewise on FILE and on its first frame. Prints each run, then the medians of CPU milliseconds per frame and the ratios
+# `-threads THREADS`, and `-f rawvideo -y /dev/null` (the planes written out: one copy of each picture, as NATIVE
+# makes into its batch and `-f null` does not), likewise on FILE and on its first frame. Prints each run, then the medians of CPU milliseconds per frame and the ratios
 # ffmpeg / vidloader (above 1: vidloader spends less CPU per frame).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,11 +38,12 @@ for r in $(seq "$runs"); do
         samples[$color]+="$ms "
         echo "run $r: vidloader $color: $whole s whole file, $start s first frame alone: $ms ms a frame"
     done
-    for peer in null rgb24; do
-        fmt=()
-        [ "$peer" = rgb24 ] && fmt=(-pix_fmt rgb24)
-        whole=$(cpu ffmpeg -loglevel error -threads "$threads" -i "$file" "${fmt[@]}" -f null -)
-        start=$(cpu ffmpeg -loglevel error -threads "$threads" -i "$one" "${fmt[@]}" -f null -)
+    for peer in null rgb24 rawvideo; do
+        out=(-f null -)
+        [ "$peer" = rgb24 ] && out=(-pix_fmt rgb24 -f null -)
+        [ "$peer" = rawvideo ] && out=(-f rawvideo -y /dev/null)
+        whole=$(cpu ffmpeg -loglevel error -threads "$threads" -i "$file" "${out[@]}")
+        start=$(cpu ffmpeg -loglevel error -threads "$threads" -i "$one" "${out[@]}")
         ms=$(awk -v w="$whole" -v s="$start" -v n="$frames" 'BEGIN { printf "%.3f", (w - s) * 1000 / (n - 1) }')
         samples[ffmpeg_$peer]+="$ms "
         echo "run $r: ffmpeg $peer: $whole s whole file, $start s first frame alone: $ms ms a frame"
@@ -49,7 +51,7 @@ for r in $(seq "$runs"); do
 done
 median() { tr ' ' '\n' <<< "$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo "file: $file ($frames frames), threads: $threads, median of $runs runs, CPU ms per frame:"
-for row in "native ffmpeg_null" "rgb ffmpeg_rgb24" "rgbp ffmpeg_rgb24"; do
+for row in "native ffmpeg_null" "native ffmpeg_rawvideo" "rgb ffmpeg_rgb24" "rgbp ffmpeg_rgb24"; do
     set -- $row
     ours=$(median "${samples[$1]}")
     peer=$(median "${samples[$2]}")

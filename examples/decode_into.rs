@@ -35,8 +35,7 @@ fn main() -> vidloader::Result<()> {
         .color(color);
     let mut dec = SimpleDecoder::open(&path, opts)?;
     let n = dec.len();
-    let mut dims = dec.get_batch_frames_by_index(&[0])?.frames.size();
-    dims[0] = BATCH as i64;
+    let dims = dec.batch_dims(BATCH);
     let out = Tensor::zeros(dims.as_slice(), (Kind::Uint8, Device::Cpu));
     let indices: Vec<usize> = (0..n).collect();
     for chunk in indices.chunks(BATCH) {

@@ -274,8 +274,11 @@ unsafe fn row_avx2(fx: &FixedYuvToRgb, luma: &[u8], t: &FixedTerms, mut out: Row
     out.check(n);
     let ky = _mm256_set1_epi16(fx.ky);
     let zero = _mm256_setzero_si256();
+    // The masks in both 128-bit lanes.
     // SAFETY: the masks are 16 bytes each.
-    let masks = INTERLEAVE.map(|t| t.map(|m| unsafe { _mm_loadu_si128(m.as_ptr().cast()) }));
+    let masks = INTERLEAVE.map(|t| {
+        t.map(|m| _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(m.as_ptr().cast()) }))
+    });
     let blocks = n / 32;
     for k in 0..blocks {
         let x = 32 * k;
@@ -320,24 +323,26 @@ unsafe fn row_avx2(fx: &FixedYuvToRgb, luma: &[u8], t: &FixedTerms, mut out: Row
                 _mm256_storeu_si256(b.as_mut_ptr().add(x).cast(), vb);
             },
             RowOut::Interleaved(dst) => {
-                // Each half of 16 pixels becomes 48 bytes (see `INTERLEAVE`).
-                let halves =
-                    |v: __m256i| [_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)];
-                let (hr, hg, hb) = (halves(vr), halves(vg), halves(vb));
-                for h in 0..2 {
-                    let planes = [hr[h], hg[h], hb[h]];
-                    for (tb, m) in masks.iter().enumerate() {
-                        let v = _mm_or_si128(
-                            _mm_or_si128(
-                                _mm_shuffle_epi8(planes[0], m[0]),
-                                _mm_shuffle_epi8(planes[1], m[1]),
-                            ),
-                            _mm_shuffle_epi8(planes[2], m[2]),
-                        );
-                        let at = 3 * (x + 16 * h) + 16 * tb;
-                        // SAFETY: `at + 16 <= 3 * (x + 32) <= 3 * n <= dst.len()` (checked above).
-                        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(at).cast(), v) };
-                    }
+                // Shuffled within 128-bit lanes, block `t` of each half of 16 pixels (see `INTERLEAVE`): `x[t]`
+                // holds block `t` of pixels 0-15 in its low lane and of pixels 16-31 in its high lane.
+                let x3 = masks.map(|m| {
+                    _mm256_or_si256(
+                        _mm256_or_si256(
+                            _mm256_shuffle_epi8(vr, m[0]),
+                            _mm256_shuffle_epi8(vg, m[1]),
+                        ),
+                        _mm256_shuffle_epi8(vb, m[2]),
+                    )
+                });
+                // The 96 bytes in order: blocks 0, 1 | 2 of the low half, 0 | 1, 2 of the high half.
+                let out = [
+                    _mm256_permute2x128_si256::<0x20>(x3[0], x3[1]),
+                    _mm256_permute2x128_si256::<0x30>(x3[2], x3[0]),
+                    _mm256_permute2x128_si256::<0x31>(x3[1], x3[2]),
+                ];
+                for (j, v) in out.into_iter().enumerate() {
+                    // SAFETY: `3 * x + 32 * j + 32 <= 3 * (x + 32) <= 3 * n <= dst.len()` (checked above).
+                    unsafe { _mm256_storeu_si256(dst.as_mut_ptr().add(3 * x + 32 * j).cast(), v) };
                 }
             }
         }
