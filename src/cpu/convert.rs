@@ -36,6 +36,7 @@ pub fn write_frame(
     matrix: ColorMatrix,
     range: ColorRange,
     out: &mut [u8],
+    parallel: bool,
 ) -> Result<()> {
     match color {
         ColorType::Native => write_native(frame, out),
@@ -54,7 +55,7 @@ pub fn write_frame(
             match yuv_layout(frame.format()) {
                 Some(layout) => {
                     let conv = YuvToRgb::new(matrix, range, layout.bit_depth);
-                    write_rgb_from_yuv(frame, &layout, &conv, planar, out);
+                    write_rgb_from_yuv(frame, &layout, &conv, planar, out, parallel);
                     Ok(())
                 }
                 None => write_rgb_with_swscale(frame, planar, out),
@@ -361,12 +362,15 @@ fn row_group<'a>(
     }
 }
 
+/// Converts `frame` to RGB (`planar`: three planes) into `out`, one chroma row's luma rows at a time: spread over
+/// rayon's threads when `parallel`, else on the calling thread.
 fn write_rgb_from_yuv(
     frame: &ff::frame::Video,
     layout: &YuvLayout,
     conv: &YuvToRgb,
     planar: bool,
     out: &mut [u8],
+    parallel: bool,
 ) {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     // Rows sharing a chroma row are converted together (the chroma terms are computed once for them).
@@ -378,28 +382,50 @@ fn write_rgb_from_yuv(
         start: 0,
         step: 1,
     };
+    // Group `k` of the picture: its rows (`rows` of them) into `dst`.
+    let convert = |s: &mut RowScratch, k: usize, rows: usize, dst: RgbRows<'_>| {
+        let mut luma = [empty; 2];
+        let group = row_group(frame, layout, k * group, rows, &mut luma);
+        rgb_rows(conv, &group, s, dst);
+    };
     if planar {
         let (r, gb) = out.split_at_mut(w * h);
         let (g, b) = gb.split_at_mut(w * h);
-        r.par_chunks_mut(w * group)
-            .zip(g.par_chunks_mut(w * group))
-            .zip(b.par_chunks_mut(w * group))
-            .with_min_len(min_groups)
-            .enumerate()
-            .for_each_init(RowScratch::default, |s, (k, ((r, g), b))| {
-                let mut luma = [empty; 2];
-                let rows = row_group(frame, layout, k * group, r.len() / w, &mut luma);
-                rgb_rows(conv, &rows, s, RgbRows::Planar([r, g, b]));
-            });
+        let step = w * group;
+        if parallel {
+            r.par_chunks_mut(step)
+                .zip(g.par_chunks_mut(step))
+                .zip(b.par_chunks_mut(step))
+                .with_min_len(min_groups)
+                .enumerate()
+                .for_each_init(RowScratch::default, |s, (k, ((r, g), b))| {
+                    convert(s, k, r.len() / w, RgbRows::Planar([r, g, b]))
+                });
+        } else {
+            let mut s = RowScratch::default();
+            let chunks = r
+                .chunks_mut(step)
+                .zip(g.chunks_mut(step))
+                .zip(b.chunks_mut(step));
+            for (k, ((r, g), b)) in chunks.enumerate() {
+                convert(&mut s, k, r.len() / w, RgbRows::Planar([r, g, b]));
+            }
+        }
     } else {
-        out.par_chunks_mut(3 * w * group)
-            .with_min_len(min_groups)
-            .enumerate()
-            .for_each_init(RowScratch::default, |s, (k, dst)| {
-                let mut luma = [empty; 2];
-                let rows = row_group(frame, layout, k * group, dst.len() / (3 * w), &mut luma);
-                rgb_rows(conv, &rows, s, RgbRows::Interleaved(dst));
-            });
+        let step = 3 * w * group;
+        if parallel {
+            out.par_chunks_mut(step)
+                .with_min_len(min_groups)
+                .enumerate()
+                .for_each_init(RowScratch::default, |s, (k, dst)| {
+                    convert(s, k, dst.len() / (3 * w), RgbRows::Interleaved(dst))
+                });
+        } else {
+            let mut s = RowScratch::default();
+            for (k, dst) in out.chunks_mut(step).enumerate() {
+                convert(&mut s, k, dst.len() / (3 * w), RgbRows::Interleaved(dst));
+            }
+        }
     }
 }
 
@@ -616,8 +642,9 @@ mod tests {
                     let (wu, hu) = (w as usize, h as usize);
                     let mut rgb = vec![0u8; 3 * wu * hu];
                     let mut rgbp = vec![0u8; 3 * wu * hu];
-                    write_frame(&f, ColorType::Rgb, matrix, range, &mut rgb).unwrap();
-                    write_frame(&f, ColorType::Rgbp, matrix, range, &mut rgbp).unwrap();
+                    let parallel = w % 2 == 0;
+                    write_frame(&f, ColorType::Rgb, matrix, range, &mut rgb, parallel).unwrap();
+                    write_frame(&f, ColorType::Rgbp, matrix, range, &mut rgbp, !parallel).unwrap();
                     for y in 0..hu {
                         for x in 0..wu {
                             let (cx, cy) = (x >> layout.shift_x, y >> layout.shift_y);
