@@ -78,9 +78,10 @@ impl CpuDecoder {
 
     /// Whether a full-frame RGB conversion spreads over rayon's threads: only while this decoder's own threads
     /// leave cores free. With one thread per core (or `threads` 0, which asks for that) the cores are busy decoding
-    /// and converting on the calling thread costs less CPU (rayon's threads wake and spin for each frame: about
-    /// 0.3 ms of CPU a 1080p frame on 2 cores); a decoder of one thread (each of a DataLoader's workers) converts
-    /// on its own thread as the fused resize does (see `ResizeTarget::parallel`).
+    /// and converting on the calling thread costs less CPU (rayon's threads wake and spin for each frame: 0.1-0.3
+    /// ms of CPU a 1080p frame on 2 cores, and 15-30 % of the frames/s when another process loads those cores; the
+    /// same frames/s on a quiet machine); a decoder of one thread (each of a DataLoader's workers) converts on its
+    /// own thread as the fused resize does (see `ResizeTarget::parallel`).
     fn convert_in_parallel(&self) -> bool {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         self.threads > 1 && self.threads < cores
