@@ -43,8 +43,10 @@
 #              libnvidia-encode are opened at run time, so on a GPU without NVENC, or a machine without a
 #              driver, opening them fails cleanly), mpeg4. No AV1 encoder: Debian 12 ships no static SVT-AV1
 #              (libsvtav1enc-dev has only libSvtAv1Enc.so), so `Codec::Av1` is Unsupported in this build.
-#              `vidloader synth` / the CLI demo write H.264 with libx264.
-#   muxers   : mp4 mov matroska h264 hevc
+#              `vidloader synth` / the CLI demo write H.264 with libx264. wrapped_avframe and rawvideo, with
+#              the null and rawvideo muxers, only for the ffmpeg program: the CPU benchmark's peers
+#              (`-f null -`, `-f rawvideo`) on the GPU machine.
+#   muxers   : mp4 mov matroska h264 hevc null rawvideo
 #   filters  : scale format null aformat anull aresample atrim trim crop hflip vflip transpose setpts fps
 #              (only for the ffmpeg program)
 #   libs     : avcodec avformat avutil swscale, with pthreads (frame/slice threaded decoding); avfilter and
@@ -62,7 +64,7 @@
 #                             they are part of the stamp, so changing them triggers a rebuild
 set -euo pipefail
 
-SCRIPT_VERSION=5
+SCRIPT_VERSION=6
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 PREFIX="${1:-$repo/target/ffmpeg-static}"
@@ -127,8 +129,8 @@ CONFIGURE_FLAGS=(
     --enable-parser=h264,hevc,vp8,vp9,mpeg4video,mpegvideo,mjpeg,av1
     --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,vp9_superframe_split,extract_extradata,null
     --enable-protocol=file,pipe
-    --enable-encoder=mpeg4,libx264,libx265,h264_nvenc,hevc_nvenc
-    --enable-muxer=mp4,mov,matroska,h264,hevc
+    --enable-encoder=mpeg4,libx264,libx265,h264_nvenc,hevc_nvenc,wrapped_avframe,rawvideo
+    --enable-muxer=mp4,mov,matroska,h264,hevc,null,rawvideo
     # What the ffmpeg program's filter graph needs (format conversion, and what ffmpeg selects anyway).
     --enable-filter=scale,format,null,aformat,anull,aresample,atrim,trim,crop,hflip,vflip,transpose,setpts,fps
 )
