@@ -323,9 +323,9 @@ unsafe fn row_avx2(fx: &FixedYuvToRgb, luma: &[u8], t: &FixedTerms, mut out: Row
                 _mm256_storeu_si256(b.as_mut_ptr().add(x).cast(), vb);
             },
             RowOut::Interleaved(dst) => {
-                // Shuffled within 128-bit lanes, block `t` of each half of 16 pixels (see `INTERLEAVE`): `x[t]`
-                // holds block `t` of pixels 0-15 in its low lane and of pixels 16-31 in its high lane.
-                let x3 = masks.map(|m| {
+                // Shuffled within 128-bit lanes (see `INTERLEAVE`): `by_block[t]` holds the 16-byte block `t` of
+                // pixels 0-15 in its low lane and that of pixels 16-31 in its high lane.
+                let by_block = masks.map(|m| {
                     _mm256_or_si256(
                         _mm256_or_si256(
                             _mm256_shuffle_epi8(vr, m[0]),
@@ -336,9 +336,9 @@ unsafe fn row_avx2(fx: &FixedYuvToRgb, luma: &[u8], t: &FixedTerms, mut out: Row
                 });
                 // The 96 bytes in order: blocks 0, 1 | 2 of the low half, 0 | 1, 2 of the high half.
                 let out = [
-                    _mm256_permute2x128_si256::<0x20>(x3[0], x3[1]),
-                    _mm256_permute2x128_si256::<0x30>(x3[2], x3[0]),
-                    _mm256_permute2x128_si256::<0x31>(x3[1], x3[2]),
+                    _mm256_permute2x128_si256::<0x20>(by_block[0], by_block[1]),
+                    _mm256_permute2x128_si256::<0x30>(by_block[2], by_block[0]),
+                    _mm256_permute2x128_si256::<0x31>(by_block[1], by_block[2]),
                 ];
                 for (j, v) in out.into_iter().enumerate() {
                     // SAFETY: `3 * x + 32 * j + 32 <= 3 * (x + 32) <= 3 * n <= dst.len()` (checked above).
