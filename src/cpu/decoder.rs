@@ -15,6 +15,8 @@ pub(crate) struct CpuDecoder {
     frame: ff::frame::Video,
     has_frame: bool,
     threads: usize,
+    /// Full-frame RGB conversions spread over rayon's threads (see [`convert_in_parallel`]).
+    parallel_convert: bool,
     extradata: Vec<u8>,
     matrix: ColorMatrix,
     range: ColorRange,
@@ -58,6 +60,17 @@ fn open_decoder(demuxer: &Demuxer, threads: usize) -> Result<ff::decoder::Video>
     })
 }
 
+/// Whether a full-frame RGB conversion spreads over rayon's threads: only while a decoder's own `threads`
+/// leave cores free. With one thread per core (or `threads` 0, which asks for that) the cores are busy decoding
+/// and converting on the calling thread costs less CPU (rayon's threads wake and spin for each frame: 0.1-0.3
+/// ms of CPU a 1080p frame on 2 cores, and 15-30 % of the frames/s when another process loads those cores; the
+/// same frames/s on a quiet machine); a decoder of one thread (each of a DataLoader's workers) converts on its
+/// own thread as the fused resize does (see `ResizeTarget::parallel`).
+fn convert_in_parallel(threads: usize) -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    threads > 1 && threads < cores
+}
+
 impl CpuDecoder {
     /// A decoder for `demuxer`'s stream with `threads` decoding threads (0 = one per core).
     pub(crate) fn new(demuxer: &Demuxer, threads: usize) -> Result<Self> {
@@ -68,23 +81,13 @@ impl CpuDecoder {
             frame: ff::frame::Video::empty(),
             has_frame: false,
             threads,
+            parallel_convert: convert_in_parallel(threads),
             extradata: demuxer.extradata(),
             matrix: info.color_matrix,
             range: info.color_range,
             source_name: demuxer.source().name(),
             upload: None,
         })
-    }
-
-    /// Whether a full-frame RGB conversion spreads over rayon's threads: only while this decoder's own threads
-    /// leave cores free. With one thread per core (or `threads` 0, which asks for that) the cores are busy decoding
-    /// and converting on the calling thread costs less CPU (rayon's threads wake and spin for each frame: 0.1-0.3
-    /// ms of CPU a 1080p frame on 2 cores, and 15-30 % of the frames/s when another process loads those cores; the
-    /// same frames/s on a quiet machine); a decoder of one thread (each of a DataLoader's workers) converts on its
-    /// own thread as the fused resize does (see `ResizeTarget::parallel`).
-    fn convert_in_parallel(&self) -> bool {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        self.threads > 1 && self.threads < cores
     }
 
     fn corrupt(&self, e: ff::Error) -> Error {
@@ -160,7 +163,7 @@ impl FrameDecoder for CpuDecoder {
                 self.matrix,
                 self.range,
                 out,
-                self.convert_in_parallel(),
+                self.parallel_convert,
             ),
             FrameSink::HostResized { values, target } => {
                 write_frame_resized(&self.frame, self.matrix, self.range, target, values)
