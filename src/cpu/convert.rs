@@ -317,12 +317,7 @@ fn chroma_samples<'a>(
             step: 2,
         }
     } else {
-        Samples {
-            row: &frame.data(1 + c)[cy * frame.stride(1 + c)..],
-            wide,
-            start: 0,
-            step: 1,
-        }
+        Samples::contiguous(&frame.data(1 + c)[cy * frame.stride(1 + c)..], wide)
     }
 }
 
@@ -338,12 +333,7 @@ fn row_group<'a>(
     let width = frame.width() as usize;
     let wide = layout.bit_depth > 8;
     for (k, l) in luma.iter_mut().enumerate().take(rows) {
-        *l = Samples {
-            row: &frame.data(0)[(y0 + k) * frame.stride(0)..],
-            wide,
-            start: 0,
-            step: 1,
-        };
+        *l = Samples::contiguous(&frame.data(0)[(y0 + k) * frame.stride(0)..], wide);
     }
     let chroma = (!layout.grey).then(|| {
         let cw = (width + (1 << layout.shift_x) - 1) >> layout.shift_x;
@@ -376,12 +366,7 @@ fn write_rgb_from_yuv(
     // Rows sharing a chroma row are converted together (the chroma terms are computed once for them).
     let group = 1usize << layout.shift_y;
     let min_groups = MIN_ROWS_PER_TASK.div_ceil(group);
-    let empty = Samples {
-        row: &[],
-        wide: false,
-        start: 0,
-        step: 1,
-    };
+    let empty = Samples::contiguous(&[], false);
     // Group `k` of the picture: its rows (`rows` of them) into `dst`.
     let convert = |s: &mut RowScratch, k: usize, rows: usize, dst: RgbRows<'_>| {
         let mut luma = [empty; 2];

@@ -25,6 +25,18 @@ pub(crate) struct Samples<'a> {
     pub step: usize,
 }
 
+impl<'a> Samples<'a> {
+    /// The samples of `row` from its first on, one after another (`wide`: 16-bit little-endian).
+    pub(crate) fn contiguous(row: &'a [u8], wide: bool) -> Self {
+        Samples {
+            row,
+            wide,
+            start: 0,
+            step: 1,
+        }
+    }
+}
+
 /// `(sample - off) * scale` for `n` samples of `src`, into `out` (resized to `n`).
 #[inline(always)]
 pub(crate) fn load_scaled(src: Samples<'_>, n: usize, off: f32, scale: f32, out: &mut Vec<f32>) {
@@ -615,14 +627,7 @@ mod tests {
         let cb: Vec<u8> = vec![0, 128, 240, 255];
         let cr: Vec<u8> = vec![255, 16, 128, 3];
         let mut luma = Vec::new();
-        fn sample(row: &[u8]) -> Samples<'_> {
-            Samples {
-                row,
-                wide: false,
-                start: 0,
-                step: 1,
-            }
-        }
+        let sample = |row| Samples::contiguous(row, false);
         load_scaled(sample(&y), 7, conv.y_off, conv.y_scale, &mut luma);
         let mut terms = ChromaTerms::default();
         terms.compute(&conv, sample(&cb), sample(&cr), 4, 1, 7);
@@ -734,14 +739,7 @@ mod tests {
             bytes(cw * 2, 2),
             bytes(cw * 2, 3),
         );
-        fn sample(row: &[u8]) -> Samples<'_> {
-            Samples {
-                row,
-                wide: true,
-                start: 0,
-                step: 1,
-            }
-        }
+        let sample = |row| Samples::contiguous(row, true);
         let luma = [sample(&y0), sample(&y1)];
         let group = RowGroup {
             luma: &luma,

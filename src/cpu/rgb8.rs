@@ -430,14 +430,6 @@ mod tests {
                 .map(|i| ((i * 37 + k * 101) ^ (i * i)) as u8)
                 .collect()
         };
-        fn sample(row: &[u8]) -> Samples<'_> {
-            Samples {
-                row,
-                wide: false,
-                start: 0,
-                step: 1,
-            }
-        }
         fn rows(out: &mut [u8], w: usize, planar: bool) -> RgbRows<'_> {
             if planar {
                 let (r, gb) = out.split_at_mut(2 * w);
@@ -451,11 +443,21 @@ mod tests {
             for shift_x in [0u32, 1] {
                 let cw = (w + (1 << shift_x) - 1) >> shift_x;
                 let (y0, y1, cb, cr) = (bytes(w, 0), bytes(w, 1), bytes(cw, 2), bytes(cw, 3));
-                let luma = [sample(&y0), sample(&y1)];
+                let luma = [
+                    Samples::contiguous(&y0, false),
+                    Samples::contiguous(&y1, false),
+                ];
                 for grey in [false, true] {
                     let group = RowGroup {
                         luma: &luma,
-                        chroma: (!grey).then(|| (sample(&cb), sample(&cr), cw, shift_x)),
+                        chroma: (!grey).then(|| {
+                            (
+                                Samples::contiguous(&cb, false),
+                                Samples::contiguous(&cr, false),
+                                cw,
+                                shift_x,
+                            )
+                        }),
                         width: w,
                     };
                     let conv = YuvToRgb::new(ColorMatrix::Bt709, ColorRange::Limited, 8);
