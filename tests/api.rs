@@ -422,3 +422,57 @@ fn cpu_resize_in_one_pass_matches_torch_resize_of_full_frames() {
         }
     }
 }
+
+/// A CPU decoder with frame threads hands its pictures to a writer thread that fills the batch while decoding goes
+/// on; a decoder of one thread writes them itself. Both give the same bytes, for every colour type, for full-size
+/// and resized slots, for random and duplicate indices, and for a request of one frame (written in place).
+#[test]
+fn frames_written_on_a_writer_thread_equal_frames_written_by_the_decoder() {
+    use tch::{Device, Kind, Tensor};
+    use vidloader::{FrameTransform, Normalize};
+    let path = fixture("h264_b3_gop30.mp4");
+    let requests: [&[usize]; 3] = [&[0, 1, 2, 3, 4, 5, 6, 7], &[40, 3, 17, 3, 59], &[12]];
+    for color in [ColorType::Native, ColorType::Rgb, ColorType::Rgbp] {
+        let decode = |threads: usize, indices: &[usize], resized: bool| {
+            let opts = DecoderOptions::default()
+                .backend(Backend::Cpu)
+                .threads(threads)
+                .color(color);
+            let mut dec = SimpleDecoder::open(&path, opts).unwrap();
+            if !resized {
+                let dims = dec.batch_dims(indices.len());
+                let mut out = Tensor::zeros(dims.as_slice(), (Kind::Uint8, Device::Cpu));
+                dec.decode_frames_into(indices, &mut out, &FrameTransform::identity())
+                    .unwrap();
+                return out;
+            }
+            let n = indices.len() as i64;
+            let dims: Vec<i64> = if color == ColorType::Rgb {
+                vec![n, 40, 56, 3]
+            } else {
+                vec![n, 3, 40, 56]
+            };
+            let mut out = Tensor::zeros(dims.as_slice(), (Kind::Float, Device::Cpu));
+            let t = FrameTransform {
+                crop: None,
+                normalize: Some(Normalize::imagenet()),
+            };
+            dec.decode_frames_into(indices, &mut out, &t).unwrap();
+            out
+        };
+        for indices in requests {
+            for resized in [false, true] {
+                if resized && color == ColorType::Native {
+                    continue;
+                }
+                let own = decode(1, indices, resized);
+                let handed_over = decode(2, indices, resized);
+                assert!(
+                    own.equal(&handed_over),
+                    "{color:?} {indices:?} resized {resized}: the writer thread wrote other values"
+                );
+                assert!(own.abs().sum(Kind::Double).double_value(&[]) > 0.0);
+            }
+        }
+    }
+}

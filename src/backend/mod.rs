@@ -73,6 +73,13 @@ pub(crate) enum FrameSink<'a> {
     },
 }
 
+/// A decoded picture taken out of its decoder ([`FrameDecoder::detach_current`]): it owns its planes and writes
+/// them into a host sink ([`FrameSink::Host`] or [`FrameSink::HostResized`]) on whatever thread holds it.
+pub(crate) trait HostPicture: Send {
+    /// Writes the picture into `sink` as `color`, as [`FrameDecoder::write_current`] would have.
+    fn write(self: Box<Self>, color: ColorType, sink: FrameSink<'_>) -> Result<()>;
+}
+
 /// A frame decoder: packets in, frames out, the current frame written into a slot on request.
 pub(crate) trait FrameDecoder: Send {
     /// Points the decoder at a new stream with the same [`DecoderKey`] (the pool's reuse path).
@@ -99,6 +106,19 @@ pub(crate) trait FrameDecoder: Send {
     /// those stamped up to `last_pts`, instead of decoding pictures the request does not need. Without effect on
     /// decoders that hold nothing back.
     fn set_input_complete(&mut self, _complete: bool, _last_pts: Option<i64>) {}
+
+    /// Whether the lane should hand this decoder's pictures to a writer thread ([`FrameDecoder::detach_current`])
+    /// instead of writing them on the decoding thread. True for a CPU decoder with frame threads: its calling
+    /// thread otherwise writes each picture while one decoding thread waits for the next packet.
+    fn writes_off_thread(&self) -> bool {
+        false
+    }
+
+    /// Takes the current frame out of the decoder, to be written into a host sink on another thread while
+    /// decoding goes on (`None` for a decoder that writes only where it decodes, or without a current frame).
+    fn detach_current(&mut self) -> Option<Box<dyn HostPicture>> {
+        None
+    }
 
     /// Waits until every slot written so far is complete. A decoder may return from `write_current` with the
     /// write still in flight (NVDEC, so that packets sent meanwhile do not delay it); the lane calls this before

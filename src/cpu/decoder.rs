@@ -2,7 +2,7 @@
 
 use ffmpeg_next as ff;
 
-use crate::backend::{FrameDecoder, FrameSink};
+use crate::backend::{FrameDecoder, FrameSink, HostPicture};
 use crate::cpu::convert::{stage_frame, staged_layout, write_frame, write_frame_resized};
 use crate::cuda::{GpuContext, HostUpload};
 use crate::error::{Error, Result};
@@ -17,6 +17,8 @@ pub(crate) struct CpuDecoder {
     threads: usize,
     /// Full-frame RGB conversions spread over rayon's threads (see [`convert_in_parallel`]).
     parallel_convert: bool,
+    /// Pictures are handed to the lane's writer thread (see [`writes_off_thread`]).
+    off_thread_writes: bool,
     extradata: Vec<u8>,
     matrix: ColorMatrix,
     range: ColorRange,
@@ -71,6 +73,18 @@ fn convert_in_parallel(threads: usize) -> bool {
     threads > 1 && threads < cores
 }
 
+/// Whether a decoder of `threads` decoding threads (0 = one per core) hands its pictures to a writer thread: only
+/// with frame threads. Then the calling thread's `avcodec_send_packet` hands a packet to a decoding thread and
+/// waits for the next picture in order; a picture written on that thread leaves the decoding thread that made it
+/// without a packet until the write is done (the copy of each 1080p picture cost a tenth of the frames/s on 2
+/// cores). A decoder of one thread decodes on the calling thread, where writing in turn costs nothing extra.
+fn writes_off_thread(threads: usize) -> bool {
+    match threads {
+        0 => std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+        n => n > 1,
+    }
+}
+
 impl CpuDecoder {
     /// A decoder for `demuxer`'s stream with `threads` decoding threads (0 = one per core).
     pub(crate) fn new(demuxer: &Demuxer, threads: usize) -> Result<Self> {
@@ -82,12 +96,23 @@ impl CpuDecoder {
             has_frame: false,
             threads,
             parallel_convert: convert_in_parallel(threads),
+            off_thread_writes: writes_off_thread(threads),
             extradata: demuxer.extradata(),
             matrix: info.color_matrix,
             range: info.color_range,
             source_name: demuxer.source().name(),
             upload: None,
         })
+    }
+
+    /// The current frame with what writing it needs.
+    fn picture_ref(&self) -> CpuPicture<&ff::frame::Video> {
+        CpuPicture {
+            frame: &self.frame,
+            matrix: self.matrix,
+            range: self.range,
+            parallel_convert: self.parallel_convert,
+        }
     }
 
     fn corrupt(&self, e: ff::Error) -> Error {
@@ -157,16 +182,8 @@ impl FrameDecoder for CpuDecoder {
             return Err(Error::InvalidArgument("no decoded frame to write".into()));
         }
         match sink {
-            FrameSink::Host(out) => write_frame(
-                &self.frame,
-                color,
-                self.matrix,
-                self.range,
-                out,
-                self.parallel_convert,
-            ),
-            FrameSink::HostResized { values, target } => {
-                write_frame_resized(&self.frame, self.matrix, self.range, target, values)
+            FrameSink::Host(_) | FrameSink::HostResized { .. } => {
+                self.picture_ref().write_to_host(color, sink)
             }
             FrameSink::Device { slot, transform } => {
                 let (w, h) = (self.frame.width(), self.frame.height());
@@ -207,5 +224,63 @@ impl FrameDecoder for CpuDecoder {
     fn flush(&mut self) {
         self.decoder.flush();
         self.has_frame = false;
+    }
+
+    fn writes_off_thread(&self) -> bool {
+        self.off_thread_writes
+    }
+
+    fn detach_current(&mut self) -> Option<Box<dyn HostPicture>> {
+        if !self.off_thread_writes || !self.has_frame {
+            return None;
+        }
+        self.has_frame = false;
+        // The frame's buffers are reference counted: libavcodec keeps its own references to the pictures it
+        // still predicts from, and this one's planes stay valid until the writer drops it.
+        let frame = std::mem::replace(&mut self.frame, ff::frame::Video::empty());
+        Some(Box::new(CpuPicture {
+            frame,
+            matrix: self.matrix,
+            range: self.range,
+            parallel_convert: self.parallel_convert,
+        }))
+    }
+}
+
+/// A decoded picture with what writing it needs: the current frame of a [`CpuDecoder`], borrowed
+/// ([`CpuDecoder::picture_ref`]) or taken out of it ([`FrameDecoder::detach_current`]).
+struct CpuPicture<F> {
+    frame: F,
+    matrix: ColorMatrix,
+    range: ColorRange,
+    parallel_convert: bool,
+}
+
+impl<F: std::borrow::Borrow<ff::frame::Video>> CpuPicture<F> {
+    /// Writes the picture into a host sink ([`FrameSink::Host`] or [`FrameSink::HostResized`]).
+    fn write_to_host(&self, color: ColorType, sink: FrameSink<'_>) -> Result<()> {
+        let frame = self.frame.borrow();
+        match sink {
+            FrameSink::Host(out) => write_frame(
+                frame,
+                color,
+                self.matrix,
+                self.range,
+                out,
+                self.parallel_convert,
+            ),
+            FrameSink::HostResized { values, target } => {
+                write_frame_resized(frame, self.matrix, self.range, target, values)
+            }
+            FrameSink::Device { .. } => Err(Error::InvalidArgument(
+                "a picture taken out of its CPU decoder is written to host memory only".into(),
+            )),
+        }
+    }
+}
+
+impl HostPicture for CpuPicture<ff::frame::Video> {
+    fn write(self: Box<Self>, color: ColorType, sink: FrameSink<'_>) -> Result<()> {
+        self.write_to_host(color, sink)
     }
 }

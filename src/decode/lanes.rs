@@ -11,6 +11,7 @@ use tch::Tensor;
 
 use crate::backend::{Backend, FrameDecoder, FrameSink};
 use crate::bitstream::nal::{self, NalCodec, NalFraming};
+use crate::decode::host_writer::{self, DetachedSlots, HostSlot};
 use crate::decode::picture_plan::{substitute, GroupPlan};
 use crate::decode::stats::DecodeWork;
 use crate::error::{Error, Result};
@@ -69,9 +70,34 @@ pub(crate) enum Output<'a> {
         batch: Tensor,
         transform: FrameTransform,
     },
+    /// Host slots filled by a writer thread (see [`host_writer`]).
+    Detached(DetachedSlots<'a>),
 }
 
 impl Output<'_> {
+    /// The host slots, one per `Host`/`HostResized` slot, for a writer thread (`None` for other outputs).
+    fn host_slots(&mut self) -> Option<Vec<Option<HostSlot<'_>>>> {
+        match self {
+            Output::Host { bytes, frame_bytes } => Some(
+                bytes
+                    .chunks_mut((*frame_bytes).max(1))
+                    .map(|b| Some(HostSlot::Bytes(b)))
+                    .collect(),
+            ),
+            Output::HostResized { values, target } => {
+                let n = (3 * target.width * target.height).max(1);
+                let target: &ResizeTarget = target;
+                Some(
+                    values
+                        .chunks_mut(n)
+                        .map(|values| Some(HostSlot::Resized { values, target }))
+                        .collect(),
+                )
+            }
+            Output::Device { .. } | Output::Detached(_) => None,
+        }
+    }
+
     /// Writes `decoder`'s current frame into slot `slot`.
     fn write(
         &mut self,
@@ -97,6 +123,7 @@ impl Output<'_> {
                     },
                 )
             }
+            Output::Detached(slots) => slots.write(decoder, slot),
             Output::Device { batch, transform } => {
                 let mut view = batch.f_select(0, slot as i64)?;
                 decoder.write_current(
@@ -407,9 +434,29 @@ impl Lane {
         Ok(())
     }
 
+    /// Decodes `groups` (in decode order) into `out`'s slots. Host slots of a request for several frames go
+    /// through a writer thread where the decoder hands its pictures out ([`FrameDecoder::writes_off_thread`]).
+    pub(crate) fn decode_groups(
+        &mut self,
+        req: &Request<'_>,
+        groups: &[(usize, Vec<usize>)],
+        out: &mut Output<'_>,
+    ) -> Result<()> {
+        if req.slots.len() > 1 && self.decoder.writes_off_thread() {
+            if let Some(slots) = out.host_slots() {
+                let (writing, result) = host_writer::with_writer(req.color, slots, |detached| {
+                    self.decode_groups_in_turn(req, groups, &mut Output::Detached(detached))
+                });
+                self.work.times.write += writing;
+                return result;
+            }
+        }
+        self.decode_groups_in_turn(req, groups, out)
+    }
+
     /// Decodes `groups` (in decode order) one after the other; each group's slots are complete before the next
     /// group starts (the decoder's writes still in flight are waited for, also after an error).
-    pub(crate) fn decode_groups(
+    fn decode_groups_in_turn(
         &mut self,
         req: &Request<'_>,
         groups: &[(usize, Vec<usize>)],

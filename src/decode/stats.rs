@@ -33,7 +33,8 @@ pub struct DecodeTimes {
     /// Taking decoded pictures out of the decoder (on the CPU, part of decoding happens here).
     pub receive: Duration,
     /// Converting wanted pictures into their slots, waiting for the GPU to finish each (NVDEC: map, kernel,
-    /// synchronise, unmap).
+    /// synchronise, unmap). A CPU decoder with frame threads writes on a thread of its own while decoding goes
+    /// on: its writing time is counted here as well as the time the lane waited to hand pictures over.
     pub write: Duration,
     /// Seeking and resetting the decoder for a keyframe restart.
     pub restart: Duration,
