@@ -55,7 +55,10 @@ impl DecoderOptions {
         self.backend = backend;
         self
     }
-    /// Sets the number of CPU decoding threads (0 = one per core).
+    /// Sets the number of CPU decoding threads (0 = one per core). With more than one, libavcodec decodes
+    /// several pictures at once on threads of its own, and a request for several frames also starts a writer
+    /// thread that copies or converts each picture into the batch while the next ones decode; with one, decoding
+    /// and writing run on the calling thread (what a loader worker wants, when the workers fill the cores).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
         self
