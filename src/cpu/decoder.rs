@@ -15,10 +15,8 @@ pub(crate) struct CpuDecoder {
     frame: ff::frame::Video,
     has_frame: bool,
     threads: usize,
-    /// Full-frame RGB conversions spread over rayon's threads (see [`convert_in_parallel`]).
-    parallel_convert: bool,
-    /// Pictures are handed to the lane's writer thread (see [`writes_off_thread`]).
-    off_thread_writes: bool,
+    /// Where pictures are written.
+    writes: WritePlan,
     extradata: Vec<u8>,
     matrix: ColorMatrix,
     range: ColorRange,
@@ -62,26 +60,41 @@ fn open_decoder(demuxer: &Demuxer, threads: usize) -> Result<ff::decoder::Video>
     })
 }
 
-/// Whether a full-frame RGB conversion spreads over rayon's threads: only while a decoder's own `threads`
-/// leave cores free. With one thread per core (or `threads` 0, which asks for that) the cores are busy decoding
-/// and converting on the calling thread costs less CPU (rayon's threads wake and spin for each frame: 0.1-0.3
-/// ms of CPU a 1080p frame on 2 cores, and 15-30 % of the frames/s when another process loads those cores; the
-/// same frames/s on a quiet machine); a decoder of one thread (each of a DataLoader's workers) converts on its
-/// own thread as the fused resize does (see `ResizeTarget::parallel`).
-fn convert_in_parallel(threads: usize) -> bool {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    threads > 1 && threads < cores
+/// Where a decoder's pictures are written, decided once from its decoding threads and the cores the process may
+/// use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WritePlan {
+    /// Pictures go to the lane's writer thread ([`FrameDecoder::detach_current`]).
+    off_thread: bool,
+    /// A full-frame RGB conversion on the decoding (calling) thread spreads over rayon's threads.
+    parallel_here: bool,
+    /// The same on the writer thread.
+    parallel_off_thread: bool,
 }
 
-/// Whether a decoder of `threads` decoding threads (0 = one per core) hands its pictures to a writer thread: only
-/// with frame threads. Then the calling thread's `avcodec_send_packet` hands a packet to a decoding thread and
-/// waits for the next picture in order; a picture written on that thread leaves the decoding thread that made it
-/// without a packet until the write is done (the copy of each 1080p picture cost a tenth of the frames/s on 2
-/// cores). A decoder of one thread decodes on the calling thread, where writing in turn costs nothing extra.
-fn writes_off_thread(threads: usize) -> bool {
-    match threads {
-        0 => std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
-        n => n > 1,
+impl WritePlan {
+    /// The plan for a decoder of `threads` decoding threads (0 = one per core) on `cores` cores.
+    ///
+    /// - Writer thread: only with frame threads. The calling thread's `avcodec_send_packet` hands a packet to a
+    ///   decoding thread and waits for the next picture in order; a picture written on the calling thread left
+    ///   the decoding thread that made it without a packet until the write was done (on the GPU machine's 16
+    ///   cores with 2 threads, 1080p: NATIVE 0.94-0.96 -> 1.03-1.04 of `ffmpeg -f null`). A decoder of one thread
+    ///   decodes on the calling thread, where writing costs nothing extra.
+    /// - Rayon on the calling thread: only while the decoder's threads leave cores free. With one thread per core
+    ///   the cores are busy decoding, and rayon's threads wake and spin for each frame (0.1-0.3 ms of CPU a 1080p
+    ///   frame on 2 cores, and 15-30 % of the frames/s when another process loads those cores).
+    /// - Rayon on the writer thread: also with four decoding threads or more, where one writer falls behind the
+    ///   decoders (16 threads on 16 cores, 1080p RGB into new batch tensors, whose pages the kernel zeroes on the
+    ///   first write: 437 -> 594 frames/s, and 680 -> 707 into a reused tensor).
+    fn new(threads: usize, cores: usize) -> Self {
+        let threads = if threads == 0 { cores } else { threads };
+        let frame_threads = threads > 1 && cores > 1;
+        let cores_free = threads > 1 && threads < cores;
+        WritePlan {
+            off_thread: frame_threads,
+            parallel_here: cores_free,
+            parallel_off_thread: cores_free || (frame_threads && threads >= 4),
+        }
     }
 }
 
@@ -95,8 +108,10 @@ impl CpuDecoder {
             frame: ff::frame::Video::empty(),
             has_frame: false,
             threads,
-            parallel_convert: convert_in_parallel(threads),
-            off_thread_writes: writes_off_thread(threads),
+            writes: WritePlan::new(
+                threads,
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
             extradata: demuxer.extradata(),
             matrix: info.color_matrix,
             range: info.color_range,
@@ -111,7 +126,7 @@ impl CpuDecoder {
             frame: &self.frame,
             matrix: self.matrix,
             range: self.range,
-            parallel_convert: self.parallel_convert,
+            parallel_convert: self.writes.parallel_here,
         }
     }
 
@@ -227,11 +242,11 @@ impl FrameDecoder for CpuDecoder {
     }
 
     fn writes_off_thread(&self) -> bool {
-        self.off_thread_writes
+        self.writes.off_thread
     }
 
     fn detach_current(&mut self) -> Option<Box<dyn HostPicture>> {
-        if !self.off_thread_writes || !self.has_frame {
+        if !self.writes.off_thread || !self.has_frame {
             return None;
         }
         self.has_frame = false;
@@ -242,7 +257,7 @@ impl FrameDecoder for CpuDecoder {
             frame,
             matrix: self.matrix,
             range: self.range,
-            parallel_convert: self.parallel_convert,
+            parallel_convert: self.writes.parallel_off_thread,
         }))
     }
 }
@@ -282,5 +297,34 @@ impl<F: std::borrow::Borrow<ff::frame::Video>> CpuPicture<F> {
 impl HostPicture for CpuPicture<ff::frame::Video> {
     fn write(self: Box<Self>, color: ColorType, sink: FrameSink<'_>) -> Result<()> {
         self.write_to_host(color, sink)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WritePlan;
+
+    fn plan(off_thread: bool, parallel_here: bool, parallel_off_thread: bool) -> WritePlan {
+        WritePlan {
+            off_thread,
+            parallel_here,
+            parallel_off_thread,
+        }
+    }
+
+    #[test]
+    fn write_plans_follow_threads_and_cores() {
+        // One decoding thread (a loader worker's): everything on the calling thread.
+        assert_eq!(WritePlan::new(1, 16), plan(false, false, false));
+        // Frame threads on a machine they fill: a writer thread converting on its own.
+        assert_eq!(WritePlan::new(2, 2), plan(true, false, false));
+        assert_eq!(WritePlan::new(0, 2), plan(true, false, false));
+        // Cores left free: rayon wherever the picture is written.
+        assert_eq!(WritePlan::new(2, 16), plan(true, true, true));
+        // Many threads filling the cores: the writer alone would fall behind.
+        assert_eq!(WritePlan::new(16, 16), plan(true, false, true));
+        assert_eq!(WritePlan::new(0, 16), plan(true, false, true));
+        // One core: libavcodec decodes on the calling thread whatever the count.
+        assert_eq!(WritePlan::new(0, 1), plan(false, false, false));
     }
 }
