@@ -130,6 +130,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// `i` as an index into `len` items, or [`Error::OutOfRange`].
+    pub(crate) fn check_index(i: i64, len: usize) -> Result<usize> {
+        match usize::try_from(i) {
+            Ok(u) if u < len => Ok(u),
+            _ => Err(Error::OutOfRange { index: i, len }),
+        }
+    }
+
     /// Wraps an I/O error with a note of what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

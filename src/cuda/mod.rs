@@ -92,25 +92,39 @@ pub fn default_gpu() -> usize {
 /// ([`default_gpu`], `PacketDecoderOptions::default()`).
 pub const DEFAULT_GPU: usize = 0;
 
+/// [`Error::GpuUnavailable`] unless the CUDA driver library can be loaded.
+fn require_driver() -> Result<()> {
+    if driver_present() {
+        Ok(())
+    } else {
+        Err(Error::GpuUnavailable(
+            "the CUDA driver library (libcuda.so.1) is not installed or cannot be loaded".into(),
+        ))
+    }
+}
+
+/// Initialises the driver and checks that device `ordinal` exists ([`Error::GpuUnavailable`] otherwise). Call
+/// it inside `catch_unwind`: cudarc panics where the driver library lacks a function it needs.
+fn init_device(ordinal: usize) -> Result<()> {
+    cu::init().map_err(|e| Error::GpuUnavailable(format!("cuInit failed: {e:?}")))?;
+    let count = cu::device::get_count()
+        .map_err(|e| Error::GpuUnavailable(format!("cuDeviceGetCount: {e:?}")))?;
+    if ordinal >= count.max(0) as usize {
+        return Err(Error::GpuUnavailable(format!(
+            "no CUDA device {ordinal}: this machine has {count}"
+        )));
+    }
+    Ok(())
+}
+
 /// Whether device `ordinal`'s primary context is active (retained by someone in this process: vidloader, torch or
 /// another library), from `cuDevicePrimaryCtxGetState`. It neither creates nor retains a context, so it is the
 /// check that a process working on GPU `n` left every other GPU alone. [`Error::GpuUnavailable`] without a driver or
 /// for a device that does not exist.
 pub fn primary_context_active(ordinal: usize) -> Result<bool> {
-    if !driver_present() {
-        return Err(Error::GpuUnavailable(
-            "the CUDA driver library (libcuda.so.1) is not installed or cannot be loaded".into(),
-        ));
-    }
+    require_driver()?;
     std::panic::catch_unwind(|| -> Result<bool> {
-        cu::init().map_err(|e| Error::GpuUnavailable(format!("cuInit failed: {e:?}")))?;
-        let count = cu::device::get_count()
-            .map_err(|e| Error::GpuUnavailable(format!("cuDeviceGetCount: {e:?}")))?;
-        if ordinal >= count.max(0) as usize {
-            return Err(Error::GpuUnavailable(format!(
-                "no CUDA device {ordinal}: this machine has {count}"
-            )));
-        }
+        init_device(ordinal)?;
         let dev = cu::device::get(ordinal as i32).map_err(|e| cuda_err("cuDeviceGet", e))?;
         let (mut flags, mut active) = (0u32, 0i32);
         // SAFETY: `dev` came from cuDeviceGet; both out-pointers are valid for the call. The call only reads state.
@@ -159,21 +173,9 @@ impl GpuContext {
     /// Returns [`Error::GpuUnavailable`] when the CUDA driver library is missing, `cuInit` fails (no device, driver
     /// mismatch) or `ordinal` is not a device; [`Error::Cuda`] when retaining the context fails. Never panics.
     pub fn new(ordinal: usize) -> Result<Arc<Self>> {
-        if !driver_present() {
-            return Err(Error::GpuUnavailable(
-                "the CUDA driver library (libcuda.so.1) is not installed or cannot be loaded"
-                    .into(),
-            ));
-        }
+        require_driver()?;
         let made = std::panic::catch_unwind(|| -> Result<Arc<Self>> {
-            cu::init().map_err(|e| Error::GpuUnavailable(format!("cuInit failed: {e:?}")))?;
-            let count = cu::device::get_count()
-                .map_err(|e| Error::GpuUnavailable(format!("cuDeviceGetCount: {e:?}")))?;
-            if ordinal >= count.max(0) as usize {
-                return Err(Error::GpuUnavailable(format!(
-                    "no CUDA device {ordinal}: this machine has {count}"
-                )));
-            }
+            init_device(ordinal)?;
             let ctx =
                 CudaContext::new(ordinal).map_err(|e| cuda_err("cuDevicePrimaryCtxRetain", e))?;
             let name = ctx

@@ -204,14 +204,7 @@ impl Timeline<'_> {
 
     /// Checks that `i` is a frame index ([`Error::OutOfRange`] otherwise).
     pub fn check(&self, i: i64) -> Result<usize> {
-        if i < 0 || i as usize >= self.len() {
-            Err(Error::OutOfRange {
-                index: i,
-                len: self.len(),
-            })
-        } else {
-            Ok(i as usize)
-        }
+        Error::check_index(i, self.len())
     }
 }
 

@@ -39,6 +39,15 @@ pub enum ProbeMode {
 }
 
 impl ProbeMode {
+    /// The probe that ran: [`ProbeMode::Headers`] when the headers said everything, else [`ProbeMode::Full`].
+    fn used(headers_sufficed: bool) -> Self {
+        if headers_sufficed {
+            ProbeMode::Headers
+        } else {
+            ProbeMode::Full
+        }
+    }
+
     /// The probe [`Demuxer::open`] uses: [`ProbeMode::Headers`], or [`ProbeMode::Full`] when the
     /// environment sets `VIDLOADER_PROBE=full`.
     pub fn from_env() -> ProbeMode {
@@ -228,13 +237,7 @@ impl Demuxer {
         let name = source.name();
         let (head, opened) = match &source {
             Source::Path(path) => {
-                let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error::NotFound { path: path.clone() },
-                    _ => Error::Open {
-                        source_name: name.clone(),
-                        reason: e.to_string(),
-                    },
-                })?;
+                let mut file = open_file(path, &name)?;
                 if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
                     return Err(Error::Open {
                         source_name: name,
@@ -245,16 +248,8 @@ impl Demuxer {
                 let n = read_up_to(&mut file, &mut head)
                     .map_err(|e| Error::io(format!("{name}: reading"), e))?;
                 head.truncate(n);
-                let opened = ffx::open_input(path, &head, probe == ProbeMode::Headers).map(
-                    |(i, headers)| {
-                        let probe = if headers {
-                            ProbeMode::Headers
-                        } else {
-                            ProbeMode::Full
-                        };
-                        (i, probe)
-                    },
-                );
+                let opened = ffx::open_input(path, &head, probe == ProbeMode::Headers)
+                    .map(|(i, headers)| (i, ProbeMode::used(headers)));
                 (head, opened)
             }
             Source::Memory { bytes, name } => {
@@ -269,13 +264,7 @@ impl Demuxer {
             Source::Range {
                 path, offset, len, ..
             } => {
-                let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Error::NotFound { path: path.clone() },
-                    _ => Error::Open {
-                        source_name: name.clone(),
-                        reason: e.to_string(),
-                    },
-                })?;
+                let file = open_file(path, &name)?;
                 let mut range = FileRange::new(file, *offset, *len);
                 let mut head = vec![0u8; 4096];
                 let n = read_up_to(&mut range, &mut head)
@@ -289,16 +278,8 @@ impl Demuxer {
                         file, *offset, *len,
                     ))
                 };
-                let opened = ffx::open_input_io(&make_io, &name, probe == ProbeMode::Headers).map(
-                    |(i, headers)| {
-                        let probe = if headers {
-                            ProbeMode::Headers
-                        } else {
-                            ProbeMode::Full
-                        };
-                        (i, probe)
-                    },
-                );
+                let opened = ffx::open_input_io(&make_io, &name, probe == ProbeMode::Headers)
+                    .map(|(i, headers)| (i, ProbeMode::used(headers)));
                 (head, opened)
             }
         };
@@ -480,6 +461,19 @@ impl Iterator for Demuxer {
     fn next(&mut self) -> Option<Self::Item> {
         self.read_packet().transpose()
     }
+}
+
+/// Opens the file behind a source: a missing one is [`Error::NotFound`], any other failure [`Error::Open`].
+fn open_file(path: &std::path::Path, source_name: &str) -> Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => Error::Open {
+            source_name: source_name.to_string(),
+            reason: e.to_string(),
+        },
+    })
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -613,14 +613,7 @@ impl FrameIndex {
 
     /// Checks that `i` is a frame index.
     pub fn check(&self, i: i64) -> Result<usize> {
-        if i < 0 || i as usize >= self.len() {
-            Err(Error::OutOfRange {
-                index: i,
-                len: self.len(),
-            })
-        } else {
-            Ok(i as usize)
-        }
+        Error::check_index(i, self.len())
     }
 
     fn tick(&self) -> f64 {
