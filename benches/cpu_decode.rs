@@ -16,7 +16,9 @@
 //! and prints frames/sec and the ratio to ffmpeg. Each of vidloader's rows runs its ffmpeg command beside it,
 //! alternating (peer, row, peer, row, ...), and the ratio is the median of the pairs' ratios, so that a change in
 //! the machine's load during the run moves both sides of a ratio together. Set `VIDLOADER_BENCH_FILE` to time
-//! another file and `VIDLOADER_BENCH_THREADS` to change N (default: all cores).
+//! another file, `VIDLOADER_BENCH_THREADS` to change N (default: all cores) and `VIDLOADER_BENCH_COLORS` to time
+//! only some colour types (comma-separated: `native,rgb,rgbp`, the default; the opening rows then run only when it
+//! names all three).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -197,7 +199,18 @@ fn main() {
             frames as f64 / secs
         );
     };
-    for color in [ColorType::Native, ColorType::Rgb, ColorType::Rgbp] {
+    let colors: Vec<ColorType> = match std::env::var("VIDLOADER_BENCH_COLORS") {
+        Ok(list) => list
+            .split(',')
+            .map(|c| {
+                c.trim()
+                    .parse()
+                    .expect("VIDLOADER_BENCH_COLORS: native, rgb or rgbp")
+            })
+            .collect(),
+        Err(_) => vec![ColorType::Native, ColorType::Rgb, ColorType::Rgbp],
+    };
+    for &color in &colors {
         let opts = DecoderOptions::default()
             .backend(Backend::Cpu)
             .threads(threads)
@@ -270,6 +283,9 @@ fn main() {
         }
     }
 
+    if colors.len() < 3 {
+        return;
+    }
     // Opening the file: what a short clip pays before its first frame.
     const OPENS: usize = 50;
     let open_ms = |probe: ProbeMode| {
