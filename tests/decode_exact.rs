@@ -219,6 +219,21 @@ fn size_change_mid_stream_is_an_error_that_names_the_frame() {
         matches!(&err, vidloader::Error::Unsupported(m) if m.contains("frame 46 is 160x120")),
         "{err}"
     );
+    // The same error after two frames went to a writer thread (two decoding threads), and the decoder still
+    // reads the frames before the change afterwards.
+    let opts = vidloader::DecoderOptions::default()
+        .backend(Backend::Cpu)
+        .threads(2)
+        .color(vidloader::ColorType::Native);
+    let mut dec = vidloader::SimpleDecoder::open(&path, opts).unwrap();
+    let err = dec.get_batch_frames_by_index(&[43, 44, 46]).unwrap_err();
+    assert!(
+        matches!(&err, vidloader::Error::Unsupported(m) if m.contains("frame 46 is 160x120")),
+        "{err}"
+    );
+    let batch = dec.get_batch_frames_by_index(&[44, 0]).unwrap();
+    let bytes = common::tensor_bytes(&batch.frames);
+    assert!(bytes[..fb] == reference[44][..] && bytes[fb..] == reference[0][..]);
 }
 
 /// Sparse requests (a few frames out of long groups of pictures) replace the H.264 reference pictures no wanted

@@ -91,22 +91,25 @@ fn truncated_mp4_without_index_is_corrupt() {
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
 }
 
+/// With one decoding thread, and with two (whose pictures a writer thread puts into the batch).
 #[test]
 fn truncated_mkv_decodes_what_is_there_or_reports_corruption() {
     let src = std::fs::read(fixture("h264_opengop.mkv")).unwrap();
     let p = scratch("cut.mkv");
     std::fs::write(&p, &src[..src.len() * 2 / 3]).unwrap();
-    match SimpleDecoder::open(&p, cpu()) {
-        Ok(mut d) => {
-            assert!(!d.is_empty() && d.len() < 90, "{} frames", d.len());
-            let n = d.len();
-            // Every frame the index promises can be decoded, or the failure is a typed error.
-            match d.get_batch_frames(n) {
-                Ok(b) => assert_eq!(b.len(), n),
-                Err(e) => assert!(matches!(e, Error::Corrupt { .. }), "{e:?}"),
+    for threads in [1, 2] {
+        match SimpleDecoder::open(&p, cpu().threads(threads)) {
+            Ok(mut d) => {
+                assert!(!d.is_empty() && d.len() < 90, "{} frames", d.len());
+                let n = d.len();
+                // Every frame the index promises can be decoded, or the failure is a typed error.
+                match d.get_batch_frames(n) {
+                    Ok(b) => assert_eq!(b.len(), n),
+                    Err(e) => assert!(matches!(e, Error::Corrupt { .. }), "{e:?}"),
+                }
             }
+            Err(e) => assert!(matches!(e, Error::Corrupt { .. }), "{e:?}"),
         }
-        Err(e) => assert!(matches!(e, Error::Corrupt { .. }), "{e:?}"),
     }
 }
 
@@ -120,20 +123,23 @@ fn garbled_payload_does_not_panic() {
         x = x.wrapping_mul(1103515245).wrapping_add(12345);
         *b = (x >> 16) as u8;
     }
-    let src = Source::from_bytes(bytes, "garbled.mp4");
-    match SimpleDecoder::open(src, cpu()) {
-        Ok(mut d) => {
-            let n = d.len();
-            let r = d.get_batch_frames(n);
-            assert!(
-                r.is_ok() || matches!(r, Err(Error::Corrupt { .. })),
-                "{r:?}"
-            );
+    // With one decoding thread, and with two (whose pictures a writer thread puts into the batch).
+    for threads in [1, 2] {
+        let src = Source::from_bytes(bytes.clone(), "garbled.mp4");
+        match SimpleDecoder::open(src, cpu().threads(threads)) {
+            Ok(mut d) => {
+                let n = d.len();
+                let r = d.get_batch_frames(n);
+                assert!(
+                    r.is_ok() || matches!(r, Err(Error::Corrupt { .. })),
+                    "{r:?}"
+                );
+            }
+            Err(e) => assert!(
+                matches!(e, Error::Corrupt { .. } | Error::NotVideo { .. }),
+                "{e:?}"
+            ),
         }
-        Err(e) => assert!(
-            matches!(e, Error::Corrupt { .. } | Error::NotVideo { .. }),
-            "{e:?}"
-        ),
     }
 }
 
