@@ -18,6 +18,40 @@ use crate::frame::transform::ResizeTarget;
 /// Rows per rayon task: small frames are converted on one thread.
 const MIN_ROWS_PER_TASK: usize = 16;
 
+/// Cuts each of `buffers` (one for interleaved RGB, three for planar: the same length each) into chunks of `step`
+/// and calls `f(scratch, k, chunks)` with the `k`-th chunk of every buffer: spread over rayon's threads (at least
+/// `min_len` chunks a task, one scratch per task) when `parallel`, else in order on the calling thread with one
+/// scratch.
+fn for_each_chunk<T: Send, S: Default, const N: usize>(
+    buffers: [&mut [T]; N],
+    step: usize,
+    parallel: bool,
+    min_len: usize,
+    f: impl Fn(&mut S, usize, [&mut [T]; N]) + Sync + Send,
+) {
+    let mut iters = buffers.map(|b| b.chunks_mut(step.max(1)));
+    let mut chunks = Vec::new();
+    loop {
+        let next = iters.each_mut().map(Iterator::next);
+        if next.iter().any(Option::is_none) {
+            break;
+        }
+        chunks.push(next.map(Option::unwrap_or_default));
+    }
+    if parallel {
+        chunks
+            .into_par_iter()
+            .with_min_len(min_len)
+            .enumerate()
+            .for_each_init(S::default, |s, (k, c)| f(s, k, c));
+    } else {
+        let mut s = S::default();
+        for (k, c) in chunks.into_iter().enumerate() {
+            f(&mut s, k, c);
+        }
+    }
+}
+
 /// Bytes one frame takes in `color` at this size and pixel format.
 pub fn frame_bytes(color: ColorType, format: Pixel, width: u32, height: u32) -> Result<usize> {
     Ok(match color {
@@ -178,26 +212,9 @@ pub(crate) fn write_frame_resized(
     if target.planar {
         let (r, rest) = out.split_at_mut(plane);
         let (g, b) = rest.split_at_mut(plane);
-        type Rows<'a> = ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]);
-        let row =
-            |s: &mut Scratch, (oy, ((r, g), b)): (usize, Rows<'_>)| output_row(s, oy, [r, g, b]);
-        if parallel {
-            r.par_chunks_mut(ow)
-                .zip(g.par_chunks_mut(ow))
-                .zip(b.par_chunks_mut(ow))
-                .with_min_len(MIN_ROWS_PER_TASK)
-                .enumerate()
-                .for_each_init(Scratch::default, row);
-        } else {
-            let mut s = Scratch::default();
-            r.chunks_mut(ow)
-                .zip(g.chunks_mut(ow))
-                .zip(b.chunks_mut(ow))
-                .enumerate()
-                .for_each(|item| row(&mut s, item));
-        }
+        for_each_chunk([r, g, b], ow, parallel, MIN_ROWS_PER_TASK, output_row);
     } else {
-        let row = |s: &mut Scratch, (oy, dst): (usize, &mut [f32])| {
+        let row = |s: &mut Scratch, oy: usize, [dst]: [&mut [f32]; 1]| {
             let mut lines = std::mem::take(&mut s.lines);
             for l in lines.iter_mut() {
                 l.resize(ow, 0.0);
@@ -212,17 +229,7 @@ pub(crate) fn write_frame_resized(
             }
             s.lines = lines;
         };
-        if parallel {
-            out.par_chunks_mut(ow * 3)
-                .with_min_len(MIN_ROWS_PER_TASK)
-                .enumerate()
-                .for_each_init(Scratch::default, row);
-        } else {
-            let mut s = Scratch::default();
-            out.chunks_mut(ow * 3)
-                .enumerate()
-                .for_each(|item| row(&mut s, item));
-        }
+        for_each_chunk([out], ow * 3, parallel, MIN_ROWS_PER_TASK, row);
     }
     Ok(())
 }
@@ -376,41 +383,17 @@ fn write_rgb_from_yuv(
     if planar {
         let (r, gb) = out.split_at_mut(w * h);
         let (g, b) = gb.split_at_mut(w * h);
-        let step = w * group;
-        if parallel {
-            r.par_chunks_mut(step)
-                .zip(g.par_chunks_mut(step))
-                .zip(b.par_chunks_mut(step))
-                .with_min_len(min_groups)
-                .enumerate()
-                .for_each_init(RowScratch::default, |s, (k, ((r, g), b))| {
-                    convert(s, k, r.len() / w, RgbRows::Planar([r, g, b]))
-                });
-        } else {
-            let mut s = RowScratch::default();
-            let chunks = r
-                .chunks_mut(step)
-                .zip(g.chunks_mut(step))
-                .zip(b.chunks_mut(step));
-            for (k, ((r, g), b)) in chunks.enumerate() {
-                convert(&mut s, k, r.len() / w, RgbRows::Planar([r, g, b]));
-            }
-        }
+        for_each_chunk(
+            [r, g, b],
+            w * group,
+            parallel,
+            min_groups,
+            |s, k, [r, g, b]| convert(s, k, r.len() / w, RgbRows::Planar([r, g, b])),
+        );
     } else {
-        let step = 3 * w * group;
-        if parallel {
-            out.par_chunks_mut(step)
-                .with_min_len(min_groups)
-                .enumerate()
-                .for_each_init(RowScratch::default, |s, (k, dst)| {
-                    convert(s, k, dst.len() / (3 * w), RgbRows::Interleaved(dst))
-                });
-        } else {
-            let mut s = RowScratch::default();
-            for (k, dst) in out.chunks_mut(step).enumerate() {
-                convert(&mut s, k, dst.len() / (3 * w), RgbRows::Interleaved(dst));
-            }
-        }
+        for_each_chunk([out], 3 * w * group, parallel, min_groups, |s, k, [dst]| {
+            convert(s, k, dst.len() / (3 * w), RgbRows::Interleaved(dst))
+        });
     }
 }
 
