@@ -455,7 +455,8 @@ impl Lane {
     }
 
     /// Decodes `groups` (in decode order) one after the other; each group's slots are complete before the next
-    /// group starts (the decoder's writes still in flight are waited for, also after an error).
+    /// group starts (the decoder's writes still in flight are waited for, also after an error), except slots
+    /// handed to a writer thread, which are complete when [`Lane::decode_groups`] returns.
     fn decode_groups_in_turn(
         &mut self,
         req: &Request<'_>,
