@@ -104,20 +104,8 @@ impl ChromaTerms {
         shift_x: u32,
         width: usize,
     ) {
-        self.load(conv, cb, cr, chroma_width);
-        self.spread_terms(conv, shift_x, width);
-    }
-
-    /// The chroma samples `cb` and `cr` (`chroma_width` each), offset and scaled.
-    #[inline(always)]
-    fn load(&mut self, conv: &YuvToRgb, cb: Samples<'_>, cr: Samples<'_>, chroma_width: usize) {
         load_scaled(cb, chroma_width, conv.c_off, conv.c_scale, &mut self.cb);
         load_scaled(cr, chroma_width, conv.c_off, conv.c_scale, &mut self.cr);
-    }
-
-    /// The four terms for `width` pixels from the scaled chroma samples already in `cb` and `cr`.
-    #[inline(always)]
-    fn spread_terms(&mut self, conv: &YuvToRgb, shift_x: u32, width: usize) {
         let cr = &self.cr;
         let cb = &self.cb;
         spread(cr, shift_x, width, &mut self.r, |v| conv.cr_r * v);
