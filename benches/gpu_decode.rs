@@ -29,8 +29,11 @@
 //!
 //! Environment: `VIDLOADER_BENCH_DATA`; `VIDLOADER_BENCH_ONLY` (comma-separated scenario prefixes, also taken
 //! from the command line); `VIDLOADER_BENCH_CLIPS` (210); `VIDLOADER_BENCH_PASSES` (4);
-//! `VIDLOADER_BENCH_REPEATS` (3: each scenario runs this often, clip scenarios on fresh names each time, and its
-//! line reports the median run, with `fps_runs` and `spread_pct` = (max - min) / median);
+//! `VIDLOADER_BENCH_REPEATS` (3: each scenario runs at least this often, clip scenarios on fresh names each time,
+//! and its line reports the median run, with `fps_runs` and `spread_pct` = (max - min) / median);
+//! `VIDLOADER_BENCH_MIN_S` (1.0) and `VIDLOADER_BENCH_MAX_REPEATS` (25): a scenario runs again until its timed runs
+//! add up to `MIN_S` seconds, at most `MAX_REPEATS` times (single requests of 30 frames take 30-40 ms: their
+//! medians of 5 moved by up to 4 % between bench runs of the same build, 2026-12-03);
 //! `VIDLOADER_BENCH_BUDGET_S` (after this many seconds the clip and loader loops stop early, marking their line
 //! `"truncated"`, and the scenarios left are skipped; 0 = no limit);
 //! `VIDLOADER_BENCH_SESSIONS` (`DecoderOptions::sessions`, 0 = automatic); `VIDLOADER_BENCH_DISPLAY_DELAY`
@@ -208,8 +211,13 @@ struct Bench {
     sessions: usize,
     display_delay: u32,
     cpu: bool,
-    /// Runs of each scenario; the line reports the median (`VIDLOADER_BENCH_REPEATS`).
+    /// Runs of each scenario at least; the line reports the median (`VIDLOADER_BENCH_REPEATS`).
     repeats: usize,
+    /// More runs until the timed runs add up to this many seconds (`VIDLOADER_BENCH_MIN_S`), up to
+    /// `max_repeats` (`VIDLOADER_BENCH_MAX_REPEATS`): a scenario of 30 ms is timed often enough for its median
+    /// to hold still from one bench run to the next.
+    min_timed_s: f64,
+    max_repeats: usize,
     /// The run of the scenario in progress (0-based): clip scenarios link fresh names per run.
     repeat: AtomicUsize,
     /// Fields a scenario adds to its result line (e.g. pictures decoded).
@@ -308,8 +316,12 @@ impl Bench {
         // Each run resets the notes and the work totals: the line keeps those of the median run.
         let mut runs: Vec<(usize, f64, serde_json::Map<String, Value>)> = Vec::new();
         let mut failure = None;
-        for r in 0..self.repeats {
+        let mut timed_s = 0.0;
+        for r in 0..self.repeats.max(self.max_repeats) {
             if r > 0 && self.over_budget() {
+                break;
+            }
+            if r >= self.repeats && timed_s >= self.min_timed_s {
                 break;
             }
             self.repeat.store(r, Ordering::Relaxed);
@@ -336,7 +348,10 @@ impl Bench {
                 .map(|mut n| std::mem::take(&mut *n))
                 .unwrap_or_default();
             match result {
-                Ok((frames, secs)) => runs.push((frames, secs, notes)),
+                Ok((frames, secs)) => {
+                    timed_s += secs;
+                    runs.push((frames, secs, notes));
+                }
                 Err(e) => {
                     failure = Some((e, notes));
                     break;
@@ -867,6 +882,12 @@ fn main() {
         display_delay: env_usize("VIDLOADER_BENCH_DISPLAY_DELAY", 4) as u32,
         cpu,
         repeats: env_usize("VIDLOADER_BENCH_REPEATS", 3).max(1),
+        min_timed_s: std::env::var("VIDLOADER_BENCH_MIN_S")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(1.0),
+        max_repeats: env_usize("VIDLOADER_BENCH_MAX_REPEATS", 25).max(1),
         repeat: AtomicUsize::new(0),
         notes: Mutex::new(serde_json::Map::new()),
         work: Mutex::new(DecodeWork::default()),

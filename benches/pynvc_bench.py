@@ -20,9 +20,12 @@ together; fps = all threads' frames / wall time of the timed part (the scripts s
 session init time; "fps_thread_sum" gives that sum); bWaitForSessionWarmUp/SetSessionCount are not used (the
 warm-up creates the sessions); each thread ends its timed part with torch.cuda.synchronize() when torch is there.
 A failing scenario prints an "error" line and the run goes on. With --budget, the clip loops stop early once the
-budget is spent (their line says "truncated") and the scenarios left are skipped.
+budget is spent (their line says "truncated") and the scenarios left are skipped. Each scenario runs --repeats
+times (3) and then again until its timed runs add up to --min-seconds (1.0), at most --max-repeats times (25), as
+benches/gpu_decode.rs does; its line reports the median run.
 
     python3 benches/pynvc_bench.py [--data .benchdata] [--only PREFIX,...] [--clips 210] [--budget SECONDS]
+                                   [--repeats 3] [--min-seconds 1.0] [--max-repeats 25]
 """
 
 import argparse
@@ -208,6 +211,8 @@ class Bench:
         self.clips = args.clips
         self.passes = args.passes
         self.repeats = max(1, args.repeats)
+        self.min_seconds = max(0.0, args.min_seconds)
+        self.max_repeats = max(1, args.max_repeats)
         self.repeat = 0
         self.budget = args.budget
         self.start = time.perf_counter()
@@ -225,8 +230,9 @@ class Bench:
         return self.truncated
 
     def run(self, scenario, file, threads, fn, **extra):
-        """Runs a scenario `repeats` times (clip scenarios on fresh names each time) and prints the median run,
-        with every run's fps in "fps_runs" and (max - min) / median in "spread_pct"."""
+        """Runs a scenario `repeats` times, and again until its timed runs add up to `min_seconds` (at most
+        `max_repeats` runs; clip scenarios on fresh names each time), and prints the median run, with every run's
+        fps in "fps_runs" and (max - min) / median in "spread_pct"."""
         if self.only and not any(scenario.startswith(o) for o in self.only):
             return
         if self.over_budget():
@@ -234,13 +240,17 @@ class Bench:
             return
         runs = []
         truncated = False
-        for r in range(self.repeats):
+        timed = 0.0
+        for r in range(max(self.repeats, self.max_repeats)):
             if r > 0 and self.over_budget():
+                break
+            if r >= self.repeats and timed >= self.min_seconds:
                 break
             self.repeat = r
             self.truncated = False
             try:
                 runs.append(fn())
+                timed += runs[-1][1]
             except Exception as e:  # noqa: BLE001 - one failure must not stop the run
                 emit(scenario, file, threads, error=describe(e), **extra)
                 return
@@ -406,7 +416,11 @@ def main():
     ap.add_argument("--clips", type=int, default=int(os.environ.get("VIDLOADER_BENCH_CLIPS", "210")))
     ap.add_argument("--passes", type=int, default=int(os.environ.get("VIDLOADER_BENCH_PASSES", "4")))
     ap.add_argument("--repeats", type=int, default=int(os.environ.get("VIDLOADER_BENCH_REPEATS", "3")),
-                    help="runs of each scenario; the median run is reported")
+                    help="runs of each scenario at least; the median run is reported")
+    ap.add_argument("--min-seconds", type=float, default=float(os.environ.get("VIDLOADER_BENCH_MIN_S", "1.0")),
+                    help="run a scenario again until its timed runs add up to this many seconds")
+    ap.add_argument("--max-repeats", type=int, default=int(os.environ.get("VIDLOADER_BENCH_MAX_REPEATS", "25")),
+                    help="at most this many runs of a scenario")
     ap.add_argument("--budget", type=float, default=float(os.environ.get("VIDLOADER_BENCH_BUDGET_S", "0")),
                     help="skip the scenarios left after this many seconds (0 = no limit)")
     ap.add_argument("--tmp", default=os.environ.get("VIDLOADER_BENCH_TMP") or None)
