@@ -138,6 +138,20 @@ impl Error {
         }
     }
 
+    /// Opening the file at `path` failed with `e`: a missing file is [`Error::NotFound`], any other failure
+    /// [`Error::Open`] of source `source_name`.
+    pub(crate) fn opening(path: &std::path::Path, source_name: &str, e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                path: path.to_path_buf(),
+            },
+            _ => Error::Open {
+                source_name: source_name.to_string(),
+                reason: e.to_string(),
+            },
+        }
+    }
+
     /// Wraps an I/O error with a note of what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

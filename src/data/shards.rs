@@ -186,15 +186,7 @@ pub(crate) struct RawSample {
 
 /// The error of a shard that is missing or cannot be opened.
 fn open_error(path: &Path, e: std::io::Error) -> Error {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => Error::Open {
-            source_name: path.display().to_string(),
-            reason: e.to_string(),
-        },
-    }
+    Error::opening(path, &path.display().to_string(), e)
 }
 
 /// The samples of the shard at `path`, in the order of the archive. Reads the members' headers (seeking over

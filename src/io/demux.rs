@@ -465,15 +465,7 @@ impl Iterator for Demuxer {
 
 /// Opens the file behind a source: a missing one is [`Error::NotFound`], any other failure [`Error::Open`].
 fn open_file(path: &std::path::Path, source_name: &str) -> Result<std::fs::File> {
-    std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => Error::Open {
-            source_name: source_name.to_string(),
-            reason: e.to_string(),
-        },
-    })
+    std::fs::File::open(path).map_err(|e| Error::opening(path, source_name, e))
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
