@@ -69,6 +69,7 @@ nvdec_fixture_tests! {
     nvdec_mp4_three_edits => "edit_three_edits.mp4",
     nvdec_mpegts_33_bit_time_stamps_wrap => "h264_ts_wrap.ts",
     nvdec_hevc_starting_at_a_cra_drops_its_rasl_pictures => "hevc_cra_start.ts",
+    nvdec_h264_mpegts_cut_inside_a_keyframe_group => "h264_ts_cut.ts",
     nvdec_h264_gaps_in_frame_num => "h264_frame_num_gaps.mp4",
     nvdec_h264_veryfast_one_reference => "h264_veryfast_gop120.mp4",
     nvdec_h264_strict_pyramid_four_references => "h264_pyramid_strict_ref4.mp4",

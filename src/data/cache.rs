@@ -46,11 +46,12 @@ use crate::io::index::FrameIndex;
 pub const CACHE_FILE: &str = "metadata.sqlite";
 
 /// The table of entries; its name carries the record's version, so another format never reads these rows.
-const TABLE: &str = "index_v3";
+const TABLE: &str = "index_v4";
 
 /// The record's version (v2: indexes of MPEG-4 B-frame AVIs changed; v3: H.264 indexes carry their reference
-/// structure).
-const RECORD_VERSION: u32 = 3;
+/// structure; v4: an H.264 stream that begins inside a keyframe group no longer counts the pictures before its
+/// first keyframe).
+const RECORD_VERSION: u32 = 4;
 
 /// How long a statement waits for another connection's lock before it gives up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -140,6 +140,19 @@ impl FrameIndex {
             }
         }
         let name = demuxer.source().name();
+        // An H.264 stream cut in the middle of a keyframe group (an MPEG-TS recording that begins mid-stream)
+        // starts with pictures whose references are missing. libavcodec shows no picture before the first keyframe
+        // (or recovery point), and neither does the ffmpeg CLI, so those pictures are not frames: they are marked
+        // like an edit list's pre-roll, sent where decoding starts at the stream's beginning and dropped. (HEVC
+        // and MPEG-2 decoders show such pictures, or some of them, in ways of their own; their streams keep every
+        // picture.)
+        if h264_framing.is_some() {
+            if let Some(first_key) = raw.iter().position(|r| r.2) {
+                for r in &mut raw[..first_key] {
+                    r.3 = true;
+                }
+            }
+        }
         // Packets without a presentation time stamp in a stream that reorders frames (B-frames in AVI, laced
         // Matroska blocks): decode order is not display order, and the container does not say what is. The
         // bitstream does: MPEG-4 Part 2 picture types (the XviD / DivX AVIs of many data sets) and H.264 picture

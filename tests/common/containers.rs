@@ -92,6 +92,19 @@ pub const DERIVED: &[Derived] = &[
             )
         },
     },
+    // An MPEG-TS recording that begins in the middle of a keyframe group: the file's first 45 % cut off at a
+    // 188-byte packet boundary, so it starts with a partial PES packet and with pictures whose references are
+    // gone. Frame 0 is the first one the ffmpeg CLI shows, at the next keyframe.
+    Derived {
+        name: "h264_ts_cut.ts",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |s, d| {
+            ffmpeg(s, d, &[], &["-t", "6", "-c", "copy", "-f", "mpegts"]);
+            let data = std::fs::read(d).expect("read the TS fixture");
+            let cut = data.len() / 188 * 45 / 100 * 188;
+            std::fs::write(d, &data[cut..]).expect("write the cut TS fixture");
+        },
+    },
     // HEVC cut at a CRA picture of an open GOP: its RASL pictures cannot be decoded and are dropped.
     Derived {
         name: "hevc_cra_start.ts",
