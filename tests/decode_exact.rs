@@ -42,6 +42,7 @@ fixture_tests! {
     h264_cavlc_four_slices => "h264_cavlc_slices.mkv",
     matroska_laced_blocks_without_time_stamps => "h264_laced_untimed.mkv",
     mp4_two_video_tracks_takes_ffmpegs_choice => "two_video_tracks.mp4",
+    matroska_still_image_track_before_the_video => "still_track_first.mkv",
     vp8_webm => "vp8.webm",
     mpeg2_b_frames_in_mpegts => "mpeg2_b.ts",
     h264_high10_422 => "h264_high10_422.mkv",

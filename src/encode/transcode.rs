@@ -223,10 +223,7 @@ impl Transcoder {
             source_name: self.input.display().to_string(),
             reason: e.to_string(),
         })?;
-        let tags = input
-            .streams()
-            .best(ff::media::Type::Video)
-            .and_then(|s| ColorTags::of_stream(&s));
+        let tags = crate::io::demux::video_stream(&input).and_then(|s| ColorTags::of_stream(&s));
         let mut writer = VideoWriter::with_layout_and_tags(
             out,
             info.width,
@@ -235,7 +232,7 @@ impl Transcoder {
             eopts.clone(),
             tags,
         )?;
-        if let Some(vs) = input.streams().best(ff::media::Type::Video) {
+        if let Some(vs) = crate::io::demux::video_stream(&input) {
             writer.muxer_mut()?.copy_rotation(&vs)?;
         }
         let index = self.decoder.scanned_stream_metadata().clone();

@@ -303,16 +303,9 @@ impl Demuxer {
                 reason: other.to_string(),
             },
         })?;
-        let stream = input
-            .streams()
-            .filter(|s| s.parameters().medium() == ff::media::Type::Video)
-            .find(|s| {
-                !s.disposition()
-                    .contains(ff::format::stream::Disposition::ATTACHED_PIC)
-            })
-            .ok_or_else(|| Error::NotVideo {
-                source_name: name.clone(),
-            })?;
+        let stream = video_stream(&input).ok_or_else(|| Error::NotVideo {
+            source_name: name.clone(),
+        })?;
         let stream_index = stream.index();
         let info = stream_info(&input, &stream)?;
         let parameters = stream.parameters();
@@ -586,4 +579,35 @@ pub(crate) fn pixel_format_depth_chroma(
         _ => 8,
     };
     (depth, chroma)
+}
+
+/// The video stream the ffmpeg CLI picks from `input`: the largest picture, a stream marked default counting
+/// 5,000,000 pixels more, the first of equals; never an attached picture (cover art). A still-image track stored
+/// before the video (a PNG cover kept as a Matroska video track) is thereby not taken for the video.
+pub(crate) fn video_stream(
+    input: &ff::format::context::Input,
+) -> Option<ff::format::stream::Stream<'_>> {
+    input
+        .streams()
+        .filter(|s| s.parameters().medium() == ff::media::Type::Video)
+        .filter(|s| {
+            !s.disposition()
+                .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+        })
+        .fold(
+            None,
+            |best: Option<(u64, ff::format::stream::Stream<'_>)>, s| {
+                let extras = ffx::codecpar_extras(&s);
+                let default = s
+                    .disposition()
+                    .contains(ff::format::stream::Disposition::DEFAULT);
+                let score = u64::from(extras.width) * u64::from(extras.height)
+                    + if default { 5_000_000 } else { 0 };
+                match best {
+                    Some((b, _)) if b >= score => best,
+                    _ => Some((score, s)),
+                }
+            },
+        )
+        .map(|(_, s)| s)
 }

@@ -150,6 +150,22 @@ pub const DERIVED: &[Derived] = &[
             run(cmd.arg(d));
         },
     },
+    // A one-picture PNG track stored before the video (cover art kept as a plain Matroska video track, not as an
+    // attachment): the ffmpeg CLI takes the larger picture, the H.264 track.
+    Derived {
+        name: "still_track_first.mkv",
+        from: "h264_b2_gop60_10s.mp4",
+        make: |s, d| {
+            let mut cmd = Command::new("ffmpeg");
+            cmd.args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"]);
+            cmd.args(["testsrc=size=64x64:rate=1:duration=1", "-i"])
+                .arg(s);
+            cmd.args([
+                "-map", "0:v", "-map", "1:v", "-c:v:0", "png", "-c:v:1", "copy",
+            ]);
+            run(cmd.arg(d));
+        },
+    },
     // Two transport streams of different picture sizes, concatenated: a new SPS of another size mid-stream,
     // and time stamps that restart.
     Derived {
