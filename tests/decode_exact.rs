@@ -45,6 +45,7 @@ fixture_tests! {
     matroska_still_image_track_before_the_video => "still_track_first.mkv",
     vp8_webm => "vp8.webm",
     mpeg2_b_frames_in_mpegts => "mpeg2_b.ts",
+    mpeg2_b_frames_in_a_vob_some_without_time_stamps => "mpeg2_b.vob",
     h264_high10_422 => "h264_high10_422.mkv",
     h264_interlaced => "h264_interlaced.mp4",
     h264_baseline_with_aspect_ratio => "h264_baseline_sar.mp4",
@@ -56,7 +57,7 @@ fixture_tests! {
 /// when this build has none.
 fn missing_decoder(fixture: &str) -> Option<&'static str> {
     let needs: &[&str] = match fixture {
-        "mpeg1_b.mpg" => &["mpeg1video"],
+        "mpeg1_b.mpg" | "mpeg1_b_untimed.mpg" => &["mpeg1video"],
         "mjpeg.avi" => &["mjpeg"],
         "av1.mkv" => &["libdav1d", "libaom-av1"],
         _ => return None,
@@ -81,6 +82,7 @@ macro_rules! optional_decoder_tests {
 
 optional_decoder_tests! {
     mpeg1_b_frames_in_mpeg_ps => "mpeg1_b.mpg",
+    mpeg1_b_frames_in_mpeg_ps_some_without_time_stamps => "mpeg1_b_untimed.mpg",
     mjpeg_avi => "mjpeg.avi",
     av1_mkv => "av1.mkv",
 }

@@ -1,7 +1,8 @@
 //! Readers of raw bitstream syntax, with no FFmpeg: NAL unit headers (H.264/HEVC), H.264 sequence parameter sets
-//! and picture order counts, and MPEG-4 Part 2 picture headers. Everything here reads bytes and returns plain
+//! and picture order counts, MPEG-4 Part 2 and MPEG-1/2 picture headers. Everything here reads bytes and returns plain
 //! values.
 
+pub(crate) mod mpeg12;
 pub(crate) mod mpeg4;
 pub(crate) mod nal;
 pub(crate) mod poc;

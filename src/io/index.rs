@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bitstream::mpeg12::mpeg12_picture;
 use crate::bitstream::mpeg4::{mpeg4_vop, Vop, VopType};
 use crate::bitstream::nal::{is_hevc_rasl, units, NalCodec, NalFraming};
 use crate::bitstream::poc::{DisplayKey, H264Poc};
@@ -93,6 +94,10 @@ impl FrameIndex {
     pub fn scan_demuxer(demuxer: &mut Demuxer) -> Result<Self> {
         let time_base = demuxer.info().time_base;
         let mpeg4 = demuxer.parameters().id() == ffmpeg_next::codec::Id::MPEG4;
+        let mpeg12 = matches!(
+            demuxer.parameters().id(),
+            ffmpeg_next::codec::Id::MPEG1VIDEO | ffmpeg_next::codec::Id::MPEG2VIDEO
+        );
         // HEVC: the RASL pictures of the IRAP picture the stream starts with (a stream cut at a CRA) cannot be
         // decoded, and decoders drop them; they are not frames.
         let hevc_framing = (demuxer.parameters().id() == ffmpeg_next::codec::Id::HEVC)
@@ -104,7 +109,8 @@ impl FrameIndex {
         let size = (demuxer.info().width, demuxer.info().height);
         let mut resized_at: Option<(usize, u32, u32)> = None;
         let mut raw: Vec<RawPacket> = Vec::new();
-        // MPEG-4 Part 2 picture types, read only where the container might lack presentation time stamps.
+        // MPEG-4 Part 2 and MPEG-1/2 picture types, read only where the container might lack presentation time
+        // stamps.
         let mut vops: Vec<Option<Vop>> = Vec::new();
         // H.264 picture order counts, to find the display order where the container lacks presentation time
         // stamps, and the reference structure (both from the slice headers of each packet: a few bytes).
@@ -132,6 +138,8 @@ impl FrameIndex {
             ));
             if mpeg4 {
                 vops.push(mpeg4_vop(p.data()));
+            } else if mpeg12 {
+                vops.push(mpeg12_picture(p.data()));
             }
             if let Some((framing, poc, model)) = h264_poc.as_mut() {
                 let (key, slices) = poc.picture(*framing, p.data());
@@ -153,10 +161,11 @@ impl FrameIndex {
                 }
             }
         }
-        // Packets without a presentation time stamp in a stream that reorders frames (B-frames in AVI, laced
-        // Matroska blocks): decode order is not display order, and the container does not say what is. The
-        // bitstream does: MPEG-4 Part 2 picture types (the XviD / DivX AVIs of many data sets) and H.264 picture
-        // order counts give the order back; elsewhere frame `i` could not be found, so the stream is refused.
+        // Packets without a presentation time stamp in a stream that reorders frames (B-frames in AVI, MPEG
+        // program streams, laced Matroska blocks): decode order is not display order, and the container does not
+        // say what is. The bitstream does: MPEG-4 Part 2 picture types (the XviD / DivX AVIs of many data sets),
+        // MPEG-1/2 picture types (.mpg, DVD .vob) and H.264 picture order counts give the order back; elsewhere
+        // frame `i` could not be found, so the stream is refused.
         let untimed = raw.iter().skip(1).filter(|r| r.0.is_none() && !r.3).count();
         let reorders = demuxer.reorder_delay() > 0
             || vops
@@ -164,7 +173,7 @@ impl FrameIndex {
                 .any(|v| matches!(v, Some(Vop::Single(VopType::B))));
         let (mut counted_order, mut poc_order) = (false, false);
         if untimed > 0 && reorders {
-            let derived = if mpeg4 {
+            let derived = if mpeg4 || mpeg12 {
                 display_order_from_vops(&raw, &vops)
             } else if h264_poc.is_some() {
                 poc_order = true;

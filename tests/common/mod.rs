@@ -67,6 +67,10 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture { name: "vp8.webm", input: "testsrc2=size=320x240:rate=30", frames: 30, args: "-c:v libvpx -g 10 -deadline realtime -cpu-used 8 -b:v 300k -pix_fmt yuv420p" },
     Fixture { name: "mpeg2_b.ts", input: "testsrc2=size=320x240:rate=25", frames: 40, args: "-c:v mpeg2video -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
     Fixture { name: "mpeg1_b.mpg", input: "testsrc2=size=320x240:rate=25", frames: 40, args: "-c:v mpeg1video -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
+    // At the encoder's default bit rate the pictures are small enough that a PES packet of the program stream holds
+    // two picture starts, and the second has no presentation time stamp (a few of every 100 in MPEG-1, more in a VOB).
+    Fixture { name: "mpeg1_b_untimed.mpg", input: "testsrc2=size=320x240:rate=25", frames: 100, args: "-c:v mpeg1video -bf 2 -g 12 -pix_fmt yuv420p" },
+    Fixture { name: "mpeg2_b.vob", input: "testsrc2=size=320x240:rate=25", frames: 100, args: "-c:v mpeg2video -bf 2 -g 12 -pix_fmt yuv420p" },
     Fixture { name: "mjpeg.avi", input: "testsrc2=size=320x240:rate=25", frames: 20, args: "-c:v mjpeg -q:v 3 -pix_fmt yuvj420p" },
     Fixture { name: "av1.mkv", input: "testsrc2=size=192x108:rate=30", frames: 40, args: "-c:v libsvtav1 -g 15 -preset 12 -pix_fmt yuv420p" },
     Fixture { name: "mpeg4_b.mp4", input: "testsrc2=size=320x240:rate=60", frames: 60, args: "-c:v mpeg4 -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
