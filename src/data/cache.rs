@@ -49,8 +49,8 @@ pub const CACHE_FILE: &str = "metadata.sqlite";
 const TABLE: &str = "index_v4";
 
 /// The record's version (v2: indexes of MPEG-4 B-frame AVIs changed; v3: H.264 indexes carry their reference
-/// structure; v4: an H.264 stream that begins inside a keyframe group no longer counts the pictures before its
-/// first keyframe).
+/// structure; v4: an H.264 or MPEG-2 stream that begins inside a group of pictures no longer counts the pictures
+/// before its first keyframe, and MPEG program streams with untimed pictures are indexed instead of refused).
 const RECORD_VERSION: u32 = 4;
 
 /// How long a statement waits for another connection's lock before it gives up.

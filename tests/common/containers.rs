@@ -105,6 +105,17 @@ pub const DERIVED: &[Derived] = &[
             std::fs::write(d, &data[cut..]).expect("write the cut TS fixture");
         },
     },
+    // The same for MPEG-2, whose groups are open: the B-pictures after the first keyframe that are shown before it
+    // lost their earlier reference, and libavcodec drops them too.
+    Derived {
+        name: "mpeg2_ts_cut.ts",
+        from: "mpeg2_b.ts",
+        make: |s, d| {
+            let data = std::fs::read(s).expect("read the TS fixture");
+            let cut = data.len() / 188 * 45 / 100 * 188;
+            std::fs::write(d, &data[cut..]).expect("write the cut TS fixture");
+        },
+    },
     // HEVC cut at a CRA picture of an open GOP: its RASL pictures cannot be decoded and are dropped.
     Derived {
         name: "hevc_cra_start.ts",
