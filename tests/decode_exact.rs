@@ -37,6 +37,7 @@ fixture_tests! {
     hevc_starting_at_a_cra_drops_its_rasl_pictures => "hevc_cra_start.ts",
     h264_mpegts_cut_inside_a_keyframe_group => "h264_ts_cut.ts",
     mpeg2_mpegts_cut_inside_an_open_group => "mpeg2_ts_cut.ts",
+    hevc_mpegts_cut_inside_an_open_group => "hevc_ts_cut.ts",
     h264_gaps_in_frame_num => "h264_frame_num_gaps.mp4",
     h264_veryfast_one_reference => "h264_veryfast_gop120.mp4",
     h264_strict_pyramid_four_references => "h264_pyramid_strict_ref4.mp4",

@@ -99,6 +99,13 @@ pub(crate) trait FrameDecoder: Send {
     fn current_size(&self) -> Option<(u32, u32)>;
     /// Drops all buffered state so that decoding can restart at a keyframe.
     fn flush(&mut self);
+    /// Returns to the state of a new decoder, for decoding a stream again from its first packet where that is not
+    /// a keyframe: the pictures a decoder makes there against missing references depend on what it decoded
+    /// before (libavcodec's HEVC decoder keeps picture order counts across a flush). By default a flush.
+    fn reset(&mut self) -> Result<()> {
+        self.flush();
+        Ok(())
+    }
     /// Says whether every packet the current request needs has been sent and, where frames are identified by
     /// their time stamps, the presentation time stamp of its last wanted frame (`last_pts`). A decoder that holds
     /// decoded pictures back to keep its hardware busy (NVDEC's look-ahead) hands them out at once while

@@ -24,6 +24,8 @@ pub(crate) struct CpuDecoder {
     /// Staging for CUDA destinations (created at the first one): frames are uploaded and converted by the kernel
     /// NVDEC frames use.
     upload: Option<HostUpload>,
+    /// For opening a new decoder ([`FrameDecoder::reset`]).
+    stream: StreamParams,
 }
 
 /// Whether frames of `format` can go to a CUDA slot through [`HostUpload`] (the GPU conversion kernel has a
@@ -32,8 +34,26 @@ pub(crate) fn uploads_to_gpu(format: ff::format::Pixel) -> bool {
     staged_layout(format, 2, 2).is_some()
 }
 
-fn open_decoder(demuxer: &Demuxer, threads: usize) -> Result<ff::decoder::Video> {
-    let params = demuxer.parameters();
+/// What opening a decoder for a stream needs, kept so that [`FrameDecoder::reset`] can open a new one.
+#[derive(Clone)]
+struct StreamParams {
+    parameters: ff::codec::Parameters,
+    time_base: (i32, i32),
+    source_name: String,
+}
+
+impl StreamParams {
+    fn of(demuxer: &Demuxer) -> Self {
+        StreamParams {
+            parameters: demuxer.parameters(),
+            time_base: demuxer.info().time_base,
+            source_name: demuxer.source().name(),
+        }
+    }
+}
+
+fn open_decoder(stream: &StreamParams, threads: usize) -> Result<ff::decoder::Video> {
+    let params = stream.parameters.clone();
     let id = params.id();
     let codec = ff::codec::decoder::find(id).ok_or_else(|| {
         Error::Unsupported(format!(
@@ -49,12 +69,12 @@ fn open_decoder(demuxer: &Demuxer, threads: usize) -> Result<ff::decoder::Video>
     });
     let mut decoder = ctx.decoder();
     // Pass the stream's time base so that frame time stamps stay in it.
-    let tb = demuxer.info().time_base;
+    let tb = stream.time_base;
     decoder.set_time_base(ff::Rational::new(tb.0, tb.1));
     decoder.open_as(codec).and_then(|o| o.video()).map_err(|e| {
         Error::Unsupported(format!(
             "{}: cannot open the {} decoder: {e}",
-            demuxer.source().name(),
+            stream.source_name,
             codec.name()
         ))
     })
@@ -101,7 +121,8 @@ impl WritePlan {
 impl CpuDecoder {
     /// A decoder for `demuxer`'s stream with `threads` decoding threads (0 = one per core).
     pub(crate) fn new(demuxer: &Demuxer, threads: usize) -> Result<Self> {
-        let decoder = open_decoder(demuxer, threads)?;
+        let stream = StreamParams::of(demuxer);
+        let decoder = open_decoder(&stream, threads)?;
         let info = demuxer.info();
         Ok(CpuDecoder {
             decoder,
@@ -117,6 +138,7 @@ impl CpuDecoder {
             range: info.color_range,
             source_name: demuxer.source().name(),
             upload: None,
+            stream,
         })
     }
 
@@ -141,9 +163,10 @@ impl CpuDecoder {
 impl FrameDecoder for CpuDecoder {
     fn reconfigure(&mut self, demuxer: &Demuxer) -> Result<()> {
         let extradata = demuxer.extradata();
+        self.stream = StreamParams::of(demuxer);
         if extradata != self.extradata || extradata.is_empty() {
             // New parameter sets: libavcodec has no in-place reconfigure, so open a context for them.
-            self.decoder = open_decoder(demuxer, self.threads)?;
+            self.decoder = open_decoder(&self.stream, self.threads)?;
             self.extradata = extradata;
         } else {
             self.decoder.flush();
@@ -239,6 +262,12 @@ impl FrameDecoder for CpuDecoder {
     fn flush(&mut self) {
         self.decoder.flush();
         self.has_frame = false;
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        self.decoder = open_decoder(&self.stream, self.threads)?;
+        self.has_frame = false;
+        Ok(())
     }
 
     fn writes_off_thread(&self) -> bool {

@@ -384,7 +384,13 @@ impl Lane {
                 });
             }
         }
-        self.decoder.flush();
+        // A stream that begins inside a group of pictures is decoded from its first packet as a new decoder
+        // would (the ffmpeg CLI's pictures there come from a decoder that has seen nothing before).
+        if start == 0 && index.starts_mid_group() {
+            self.decoder.reset()?;
+        } else {
+            self.decoder.flush();
+        }
         self.pos.decoding_from = Some(start);
         // The first frame decoding from here can show: the first of the packet's decode segment (counting from the
         // frame of the keyframe itself is right for the codecs numbered by counting, which do not reorder and whose

@@ -120,8 +120,10 @@ struct Stream {
 /// Why NVDEC is not used for a file with this index although it decodes the codec exactly: random access gave
 /// wrong pictures in the GPU tests while the CPU is exact. Several decode segments (an edit list of several
 /// edits): the last frame of the last edit came back 21 dB off. Display order from H.264 picture order counts
-/// (laced Matroska blocks without time stamps): a frame in the middle of a GOP never came out. Such files decode
-/// on the CPU under `Auto`, and `Backend::Nvdec` refuses them, until that is understood.
+/// (laced Matroska blocks without time stamps): a frame in the middle of a GOP never came out. Frames decoded from
+/// before the first keyframe of a stream that begins inside a group of pictures (decoded against missing
+/// references): never compared on NVDEC. Such files decode on the CPU under `Auto`, and `Backend::Nvdec` refuses
+/// them, until that is understood.
 fn nvdec_index_limit(index: &FrameIndex) -> Option<String> {
     if index.segment_count() > 1 {
         Some(format!(
@@ -130,6 +132,10 @@ fn nvdec_index_limit(index: &FrameIndex) -> Option<String> {
         ))
     } else if index.poc_order() {
         Some("packets without time stamps (display order from picture order counts)".into())
+    } else if index.starts_mid_group() && !index.is_empty() && index.start_packet_of(0) == 0 {
+        // Frames that libavcodec shows from the pictures before the first keyframe (decoded against missing
+        // references): how NVDEC makes those was never compared.
+        Some("frames decoded before the stream's first keyframe (it begins inside a group of pictures)".into())
     } else {
         None
     }

@@ -66,6 +66,10 @@ pub struct FrameIndex {
     /// redefine a parameter set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     references: Option<RefGraph>,
+    /// The stream's first packet is not a keyframe although later ones are: it begins inside a group of
+    /// pictures (a recording started mid-stream, a file cut by bytes).
+    #[serde(default)]
+    starts_mid_group: bool,
 }
 
 /// A decode segment: from a keyframe at which the time stamps go back (below those of packets already read) to
@@ -98,8 +102,10 @@ impl FrameIndex {
             demuxer.parameters().id(),
             ffmpeg_next::codec::Id::MPEG1VIDEO | ffmpeg_next::codec::Id::MPEG2VIDEO
         );
-        // HEVC: the RASL pictures of the IRAP picture the stream starts with (a stream cut at a CRA) cannot be
-        // decoded, and decoders drop them; they are not frames.
+        // HEVC: the RASL pictures of the first keyframe (a stream cut at a CRA, or cut before one) cannot be
+        // decoded, and decoders drop them (libavcodec: those of the first CRA it decodes); they are not frames.
+        // Pictures before that keyframe stay frames: libavcodec shows them, decoded against missing references,
+        // when the parameter sets are known (an MPEG-TS's extradata carries them).
         let hevc_framing = (demuxer.parameters().id() == ffmpeg_next::codec::Id::HEVC)
             .then(|| NalFraming::from_extradata(NalCodec::Hevc, &demuxer.extradata()));
         let mut keys_seen = 0;
@@ -118,7 +124,7 @@ impl FrameIndex {
             h264_framing.map(|f| (f, H264Poc::new(&demuxer.extradata()), RefModel::default()));
         let mut pocs: Vec<Option<DisplayKey>> = Vec::new();
         while let Some(p) = demuxer.read_packet()? {
-            keys_seen += usize::from(p.is_key() || raw.is_empty());
+            keys_seen += usize::from(p.is_key());
             let skipped_leading = keys_seen == 1
                 && !raw.is_empty()
                 && hevc_framing.is_some_and(|f| is_hevc_rasl(f, p.data()));
@@ -148,6 +154,7 @@ impl FrameIndex {
             }
         }
         let name = demuxer.source().name();
+        let starts_mid_group = raw.first().is_some_and(|r| !r.2) && raw.iter().any(|r| r.2);
         // An H.264 stream cut in the middle of a keyframe group (an MPEG-TS recording that begins mid-stream)
         // starts with pictures whose references are missing. libavcodec shows no picture before the first keyframe
         // (or recovery point), and neither does the ffmpeg CLI, so those pictures are not frames: they are marked
@@ -224,6 +231,7 @@ impl FrameIndex {
         })?;
         index.counted_order = counted_order;
         index.poc_order = poc_order;
+        index.starts_mid_group = starts_mid_group;
         index.references = h264_poc
             .and_then(|(_, poc, model)| model.finish(poc.param_sets()))
             .filter(|g| g.len() == index.packets.len());
@@ -380,6 +388,7 @@ impl FrameIndex {
             segments,
             size_change: None,
             references: None,
+            starts_mid_group: false,
         })
     }
 
@@ -442,6 +451,12 @@ impl FrameIndex {
     /// H.264: the stream's reference structure, where the model follows it.
     pub(crate) fn references(&self) -> Option<&RefGraph> {
         self.references.as_ref()
+    }
+
+    /// Whether the stream's first packet is not a keyframe although later ones are (it begins inside a group of
+    /// pictures).
+    pub(crate) fn starts_mid_group(&self) -> bool {
+        self.starts_mid_group
     }
 
     /// Whether frames must be numbered by counting decoder output (see the field's note): the presentation time

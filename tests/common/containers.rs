@@ -116,6 +116,18 @@ pub const DERIVED: &[Derived] = &[
             std::fs::write(d, &data[cut..]).expect("write the cut TS fixture");
         },
     },
+    // HEVC cut the same way: libavcodec shows the pictures before the first CRA (decoded against missing
+    // references, the parameter sets coming from the stream's extradata) and drops that CRA's RASL pictures.
+    Derived {
+        name: "hevc_ts_cut.ts",
+        from: "hevc_opengop.mp4",
+        make: |s, d| {
+            ffmpeg(s, d, &[], &["-c", "copy", "-f", "mpegts"]);
+            let data = std::fs::read(d).expect("read the TS fixture");
+            let cut = data.len() / 188 * 45 / 100 * 188;
+            std::fs::write(d, &data[cut..]).expect("write the cut TS fixture");
+        },
+    },
     // HEVC cut at a CRA picture of an open GOP: its RASL pictures cannot be decoded and are dropped.
     Derived {
         name: "hevc_cra_start.ts",
