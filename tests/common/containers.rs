@@ -17,6 +17,14 @@ pub struct Derived {
     pub make: fn(&Path, &Path),
 }
 
+/// Writes to `dst` the transport stream `src` without its first 45 %, cut at a 188-byte packet boundary: the
+/// stream then begins with a partial PES packet, inside a group of pictures.
+fn cut_ts_front(src: &Path, dst: &Path) {
+    let data = std::fs::read(src).expect("read the TS fixture");
+    let cut = data.len() / 188 * 45 / 100 * 188;
+    std::fs::write(dst, &data[cut..]).expect("write the cut TS fixture");
+}
+
 /// `ffmpeg -y -loglevel error <before> -i SRC <after> DST`.
 fn ffmpeg(src: &Path, dst: &Path, before: &[&str], after: &[&str]) {
     run(Command::new("ffmpeg")
@@ -100,9 +108,7 @@ pub const DERIVED: &[Derived] = &[
         from: "h264_b2_gop60_10s.mp4",
         make: |s, d| {
             ffmpeg(s, d, &[], &["-t", "6", "-c", "copy", "-f", "mpegts"]);
-            let data = std::fs::read(d).expect("read the TS fixture");
-            let cut = data.len() / 188 * 45 / 100 * 188;
-            std::fs::write(d, &data[cut..]).expect("write the cut TS fixture");
+            cut_ts_front(d, d);
         },
     },
     // The same for MPEG-2, whose groups are open: the B-pictures after the first keyframe that are shown before it
@@ -111,9 +117,7 @@ pub const DERIVED: &[Derived] = &[
         name: "mpeg2_ts_cut.ts",
         from: "mpeg2_b.ts",
         make: |s, d| {
-            let data = std::fs::read(s).expect("read the TS fixture");
-            let cut = data.len() / 188 * 45 / 100 * 188;
-            std::fs::write(d, &data[cut..]).expect("write the cut TS fixture");
+            cut_ts_front(s, d);
         },
     },
     // HEVC cut the same way: libavcodec shows the pictures before the first CRA (decoded against missing
@@ -123,9 +127,7 @@ pub const DERIVED: &[Derived] = &[
         from: "hevc_opengop.mp4",
         make: |s, d| {
             ffmpeg(s, d, &[], &["-c", "copy", "-f", "mpegts"]);
-            let data = std::fs::read(d).expect("read the TS fixture");
-            let cut = data.len() / 188 * 45 / 100 * 188;
-            std::fs::write(d, &data[cut..]).expect("write the cut TS fixture");
+            cut_ts_front(d, d);
         },
     },
     // HEVC cut at a CRA picture of an open GOP: its RASL pictures cannot be decoded and are dropped.
