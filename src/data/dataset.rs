@@ -42,8 +42,8 @@ use crate::io::source::Source;
 
 /// File extensions [`VideoDataset::from_dir`] takes for videos (compared without regard to case).
 pub const VIDEO_EXTENSIONS: &[&str] = &[
-    "mp4", "m4v", "mov", "mkv", "webm", "avi", "ts", "mts", "m2ts", "mpg", "mpeg", "flv", "wmv",
-    "3gp", "ivf", "y4m",
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "ts", "mts", "m2ts", "mpg", "mpeg", "vob", "mxf",
+    "flv", "wmv", "3gp", "ogv", "ivf", "y4m",
 ];
 
 /// Label of a video without one (directory roots, manifests without a label column).
