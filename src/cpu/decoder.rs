@@ -20,11 +20,11 @@ pub(crate) struct CpuDecoder {
     extradata: Vec<u8>,
     matrix: ColorMatrix,
     range: ColorRange,
-    source_name: String,
     /// Staging for CUDA destinations (created at the first one): frames are uploaded and converted by the kernel
     /// NVDEC frames use.
     upload: Option<HostUpload>,
-    /// For opening a new decoder ([`FrameDecoder::reset`]).
+    /// The stream's codec parameters, time base and name: for opening a new decoder ([`FrameDecoder::reset`]) and
+    /// for naming the source in errors.
     stream: StreamParams,
 }
 
@@ -136,7 +136,6 @@ impl CpuDecoder {
             extradata: demuxer.extradata(),
             matrix: info.color_matrix,
             range: info.color_range,
-            source_name: demuxer.source().name(),
             upload: None,
             stream,
         })
@@ -154,7 +153,7 @@ impl CpuDecoder {
 
     fn corrupt(&self, e: ff::Error) -> Error {
         Error::Corrupt {
-            source_name: self.source_name.clone(),
+            source_name: self.stream.source_name.clone(),
             reason: e.to_string(),
         }
     }
@@ -175,7 +174,6 @@ impl FrameDecoder for CpuDecoder {
         let info = demuxer.info();
         self.matrix = info.color_matrix;
         self.range = info.color_range;
-        self.source_name = demuxer.source().name();
         Ok(())
     }
 

@@ -154,18 +154,19 @@ impl FrameIndex {
             }
         }
         let name = demuxer.source().name();
-        let starts_mid_group = raw.first().is_some_and(|r| !r.2) && raw.iter().any(|r| r.2);
+        // The first packet the container flags as a keyframe; a later one than the first means the stream begins
+        // inside a group of pictures.
+        let first_key = raw.iter().position(|r| r.2);
+        let starts_mid_group = first_key.is_some_and(|k| k > 0);
         // An H.264 stream cut in the middle of a keyframe group (an MPEG-TS recording that begins mid-stream)
         // starts with pictures whose references are missing. libavcodec shows no picture before the first keyframe
         // (or recovery point), and neither does the ffmpeg CLI, so those pictures are not frames: they are marked
         // like an edit list's pre-roll, sent where decoding starts at the stream's beginning and dropped. (MPEG-1/2
         // below; HEVC decoders show such pictures, decoded against missing references, when they have parameter
         // sets: HEVC streams keep every picture.)
-        if h264_framing.is_some() {
-            if let Some(first_key) = raw.iter().position(|r| r.2) {
-                for r in &mut raw[..first_key] {
-                    r.3 = true;
-                }
+        if let Some(first_key) = first_key.filter(|_| h264_framing.is_some()) {
+            for r in &mut raw[..first_key] {
+                r.3 = true;
             }
         }
         // Packets without a presentation time stamp in a stream that reorders frames (B-frames in AVI, MPEG
@@ -207,20 +208,18 @@ impl FrameIndex {
         // The same for MPEG-1/2 cut inside a group of pictures, whose decoder also drops the B-pictures that follow
         // the first keyframe but are shown before it (an open group's leading pictures: their earlier reference is
         // gone). Found from the time stamps, so after display order was derived where the container lacked them.
-        if mpeg12 {
-            if let Some(first_key) = raw.iter().position(|r| r.2) {
-                let key_pts = raw[first_key].0;
-                for r in &mut raw[..first_key] {
-                    r.3 = true;
+        if let Some(first_key) = first_key.filter(|_| mpeg12) {
+            let key_pts = raw[first_key].0;
+            for r in &mut raw[..first_key] {
+                r.3 = true;
+            }
+            for (r, v) in raw.iter_mut().zip(&vops).skip(first_key + 1) {
+                if *v != Some(Vop::Single(VopType::B)) {
+                    break;
                 }
-                for (r, v) in raw.iter_mut().zip(&vops).skip(first_key + 1) {
-                    if *v != Some(Vop::Single(VopType::B)) {
-                        break;
-                    }
-                    if let (Some(pts), Some(key)) = (r.0, key_pts) {
-                        if pts < key {
-                            r.3 = true;
-                        }
+                if let (Some(pts), Some(key)) = (r.0, key_pts) {
+                    if pts < key {
+                        r.3 = true;
                     }
                 }
             }
