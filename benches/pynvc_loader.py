@@ -8,9 +8,13 @@ to 0..1, normalised with the ImageNet mean/std and cast to fp16, giving one [8, 
 batch. Each worker runs its torch work on its own CUDA stream, which it also hands to its decoder, and waits for
 it before counting a batch as delivered. Scenario "loader", the same as the "loader" scenario of
 benches/gpu_decode.rs (which writes the same batches with vidloader's fused kernel); fps = frames delivered in
-batches / wall time, every worker warmed up with one batch of the distinct clips first.
+batches / wall time, every worker warmed up with one batch of the distinct clips first. Each setting runs
+--repeats times (3) and then again until its timed runs add up to --min-seconds (1.0), at most --max-repeats times
+(25), with new workers each run, as benches/pynvc_bench.py does; its line reports the median run, every run's fps
+in "fps_runs" and (max - min) / median in "spread_pct".
 
     python3 benches/pynvc_loader.py [--data .benchdata] [--workers 1,7,14] [--clips 210] [--budget SECONDS]
+                                    [--repeats 3] [--min-seconds 1.0] [--max-repeats 25]
 """
 
 import argparse
@@ -175,6 +179,12 @@ def main():
     ap.add_argument("--clips", type=int, default=int(os.environ.get("VIDLOADER_BENCH_CLIPS", "210")))
     ap.add_argument("--budget", type=float, default=float(os.environ.get("VIDLOADER_BENCH_BUDGET_S", "0")),
                     help="skip the runs left after this many seconds (0 = no limit)")
+    ap.add_argument("--repeats", type=int, default=int(os.environ.get("VIDLOADER_BENCH_REPEATS", "3")),
+                    help="runs of each setting at least; the median run is reported")
+    ap.add_argument("--min-seconds", type=float, default=float(os.environ.get("VIDLOADER_BENCH_MIN_S", "1.0")),
+                    help="run a setting again until its timed runs add up to this many seconds")
+    ap.add_argument("--max-repeats", type=int, default=int(os.environ.get("VIDLOADER_BENCH_MAX_REPEATS", "25")),
+                    help="at most this many runs of a setting")
     ap.add_argument("--tmp", default=os.environ.get("VIDLOADER_BENCH_TMP") or None)
     ap.add_argument("--device", default="cuda", help="cuda, or cpu to check the script with host frames")
     args = ap.parse_args()
@@ -220,9 +230,22 @@ def main():
                     clips.append(dst)
                 try:
                     deadline = start + args.budget if args.budget else 0
-                    frames, secs, cut = run(torch, nvc, args.device, clips, distinct[:CLIPS_PER_BATCH], workers,
-                                            deadline)
-                    emit(clip_set, workers, frames, secs, **extra, **({"truncated": True} if cut else {}))
+                    runs, timed, cut = [], 0.0, False
+                    for r in range(max(args.repeats, args.max_repeats, 1)):
+                        if r > 0 and deadline and time.perf_counter() > deadline:
+                            break
+                        if r >= max(args.repeats, 1) and timed >= args.min_seconds:
+                            break
+                        frames, secs, truncated = run(torch, nvc, args.device, clips, distinct[:CLIPS_PER_BATCH],
+                                                      workers, deadline)
+                        runs.append((frames / max(secs, 1e-9), frames, secs))
+                        timed += secs
+                        cut = cut or truncated
+                    runs.sort()
+                    fps, frames, secs = runs[len(runs) // 2]
+                    emit(clip_set, workers, frames, secs, **extra, fps_runs=[round(f, 1) for f, _, _ in runs],
+                         spread_pct=round((runs[-1][0] - runs[0][0]) / max(fps, 1e-9) * 100, 1),
+                         **({"truncated": True} if cut else {}))
                 except Exception as e:  # noqa: BLE001 - one failure must not stop the run
                     emit(clip_set, workers, error=describe(e), **extra)
                 finally:

@@ -1066,6 +1066,37 @@ fn bench_command_reports_rates_and_hit_rate() {
 }
 
 #[test]
+fn bench_repeats_short_epochs_until_enough_time_is_measured() {
+    let dir = synth("bench-epochs", 1, 24);
+    let bench = |extra: &[&str]| -> serde_json::Value {
+        let stdout = run(cli()
+            .arg("bench")
+            .arg(&dir)
+            .args(["--sampler", "clips:1:4", "--batch", "2", "--workers", "1"])
+            .args(["--warmup-epochs", "1", "--json", "--cache-dir"])
+            .arg(dir.join("cache"))
+            .args(extra));
+        serde_json::from_slice(&stdout).unwrap()
+    };
+    // Without --min-seconds: exactly --epochs timed epochs, the warm-up left out.
+    let v = bench(&["--epochs", "2"]);
+    let rates: Vec<f64> = serde_json::from_value(v["epoch_fps"].clone()).unwrap();
+    assert_eq!(rates.len(), 2, "{v}");
+    assert_eq!(v["epochs"], 2);
+    assert_eq!(v["frames"], 2 * 16);
+    let (lo, hi) = (rates[0].min(rates[1]), rates[0].max(rates[1]));
+    let median = v["median_epoch_fps"].as_f64().unwrap();
+    assert!(lo > 0.0 && (median - (lo + hi) / 2.0).abs() < 1e-6, "{v}");
+    // An epoch of 16 small frames takes milliseconds: a minute cannot be reached, so --max-epochs ends it.
+    let v = bench(&["--epochs", "1", "--min-seconds", "60", "--max-epochs", "5"]);
+    assert_eq!(v["epoch_fps"].as_array().unwrap().len(), 5, "{v}");
+    assert_eq!(v["frames"], 5 * 16);
+    // --max-epochs below --epochs does not cut --epochs short.
+    let v = bench(&["--epochs", "3", "--min-seconds", "60", "--max-epochs", "1"]);
+    assert_eq!(v["epoch_fps"].as_array().unwrap().len(), 3, "{v}");
+}
+
+#[test]
 fn videos_the_gpu_decoder_cannot_take_are_decoded_on_the_cpu() {
     // MPEG-4 part 2: NVDEC is not used for it where there is a GPU, and there is no NVDEC where there is none;
     // either way the samples go to the CPU decoder, which writes the same frames.

@@ -1,6 +1,7 @@
 //! `vidloader bench DATASET --sampler ... --batch ... [--gpu N] [--max-batches N]`: runs the DataLoader over a data
 //! set and prints frames/s (delivered and decoded), batches/s, the decoder pool's hit rate, the seconds to the
-//! first batch and the seconds spent reading video metadata.
+//! first batch and the seconds spent reading video metadata. `--min-seconds` repeats short epochs until enough
+//! time is measured, and the JSON report gives each timed epoch's rate and their median.
 
 use std::time::Instant;
 
@@ -15,9 +16,16 @@ use super::loader_args::{dtype, normalize, LoaderArgs};
 pub struct BenchArgs {
     #[command(flatten)]
     pub loader: LoaderArgs,
-    /// Epochs to run.
+    /// Epochs to run (and time).
     #[arg(long, default_value_t = 1)]
     pub epochs: u64,
+    /// After `--epochs`, run more epochs until the timed ones add up to this many seconds (at most
+    /// `--max-epochs` in all), so that a short epoch still gives a steady median (`median_epoch_fps`).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_seconds: f64,
+    /// The most timed epochs `--min-seconds` may run.
+    #[arg(long, default_value_t = 25)]
+    pub max_epochs: u64,
     /// Epochs run first and left out of the numbers (metadata scans and decoder creation happen in them).
     #[arg(long, default_value_t = 0)]
     pub warmup_epochs: u64,
@@ -62,7 +70,12 @@ struct Report<'a> {
     cpu_workers: usize,
     /// Share of the samples the CPU workers decoded.
     cpu_share: f64,
+    /// Frames delivered per second over all timed epochs.
     fps: f64,
+    /// Frames per second of each timed epoch, in the order they ran.
+    epoch_fps: Vec<f64>,
+    /// The median of `epoch_fps` (the mean of the middle two for an even count).
+    median_epoch_fps: f64,
     decoded_fps: f64,
     batches_per_s: f64,
     pool_hit_rate: f64,
@@ -122,10 +135,27 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let mut before = None;
     let mut first_batch_s = None;
-    for e in 0..args.warmup_epochs + args.epochs {
-        if e == args.warmup_epochs && e > 0 {
+    // Summaries at the end of each timed epoch (and at the start of the first), for the per-epoch rates.
+    let mut marks: Vec<LoaderSummary> = Vec::new();
+    let timed_s = |marks: &[LoaderSummary]| match (marks.first(), marks.last()) {
+        (Some(a), Some(b)) => b.since(a).seconds,
+        _ => 0.0,
+    };
+    let mut e: u64 = 0;
+    loop {
+        let timed = e.saturating_sub(args.warmup_epochs);
+        let more = e < args.warmup_epochs + args.epochs
+            || (timed < args.max_epochs.max(args.epochs) && timed_s(&marks) < args.min_seconds);
+        if !more {
+            break;
+        }
+        if e == args.warmup_epochs {
             sync();
-            before = Some(loader.summary());
+            let now = loader.summary();
+            if e > 0 {
+                before = Some(now.clone());
+            }
+            marks.push(now);
         }
         // Each batch is handed back once done with, as a training loop can (`DataLoader::recycle`).
         for batch in loader.epoch(e).take(args.max_batches.unwrap_or(usize::MAX)) {
@@ -133,7 +163,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             first_batch_s.get_or_insert_with(|| started.elapsed().as_secs_f64());
             loader.recycle(batch);
         }
+        if e >= args.warmup_epochs {
+            sync();
+            marks.push(loader.summary());
+        }
+        e += 1;
     }
+    let epoch_fps: Vec<f64> = marks.windows(2).map(|w| w[1].since(&w[0]).fps()).collect();
     let first_batch_s = first_batch_s.unwrap_or(0.0);
     let metadata_scan_s = loader.dataset().metadata_seconds();
     sync();
@@ -155,6 +191,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             cpu_workers: loader.cpu_workers(),
             cpu_share: s.cpu_samples as f64 / s.samples.max(1) as f64,
             fps: s.fps(),
+            median_epoch_fps: median(&epoch_fps),
+            epoch_fps,
             decoded_fps: s.decoded_fps(),
             batches_per_s: s.batches_per_s(),
             pool_hit_rate: s.pool.hit_rate(),
@@ -165,9 +203,29 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&report).expect("serialisable"));
     } else {
         println!("{s}");
+        if epoch_fps.len() > 1 {
+            let lo = epoch_fps.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = epoch_fps.iter().copied().fold(0.0, f64::max);
+            println!(
+                "{} timed epochs: median {:.0} frames/s (slowest {lo:.0}, fastest {hi:.0})",
+                epoch_fps.len(),
+                median(&epoch_fps)
+            );
+        }
         println!(
             "first batch after {first_batch_s:.3} s, {metadata_scan_s:.3} s reading video metadata"
         );
     }
     Ok(())
+}
+
+/// The median of `v` (the mean of the middle two for an even count; 0 for none).
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
 }
