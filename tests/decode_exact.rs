@@ -36,6 +36,9 @@ fixture_tests! {
     mpegts_33_bit_time_stamps_wrap => "h264_ts_wrap.ts",
     hevc_starting_at_a_cra_drops_its_rasl_pictures => "hevc_cra_start.ts",
     h264_mpegts_cut_inside_a_keyframe_group => "h264_ts_cut.ts",
+    h264_intra_refresh_recovery_points => "h264_intra_refresh.ts",
+    h264_intra_refresh_with_b_frames => "h264_intra_refresh_b.mkv",
+    h264_intra_refresh_mpegts_cut_at_a_recovery_point => "h264_intra_refresh_cut.ts",
     mpeg2_mpegts_cut_inside_an_open_group => "mpeg2_ts_cut.ts",
     hevc_mpegts_cut_inside_an_open_group => "hevc_ts_cut.ts",
     h264_gaps_in_frame_num => "h264_frame_num_gaps.mp4",
@@ -126,6 +129,7 @@ fn headers_probe_equals_full_probe() {
             "h264_veryfast_gop120.mp4",
             "h264_pyramid_strict_ref4.mp4",
             "h264_cavlc_slices.mkv",
+            "h264_intra_refresh_b.mkv",
         ];
         let expected = if headers.contains(&f.name) {
             ProbeMode::Headers

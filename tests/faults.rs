@@ -307,7 +307,7 @@ fn database(cache: &Path) -> rusqlite::Connection {
 fn entries(cache: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
     let db = database(cache);
     let mut st = db
-        .prepare("SELECT path, entry FROM index_v4 ORDER BY path")
+        .prepare("SELECT path, entry FROM index_v5 ORDER BY path")
         .unwrap();
     let rows = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -321,7 +321,7 @@ fn entries(cache: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
 fn damage_row(cache: &Path, path: &[u8], value: &str, bytes: &[u8]) {
     let n = database(cache)
         .execute(
-            &format!("UPDATE index_v4 SET entry = {value} WHERE path = ?2"),
+            &format!("UPDATE index_v5 SET entry = {value} WHERE path = ?2"),
             (bytes, path),
         )
         .unwrap();
@@ -597,7 +597,7 @@ fn read_only_cache_dir_serves_hits_and_never_errors() {
         set_mode(0o755, 0o644);
         let writer = database(&cache);
         let rows: i64 = writer
-            .query_row("SELECT count(*) FROM index_v4", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM index_v5", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 16);
         assert_eq!(

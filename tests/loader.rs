@@ -891,11 +891,11 @@ fn disk_cache_is_reused_and_invalidated_when_the_file_changes() {
     // The changed file's entry replaced the old one: one row.
     let db = rusqlite::Connection::open(cache.join("metadata.sqlite")).unwrap();
     let rows: i64 = db
-        .query_row("SELECT count(*) FROM index_v4", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM index_v5", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 1);
     // A damaged row costs a scan, not an error, and is rewritten.
-    db.execute("UPDATE index_v4 SET entry = CAST('{not json' AS BLOB)", [])
+    db.execute("UPDATE index_v5 SET entry = CAST('{not json' AS BLOB)", [])
         .unwrap();
     let e = open();
     assert_eq!(e.meta(0).unwrap().num_frames(), 14);

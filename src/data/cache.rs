@@ -46,12 +46,14 @@ use crate::io::index::FrameIndex;
 pub const CACHE_FILE: &str = "metadata.sqlite";
 
 /// The table of entries; its name carries the record's version, so another format never reads these rows.
-const TABLE: &str = "index_v4";
+const TABLE: &str = "index_v5";
 
 /// The record's version (v2: indexes of MPEG-4 B-frame AVIs changed; v3: H.264 indexes carry their reference
 /// structure; v4: an H.264 or MPEG-2 stream that begins inside a group of pictures no longer counts the pictures
-/// before its first keyframe, and MPEG program streams with untimed pictures are indexed instead of refused).
-const RECORD_VERSION: u32 = 4;
+/// before its first keyframe, and MPEG program streams with untimed pictures are indexed instead of refused; v5:
+/// H.264 frames inside an intra-refresh period decode from the recovery point before, and a stream that begins
+/// at a recovery point no longer counts the pictures before its recovery picture).
+const RECORD_VERSION: u32 = 5;
 
 /// How long a statement waits for another connection's lock before it gives up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

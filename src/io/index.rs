@@ -12,6 +12,7 @@ use crate::bitstream::mpeg12::mpeg12_picture;
 use crate::bitstream::mpeg4::{mpeg4_vop, Vop, VopType};
 use crate::bitstream::nal::{is_hevc_rasl, units, NalCodec, NalFraming};
 use crate::bitstream::poc::{DisplayKey, H264Poc};
+use crate::bitstream::recovery::{recovery_frame_cnt, recovery_unit, RecoveryUnit};
 use crate::bitstream::references::{RefGraph, RefModel};
 use crate::bitstream::sps;
 use crate::error::{Error, Result};
@@ -123,6 +124,9 @@ impl FrameIndex {
         let mut h264_poc =
             h264_framing.map(|f| (f, H264Poc::new(&demuxer.extradata()), RefModel::default()));
         let mut pocs: Vec<Option<DisplayKey>> = Vec::new();
+        // H.264 recovery points (intra refresh): what each access unit's slice headers say, and the recovery point
+        // SEI message of keyframe packets.
+        let mut recovery_units: Vec<Option<RecoveryUnit>> = Vec::new();
         while let Some(p) = demuxer.read_packet()? {
             keys_seen += usize::from(p.is_key());
             let skipped_leading = keys_seen == 1
@@ -150,6 +154,23 @@ impl FrameIndex {
             if let Some((framing, poc, model)) = h264_poc.as_mut() {
                 let (key, slices) = poc.picture(*framing, p.data());
                 pocs.push(key);
+                let sets = poc.param_sets();
+                let frame_num_bits = slices
+                    .as_ref()
+                    .and_then(|s| s.first())
+                    .and_then(|s| sets.pps.get(&s.pps_id))
+                    .and_then(|pps| sets.sps.get(&pps.sps_id))
+                    .map(|sps| sps.frame_num_bits);
+                let recovery_cnt = p
+                    .is_key()
+                    .then(|| recovery_frame_cnt(*framing, p.data()))
+                    .flatten();
+                recovery_units.push(
+                    slices
+                        .as_deref()
+                        .zip(frame_num_bits)
+                        .and_then(|(s, bits)| RecoveryUnit::new(s, bits, recovery_cnt)),
+                );
                 model.push(poc.param_sets(), slices.as_deref(), key);
             }
         }
@@ -168,6 +189,15 @@ impl FrameIndex {
             for r in &mut raw[..first_key] {
                 r.3 = true;
             }
+        }
+        // Intra-refresh streams: where decoding from each keyframe packet gives whole pictures again (the packet
+        // itself for IDR pictures and keyframes without a recovery point SEI message). `None` where no keyframe
+        // has a recovery period.
+        let recovery = recovery_packets(&raw, &recovery_units);
+        // A stream that begins at a recovery point (a capture or cut of an intra-refresh stream): libavcodec shows
+        // no picture before the recovery picture in display order, so those are not frames either.
+        if let (Some(first_key), Some(recovery)) = (first_key, &recovery) {
+            mark_before_recovery(&mut raw, first_key, recovery[first_key]);
         }
         // Packets without a presentation time stamp in a stream that reorders frames (B-frames in AVI, MPEG
         // program streams, laced Matroska blocks): decode order is not display order, and the container does not
@@ -224,10 +254,11 @@ impl FrameIndex {
                 }
             }
         }
-        let mut index = Self::from_packets(&raw, time_base).map_err(|reason| Error::Corrupt {
-            source_name: name,
-            reason,
-        })?;
+        let mut index = Self::from_packets_recovering(&raw, time_base, recovery.as_deref())
+            .map_err(|reason| Error::Corrupt {
+                source_name: name,
+                reason,
+            })?;
         index.counted_order = counted_order;
         index.poc_order = poc_order;
         index.starts_mid_group = starts_mid_group;
@@ -245,6 +276,18 @@ impl FrameIndex {
     pub(crate) fn from_packets(
         raw: &[RawPacket],
         time_base: (i32, i32),
+    ) -> std::result::Result<Self, String> {
+        Self::from_packets_recovering(raw, time_base, None)
+    }
+
+    /// [`FrameIndex::from_packets`] for a stream whose keyframe packets may need a recovery period: `recovery[k]`
+    /// is, for keyframe packet `k`, the packet from whose picture on decoding from `k` gives whole pictures
+    /// ([`NEVER_RECOVERS`] where that never happens); a frame shown before it in display order decodes from an
+    /// earlier keyframe.
+    fn from_packets_recovering(
+        raw: &[RawPacket],
+        time_base: (i32, i32),
+        recovery: Option<&[u32]>,
     ) -> std::result::Result<Self, String> {
         if raw.is_empty() {
             return Err("the video stream has no packets".into());
@@ -313,7 +356,8 @@ impl FrameIndex {
                 if kp < seg_first {
                     break;
                 }
-                if packets[kp as usize].pts <= pts {
+                let recovered_from = recovery.map_or(kp, |r| r[kp as usize]);
+                if recovered_from != NEVER_RECOVERS && packets[recovered_from as usize].pts <= pts {
                     start = kp;
                     break;
                 }
@@ -689,6 +733,54 @@ fn median(v: &[i64]) -> Option<i64> {
 
 /// One scanned packet: pts, dts, key flag, discard flag, duration.
 pub(crate) type RawPacket = (Option<i64>, Option<i64>, bool, bool, i64);
+
+/// In [`FrameIndex::from_packets_recovering`]'s list: decoding from this keyframe never gives whole pictures.
+const NEVER_RECOVERS: u32 = u32::MAX;
+
+/// For each packet (H.264, in decode order), the packet from whose picture on decoding that starts at it gives
+/// whole pictures (see [`recovery_unit`]): itself except for keyframes with a recovery period. `None` when no
+/// keyframe has one (the usual stream), or when the units do not match the packets.
+fn recovery_packets(raw: &[RawPacket], units: &[Option<RecoveryUnit>]) -> Option<Vec<u32>> {
+    if units.len() != raw.len() || raw.len() >= NEVER_RECOVERS as usize {
+        return None;
+    }
+    let mut any = false;
+    let recovery = (0..raw.len())
+        .map(|i| {
+            if !raw[i].2 {
+                return i as u32;
+            }
+            let r = recovery_unit(units, i).map_or(NEVER_RECOVERS, |r| r as u32);
+            any |= r != i as u32;
+            r
+        })
+        .collect();
+    any.then_some(recovery)
+}
+
+/// Marks as not frames the packets that a decoder starting at keyframe packet `first_key` does not show: those
+/// before the recovery picture (packet `recovered_from`) in display order, up to the next keyframe after it (or
+/// every one from `first_key` on where the stream never recovers).
+fn mark_before_recovery(raw: &mut [RawPacket], first_key: usize, recovered_from: u32) {
+    if recovered_from == NEVER_RECOVERS {
+        for r in &mut raw[first_key..] {
+            r.3 = true;
+        }
+        return;
+    }
+    let recovered_from = recovered_from as usize;
+    let Some(shown_from) = raw.get(recovered_from).and_then(|r| r.0) else {
+        return;
+    };
+    for (i, r) in raw.iter_mut().enumerate().skip(first_key) {
+        if i > recovered_from && r.2 {
+            break;
+        }
+        if r.0.is_some_and(|pts| pts < shown_from) {
+            r.3 = true;
+        }
+    }
+}
 
 /// Presentation time stamps from MPEG-4 Part 2 picture types, for containers that store decode times only: a
 /// B-picture is shown when decoded, an I-, P- or S-picture when the next one of those arrives (or at the end).

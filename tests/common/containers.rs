@@ -111,6 +111,13 @@ pub const DERIVED: &[Derived] = &[
             cut_ts_front(d, d);
         },
     },
+    // An intra-refresh MPEG-TS cut the same way: it begins at a recovery point (a P-picture), and libavcodec shows
+    // nothing before that point's recovery picture, 18 pictures on.
+    Derived {
+        name: "h264_intra_refresh_cut.ts",
+        from: "h264_intra_refresh.ts",
+        make: |s, d| cut_ts_front(s, d),
+    },
     // The same for MPEG-2, whose groups are open: the B-pictures after the first keyframe that are shown before it
     // lost their earlier reference, and libavcodec drops them too.
     Derived {

@@ -74,6 +74,10 @@ pub const FIXTURES: &[Fixture] = &[
     Fixture { name: "mjpeg.avi", input: "testsrc2=size=320x240:rate=25", frames: 20, args: "-c:v mjpeg -q:v 3 -pix_fmt yuvj420p" },
     Fixture { name: "av1.mkv", input: "testsrc2=size=192x108:rate=30", frames: 40, args: "-c:v libsvtav1 -g 15 -preset 12 -pix_fmt yuv420p" },
     Fixture { name: "mpeg4_b.mp4", input: "testsrc2=size=320x240:rate=60", frames: 60, args: "-c:v mpeg4 -bf 2 -g 12 -q:v 4 -pix_fmt yuv420p" },
+    // Intra refresh (low-latency encoders): one IDR picture, then P-pictures with recovery point SEI messages as
+    // keyframes; libavcodec shows a picture decoded from such a keyframe only once its refresh period has passed.
+    Fixture { name: "h264_intra_refresh.ts", input: "testsrc2=size=320x240:rate=25", frames: 100, args: "-c:v libx264 -bf 0 -x264-params intra-refresh=1:keyint=25 -pix_fmt yuv420p" },
+    Fixture { name: "h264_intra_refresh_b.mkv", input: "testsrc2=size=320x240:rate=25", frames: 100, args: "-c:v libx264 -bf 2 -x264-params intra-refresh=1:keyint=30 -pix_fmt yuv420p" },
 ];
 
 static LOCK: Mutex<()> = Mutex::new(());
