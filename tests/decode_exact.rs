@@ -156,11 +156,13 @@ fn container_named_by_its_first_bytes_equals_the_probed_one() {
         .map(|f| f.name)
         .chain(common::containers::DERIVED.iter().map(|d| d.name))
         .filter(|n| missing_decoder(n).is_none());
-    let describe = |path: &std::path::Path| -> (serde_json::Value, serde_json::Value) {
-        let mut demuxer = Demuxer::open(path).unwrap();
+    // A fixture that cannot be opened (one without parameter sets) must fail the same way under either name.
+    type Described = Result<(serde_json::Value, serde_json::Value), String>;
+    let describe = |path: &std::path::Path| -> Described {
+        let mut demuxer = Demuxer::open(path).map_err(|e| format!("{e:?}"))?;
         let info = serde_json::to_value(demuxer.info()).unwrap();
         let index = FrameIndex::scan_demuxer(&mut demuxer).unwrap();
-        (info, serde_json::to_value(&index).unwrap())
+        Ok((info, serde_json::to_value(&index).unwrap()))
     };
     let mut mp4 = 0;
     for name in names {
@@ -173,8 +175,10 @@ fn container_named_by_its_first_bytes_equals_the_probed_one() {
         };
         let probed = describe(&link("bin"));
         for ext in ["mp4", "mov"] {
-            assert_eq!(describe(&link(ext)), probed, "{name} as .{ext}");
+            let named = describe(&link(ext)).map_err(|e| e.replace(&format!(".{ext}\""), ".bin\""));
+            assert_eq!(named, probed, "{name} as .{ext}");
         }
+        let Ok(probed) = probed else { continue };
         if probed.0["container"]
             .as_str()
             .is_some_and(|c| c.starts_with("mov,"))

@@ -91,6 +91,31 @@ fn truncated_mp4_without_index_is_corrupt() {
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
 }
 
+#[test]
+fn a_stream_without_parameter_sets_is_corrupt_not_a_zero_sized_video() {
+    // The ffmpeg CLI finds no picture in it; opening it (demuxer, decoder, `info`) says why instead of reporting
+    // a 0x0 video whose frames then fail one by one.
+    let p = fixture("h264_no_parameter_sets.ts");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "quiet", "-i"])
+        .arg(&p)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    assert_eq!(shown, 0, "the ffmpeg CLI decodes pictures from it");
+    let err = Demuxer::open(Source::from(p.clone())).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    let err = SimpleDecoder::open(&p, cpu()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { reason, .. } if reason.contains("no picture size")),
+        "{err:?}"
+    );
+}
+
 /// With one decoding thread, and with two (whose pictures a writer thread puts into the batch).
 #[test]
 fn truncated_mkv_decodes_what_is_there_or_reports_corruption() {

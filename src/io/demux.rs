@@ -308,6 +308,17 @@ impl Demuxer {
         })?;
         let stream_index = stream.index();
         let info = stream_info(&input, &stream)?;
+        // No picture size: FFmpeg's probe found no sequence header (an H.264 recording cut after its only
+        // parameter sets, for one), and the ffmpeg CLI decodes no picture from such a stream either.
+        if info.width == 0 || info.height == 0 {
+            return Err(Error::Corrupt {
+                source_name: name,
+                reason:
+                    "the video stream gives no picture size: no sequence header could be read (a \
+                         recording cut after its parameter sets?), so no picture can be decoded"
+                        .into(),
+            });
+        }
         let parameters = stream.parameters();
         Ok(Demuxer {
             input,

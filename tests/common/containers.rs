@@ -118,6 +118,17 @@ pub const DERIVED: &[Derived] = &[
         from: "h264_intra_refresh.ts",
         make: |s, d| cut_ts_front(s, d),
     },
+    // An intra-refresh stream with B-frames moved from Matroska to MPEG-TS (the parameter sets then stand only
+    // before the one IDR picture) and cut the same way: no sequence header is left, and the ffmpeg CLI decodes
+    // no picture from it.
+    Derived {
+        name: "h264_no_parameter_sets.ts",
+        from: "h264_intra_refresh_b.mkv",
+        make: |s, d| {
+            ffmpeg(s, d, &[], &["-c", "copy", "-f", "mpegts"]);
+            cut_ts_front(d, d);
+        },
+    },
     // The same for MPEG-2, whose groups are open: the B-pictures after the first keyframe that are shown before it
     // lost their earlier reference, and libavcodec drops them too.
     Derived {
