@@ -17,7 +17,7 @@ use crate::bitstream::nal::{self, NalCodec, NalFraming};
 use crate::bitstream::poc::H264Poc;
 use crate::bitstream::references::RefModel;
 use crate::bitstream::skip_picture::skip_picture;
-use crate::bitstream::{mpeg4, sps};
+use crate::bitstream::{mpeg4, recovery, sps};
 use crate::data::cache::{read_entry, record_of_json};
 use crate::data::dataset::VideoDataset;
 use crate::data::sampler::{
@@ -150,6 +150,10 @@ pub fn bitstream(data: &[u8]) -> Option<(u32, u32)> {
             .filter(|u| nal::is_parameter_set(codec, u))
             .count();
         assert!(sets.len() >= 5 * kept);
+    }
+    // The recovery point SEI reader.
+    for framing in [NalFraming::AnnexB, NalFraming::LengthPrefixed(4)] {
+        let _ = recovery::recovery_frame_cnt(framing, data);
     }
     // The H.264 slice header reader, the reference model and the skip picture writer, on the bytes as a packet
     // (twice: the second time with the parameter sets the first carried).

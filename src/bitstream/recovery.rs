@@ -85,13 +85,20 @@ fn sei_recovery_point(rbsp: &[u8]) -> Option<u32> {
 /// from that one's on in display order. `start` itself where it is an IDR picture, where it carries no recovery
 /// point (a keyframe the container flags for another reason decodes from itself, as before), or where its
 /// recovery count is 0; `None` when the recovery picture never comes (the stream ends first). Units whose slices
-/// could not be read (`None`) are passed over.
+/// could not be read (`None`) are passed over. Each unit looked at takes one from `budget`; once it is spent the
+/// answer is `start` (decoding from the keyframe itself, the behaviour without recovery points), so that a
+/// damaged stream that flags every packet as a recovery point with a count never met cannot make the scan
+/// quadratic.
 ///
 /// As libavcodec's `h264_field_start`: a recovery point SEI sets the frame number to wait for, `(frame_num +
 /// recovery_frame_cnt) mod MaxFrameNum` (or the picture's own, for the I-picture whose count equals its frame number
 /// that some encoders write before any other recovery point); the first reference picture with that frame
 /// number, or an IDR picture, is recovered. Its heuristic for I-pictures without a recovery point is not followed.
-pub(crate) fn recovery_unit(units: &[Option<RecoveryUnit>], start: usize) -> Option<usize> {
+pub(crate) fn recovery_unit(
+    units: &[Option<RecoveryUnit>],
+    start: usize,
+    budget: &mut usize,
+) -> Option<usize> {
     let Some(first) = units.get(start).copied().flatten() else {
         return Some(start);
     };
@@ -102,6 +109,10 @@ pub(crate) fn recovery_unit(units: &[Option<RecoveryUnit>], start: usize) -> Opt
     let mut valid_point = false;
     let mut references = 0u64;
     for (at, unit) in units.iter().enumerate().skip(start) {
+        if *budget == 0 {
+            return Some(start);
+        }
+        *budget -= 1;
         let Some(u) = unit else { continue };
         if u.idr {
             return Some(at);
@@ -138,6 +149,11 @@ pub(crate) fn recovery_unit(units: &[Option<RecoveryUnit>], start: usize) -> Opt
 mod tests {
     use super::*;
 
+    fn ru(units: &[Option<RecoveryUnit>], start: usize) -> Option<usize> {
+        let mut budget = usize::MAX;
+        recovery_unit(units, start, &mut budget)
+    }
+
     fn unit(frame_num: u32, cnt: Option<u32>) -> Option<RecoveryUnit> {
         Some(RecoveryUnit {
             idr: false,
@@ -155,13 +171,13 @@ mod tests {
         let units: Vec<_> = (0..40u32)
             .map(|i| unit((18 + i) % 32, (i % 25 == 0).then_some(18)))
             .collect();
-        assert_eq!(recovery_unit(&units, 0), Some(18));
-        assert_eq!(recovery_unit(&units, 25), None, "the stream ends first");
+        assert_eq!(ru(&units, 0), Some(18));
+        assert_eq!(ru(&units, 25), None, "the stream ends first");
         // A unit without a recovery point, or an IDR picture, decodes from itself.
-        assert_eq!(recovery_unit(&units, 3), Some(3));
+        assert_eq!(ru(&units, 3), Some(3));
         let mut idr = units.clone();
         idr[10] = idr[10].map(|u| RecoveryUnit { idr: true, ..u });
-        assert_eq!(recovery_unit(&idr, 0), Some(10));
+        assert_eq!(ru(&idr, 0), Some(10));
         // Non-reference pictures do not count, even with the frame number waited for.
         let mut b = units.clone();
         b[18] = b[18].map(|u| RecoveryUnit {
@@ -169,16 +185,28 @@ mod tests {
             ..u
         });
         b[19] = unit(4, None);
-        assert_eq!(recovery_unit(&b, 0), Some(19));
+        assert_eq!(ru(&b, 0), Some(19));
+    }
+
+    #[test]
+    fn a_spent_budget_answers_the_keyframe_itself() {
+        let units: Vec<_> = (0..40u32)
+            .map(|i| unit((18 + i) % 32, (i == 0).then_some(18)))
+            .collect();
+        let mut budget = 10;
+        assert_eq!(recovery_unit(&units, 0, &mut budget), Some(0));
+        assert_eq!(budget, 0);
+        let mut budget = 19;
+        assert_eq!(recovery_unit(&units, 0, &mut budget), Some(18));
     }
 
     #[test]
     fn a_recovery_count_of_zero_is_the_picture_itself_and_unreadable_units_are_passed_over() {
         let units = vec![unit(7, Some(0)), None, unit(8, None)];
-        assert_eq!(recovery_unit(&units, 0), Some(0));
+        assert_eq!(ru(&units, 0), Some(0));
         let units = vec![unit(7, Some(2)), None, unit(8, None), unit(9, None)];
-        assert_eq!(recovery_unit(&units, 0), Some(3));
-        assert_eq!(recovery_unit(&units, 1), Some(1));
+        assert_eq!(ru(&units, 0), Some(3));
+        assert_eq!(ru(&units, 1), Some(1));
     }
 
     #[test]

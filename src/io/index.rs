@@ -745,12 +745,15 @@ fn recovery_packets(raw: &[RawPacket], units: &[Option<RecoveryUnit>]) -> Option
         return None;
     }
     let mut any = false;
+    // Units looked at over all keyframes: a usual stream needs about one per packet (each keyframe's walk ends
+    // within its refresh period); a damaged one gets no more than this.
+    let mut budget = raw.len().saturating_mul(16).saturating_add(100_000);
     let recovery = (0..raw.len())
         .map(|i| {
             if !raw[i].2 {
                 return i as u32;
             }
-            let r = recovery_unit(units, i).map_or(NEVER_RECOVERS, |r| r as u32);
+            let r = recovery_unit(units, i, &mut budget).map_or(NEVER_RECOVERS, |r| r as u32);
             any |= r != i as u32;
             r
         })
