@@ -133,9 +133,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     };
-    let mut before = None;
     let mut first_batch_s = None;
-    // Summaries at the end of each timed epoch (and at the start of the first), for the per-epoch rates.
+    // Summaries at the start of the first timed epoch and at the end of each, for the per-epoch rates and the
+    // totals since the warm-up.
     let mut marks: Vec<LoaderSummary> = Vec::new();
     let timed_s = |marks: &[LoaderSummary]| match (marks.first(), marks.last()) {
         (Some(a), Some(b)) => b.since(a).seconds,
@@ -151,11 +151,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         if e == args.warmup_epochs {
             sync();
-            let now = loader.summary();
-            if e > 0 {
-                before = Some(now.clone());
-            }
-            marks.push(now);
+            marks.push(loader.summary());
         }
         // Each batch is handed back once done with, as a training loop can (`DataLoader::recycle`).
         for batch in loader.epoch(e).take(args.max_batches.unwrap_or(usize::MAX)) {
@@ -173,8 +169,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let first_batch_s = first_batch_s.unwrap_or(0.0);
     let metadata_scan_s = loader.dataset().metadata_seconds();
     sync();
-    let s = match &before {
-        Some(b) => loader.summary().since(b),
+    // Since the first timed epoch began (with no warm-up, that summary is all zeros: the whole run).
+    let s = match marks.first() {
+        Some(start) => loader.summary().since(start),
         None => loader.summary(),
     };
     if args.json {

@@ -223,7 +223,8 @@ impl Transcoder {
             source_name: self.input.display().to_string(),
             reason: e.to_string(),
         })?;
-        let tags = crate::io::demux::video_stream(&input).and_then(|s| ColorTags::of_stream(&s));
+        let video = crate::io::demux::video_stream(&input);
+        let tags = video.as_ref().and_then(ColorTags::of_stream);
         let mut writer = VideoWriter::with_layout_and_tags(
             out,
             info.width,
@@ -232,8 +233,8 @@ impl Transcoder {
             eopts.clone(),
             tags,
         )?;
-        if let Some(vs) = crate::io::demux::video_stream(&input) {
-            writer.muxer_mut()?.copy_rotation(&vs)?;
+        if let Some(vs) = &video {
+            writer.muxer_mut()?.copy_rotation(vs)?;
         }
         let index = self.decoder.scanned_stream_metadata().clone();
         let t_first = if index.is_empty() {

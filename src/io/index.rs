@@ -171,7 +171,7 @@ impl FrameIndex {
                         .zip(frame_num_bits)
                         .and_then(|(s, bits)| RecoveryUnit::new(s, bits, recovery_cnt)),
                 );
-                model.push(poc.param_sets(), slices.as_deref(), key);
+                model.push(sets, slices.as_deref(), key);
             }
         }
         let name = demuxer.source().name();
