@@ -34,6 +34,10 @@
 //! `VIDLOADER_BENCH_MIN_S` (1.0) and `VIDLOADER_BENCH_MAX_REPEATS` (25): a scenario runs again until its timed runs
 //! add up to `MIN_S` seconds, at most `MAX_REPEATS` times (single requests of 30 frames take 30-40 ms: their
 //! medians of 5 moved by up to 4 % between bench runs of the same build, 2026-12-03);
+//! `VIDLOADER_BENCH_CLIP_MIN_S` (5.0, used when larger than `MIN_S`): the same for the clip scenarios (a run of the
+//! 360p clips lasts about 0.6 s; with three runs their medians moved by up to 28 % between bench runs, 2026-12-04);
+//! `VIDLOADER_BENCH_CLIP_THREADS` (7: threads of the clip scenarios). Scenarios of several threads also print, per
+//! run, each thread's seconds from the common start to its own end (a readable line, not JSON);
 //! `VIDLOADER_BENCH_BUDGET_S` (after this many seconds the clip and loader loops stop early, marking their line
 //! `"truncated"`, and the scenarios left are skipped; 0 = no limit);
 //! `VIDLOADER_BENCH_SESSIONS` (`DecoderOptions::sessions`, 0 = automatic); `VIDLOADER_BENCH_DISPLAY_DELAY`
@@ -64,7 +68,6 @@ const NV12_FILES: [&str; 2] = ["h264_1080p_gop30.mp4", "hevc_1080p_gop30.mp4"];
 const CLIP_SETS: [&str; 2] = ["clips_1080p", "clips_360p"];
 const SAMPLE_THREADS: [usize; 2] = [1, 7];
 const NV12_THREADS: [usize; 3] = [1, 7, 14];
-const CLIP_THREADS: usize = 7;
 const LOADER_WORKERS: [usize; 3] = [1, 7, 14];
 const LOADER_FRAMES: usize = 16;
 const LOADER_BATCH: usize = 8;
@@ -75,6 +78,15 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// A number of seconds from the environment (finite, not negative), else `default`.
+fn env_seconds(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
         .unwrap_or(default)
 }
 
@@ -137,6 +149,10 @@ fn split_list<T: Clone>(items: &[T], n: usize) -> Vec<Vec<T>> {
 /// Time the last [`run_threads`] took to drop its threads' states (decoders), after its clock stopped.
 static LAST_TEARDOWN_US: AtomicU64 = AtomicU64::new(0);
 
+/// Each thread's timed part in the last [`run_threads`], seconds from the common start to its own end (a run whose
+/// wall time is set by one slow thread shows it here).
+static LAST_THREAD_S: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+
 /// Runs `n` threads: each prepares its state and warms up (untimed), all start together, and the wall time of the
 /// timed part is measured from the common start to the last thread's end. The states are dropped after the clock
 /// stops (closing NVDEC sessions takes tens of ms each, which is no part of decoding). Returns (frames, seconds).
@@ -160,6 +176,7 @@ fn run_threads<S: Send>(
                                 Err("a benchmark thread panicked while preparing".into())
                             });
                     start_line.wait();
+                    let began = Instant::now();
                     let result = match state {
                         Ok(mut state) => {
                             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -170,8 +187,9 @@ fn run_threads<S: Send>(
                         }
                         Err(e) => (Err(e), None),
                     };
+                    let took = began.elapsed().as_secs_f64();
                     finish_line.wait();
-                    result
+                    (result, took)
                 })
             })
             .collect();
@@ -182,17 +200,22 @@ fn run_threads<S: Send>(
         let teardown = Instant::now();
         let mut frames = 0;
         let mut first_err = None;
+        let mut thread_s = Vec::with_capacity(n);
         for h in handles {
             match h.join() {
-                Ok((Ok(f), state)) => {
+                Ok(((Ok(f), state), took)) => {
                     frames += f;
+                    thread_s.push(took);
                     drop(state);
                 }
-                Ok((Err(e), _)) => first_err = first_err.or(Some(e)),
+                Ok(((Err(e), _), _)) => first_err = first_err.or(Some(e)),
                 Err(_) => first_err = first_err.or(Some("a benchmark thread panicked".into())),
             }
         }
         LAST_TEARDOWN_US.store(teardown.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if let Ok(mut t) = LAST_THREAD_S.lock() {
+            *t = thread_s;
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok((frames, secs)),
@@ -217,7 +240,13 @@ struct Bench {
     /// `max_repeats` (`VIDLOADER_BENCH_MAX_REPEATS`): a scenario of 30 ms is timed often enough for its median
     /// to hold still from one bench run to the next.
     min_timed_s: f64,
+    /// `min_timed_s` of the clip scenarios (`VIDLOADER_BENCH_CLIP_MIN_S`, at least `min_timed_s`).
+    clip_min_timed_s: f64,
     max_repeats: usize,
+    /// Threads of the clip scenarios (`VIDLOADER_BENCH_CLIP_THREADS`, default 7).
+    clip_threads: usize,
+    /// Per thread of the running clip scenario's run: its slowest clip, "#place open_ms+fetch_ms".
+    slowest_clips: Mutex<Vec<String>>,
     /// The run of the scenario in progress (0-based): clip scenarios link fresh names per run.
     repeat: AtomicUsize,
     /// Fields a scenario adds to its result line (e.g. pictures decoded).
@@ -299,6 +328,19 @@ impl Bench {
         extra: Value,
         f: impl Fn() -> Res<(usize, f64)>,
     ) {
+        self.run_for(scenario, file, threads, self.min_timed_s, extra, f)
+    }
+
+    /// [`Bench::run`], repeating the scenario until its timed runs add up to `min_timed_s` seconds.
+    fn run_for(
+        &self,
+        scenario: &str,
+        file: &str,
+        threads: usize,
+        min_timed_s: f64,
+        extra: Value,
+        f: impl Fn() -> Res<(usize, f64)>,
+    ) {
         if !self.wanted(scenario) {
             return;
         }
@@ -321,7 +363,7 @@ impl Bench {
             if r > 0 && self.over_budget() {
                 break;
             }
-            if r >= self.repeats && timed_s >= self.min_timed_s {
+            if r >= self.repeats && timed_s >= min_timed_s {
                 break;
             }
             self.repeat.store(r, Ordering::Relaxed);
@@ -334,6 +376,12 @@ impl Bench {
             self.loop_us.store(0, Ordering::Relaxed);
             self.drop_us.store(0, Ordering::Relaxed);
             LAST_TEARDOWN_US.store(0, Ordering::Relaxed);
+            if let Ok(mut t) = LAST_THREAD_S.lock() {
+                t.clear();
+            }
+            if let Ok(mut w) = self.slowest_clips.lock() {
+                w.clear();
+            }
             let result = f();
             if let Some(w) = self.work_json() {
                 self.note("work", w);
@@ -347,8 +395,28 @@ impl Bench {
                 .lock()
                 .map(|mut n| std::mem::take(&mut *n))
                 .unwrap_or_default();
+            let thread_s = LAST_THREAD_S.lock().map(|t| t.clone()).unwrap_or_default();
             match result {
                 Ok((frames, secs)) => {
+                    if thread_s.len() > 1 {
+                        // Not JSON: benches/compare.py skips it. Threads in order, each one's share of the work.
+                        let each: Vec<String> =
+                            thread_s.iter().map(|t| format!("{t:.3}")).collect();
+                        let slowest = self
+                            .slowest_clips
+                            .lock()
+                            .map(|w| w.join(", "))
+                            .unwrap_or_default();
+                        println!(
+                            "  {scenario} {file} run {r}: {frames} frames in {secs:.3} s; threads' seconds [{}]{}",
+                            each.join(", "),
+                            if slowest.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; slowest clip per thread, ms to open + fetch [{slowest}]")
+                            }
+                        );
+                    }
                     timed_s += secs;
                     runs.push((frames, secs, notes));
                 }
@@ -521,13 +589,14 @@ impl Bench {
                 let extra = json!({"color": "native", "access": access, "clips": self.clips,
                                    "idle_decoder_limit": idle});
                 nvdec::set_idle_decoder_limit(idle);
-                self.run(scenario, set, CLIP_THREADS, extra, || {
+                let threads = self.clip_threads;
+                self.run_for(scenario, set, threads, self.clip_min_timed_s, extra, || {
                     let tag = format!("{scenario}_r{}", self.repeat.load(Ordering::Relaxed));
                     let (distinct, names) = self.replicate(set, &tag, self.clips)?;
-                    let warm = split_list(&distinct, CLIP_THREADS);
-                    let chunks = split_list(&names, CLIP_THREADS);
+                    let warm = split_list(&distinct, threads);
+                    let chunks = split_list(&names, threads);
                     let r = run_threads(
-                        CLIP_THREADS,
+                        threads,
                         |i| {
                             let mut dec = None;
                             self.decode_clips(&mut dec, &warm[i], reuse, batch, false)?;
@@ -557,10 +626,13 @@ impl Bench {
         let reused_opts = opts.clone().max_size(3840, 2160);
         let mut frames = 0;
         let loop_start = Instant::now();
-        for clip in clips {
+        // The slowest clip of this thread: (ms to open or reconfigure, ms to fetch its frames, its place).
+        let mut slowest = (0.0f64, 0.0f64, 0usize);
+        for (k, clip) in clips.iter().enumerate() {
             if timed && self.stop_early() {
                 break;
             }
+            let clip_start = Instant::now();
             let before = match dec.as_mut() {
                 Some(d) if reuse => {
                     let before = d.decode_work();
@@ -583,6 +655,7 @@ impl Bench {
                     DecodeWork::default()
                 }
             };
+            let opened = clip_start.elapsed().as_secs_f64() * 1e3;
             let d = dec.as_mut().unwrap();
             let len = d.len();
             if batch {
@@ -592,6 +665,10 @@ impl Bench {
                     frames += d.get(i as i64).map_err(err)?.len();
                 }
             }
+            let total = clip_start.elapsed().as_secs_f64() * 1e3;
+            if total > slowest.0 + slowest.1 {
+                slowest = (opened, total - opened, k);
+            }
             if timed {
                 self.add_work(d, &before);
             }
@@ -599,6 +676,10 @@ impl Bench {
         if timed {
             let us = loop_start.elapsed().as_micros() as u64;
             self.loop_us.fetch_add(us, Ordering::Relaxed);
+            if let Ok(mut w) = self.slowest_clips.lock() {
+                let (open, fetch, k) = slowest;
+                w.push(format!("#{k} {open:.1}+{fetch:.1}"));
+            }
         }
         Ok(frames)
     }
@@ -870,6 +951,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)
         .join(format!("vidloader-gpu-bench-{}", std::process::id()));
+    let min_timed_s = env_seconds("VIDLOADER_BENCH_MIN_S", 1.0);
     let bench = Bench {
         data,
         only,
@@ -882,12 +964,11 @@ fn main() {
         display_delay: env_usize("VIDLOADER_BENCH_DISPLAY_DELAY", 4) as u32,
         cpu,
         repeats: env_usize("VIDLOADER_BENCH_REPEATS", 3).max(1),
-        min_timed_s: std::env::var("VIDLOADER_BENCH_MIN_S")
-            .ok()
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .unwrap_or(1.0),
+        min_timed_s,
+        clip_min_timed_s: env_seconds("VIDLOADER_BENCH_CLIP_MIN_S", 5.0).max(min_timed_s),
         max_repeats: env_usize("VIDLOADER_BENCH_MAX_REPEATS", 25).max(1),
+        clip_threads: env_usize("VIDLOADER_BENCH_CLIP_THREADS", 7).max(1),
+        slowest_clips: Mutex::new(Vec::new()),
         repeat: AtomicUsize::new(0),
         notes: Mutex::new(serde_json::Map::new()),
         work: Mutex::new(DecodeWork::default()),

@@ -22,10 +22,12 @@ warm-up creates the sessions); each thread ends its timed part with torch.cuda.s
 A failing scenario prints an "error" line and the run goes on. With --budget, the clip loops stop early once the
 budget is spent (their line says "truncated") and the scenarios left are skipped. Each scenario runs --repeats
 times (3) and then again until its timed runs add up to --min-seconds (1.0), at most --max-repeats times (25), as
-benches/gpu_decode.rs does; its line reports the median run.
+benches/gpu_decode.rs does; its line reports the median run. The clip scenarios use --clip-min-seconds (5.0)
+instead when it is larger: a run of the 360p clips lasts about 0.6 s. Clip scenarios run --clip-threads threads
+(7). Scenarios of several threads also print, per run, each thread's seconds (a readable line, not JSON).
 
     python3 benches/pynvc_bench.py [--data .benchdata] [--only PREFIX,...] [--clips 210] [--budget SECONDS]
-                                   [--repeats 3] [--min-seconds 1.0] [--max-repeats 25]
+                                   [--repeats 3] [--min-seconds 1.0] [--clip-min-seconds 5.0] [--max-repeats 25]
 """
 
 import argparse
@@ -45,7 +47,6 @@ NV12_FILES = ["h264_1080p_gop30.mp4", "hevc_1080p_gop30.mp4"]
 CLIP_SETS = ["clips_1080p", "clips_360p"]
 SAMPLE_THREADS = [1, 7]
 NV12_THREADS = [1, 7, 14]
-CLIP_THREADS = 7
 RANDOM_SEED = 7
 MASK64 = (1 << 64) - 1
 
@@ -164,7 +165,7 @@ def run_threads(n, prepare, timed):
     for e in errors:
         if e:
             raise ThreadFailure(short_traceback(e))
-    return sum(frames), secs, sum(f / t for f, t in zip(frames, times) if t > 0)
+    return sum(frames), secs, sum(f / t for f, t in zip(frames, times) if t > 0), times
 
 
 def sync():
@@ -212,7 +213,9 @@ class Bench:
         self.passes = args.passes
         self.repeats = max(1, args.repeats)
         self.min_seconds = max(0.0, args.min_seconds)
+        self.clip_min_seconds = max(self.min_seconds, args.clip_min_seconds)
         self.max_repeats = max(1, args.max_repeats)
+        self.clip_threads = max(1, args.clip_threads)
         self.repeat = 0
         self.budget = args.budget
         self.start = time.perf_counter()
@@ -229,10 +232,10 @@ class Bench:
             self.truncated = True
         return self.truncated
 
-    def run(self, scenario, file, threads, fn, **extra):
-        """Runs a scenario `repeats` times, and again until its timed runs add up to `min_seconds` (at most
-        `max_repeats` runs; clip scenarios on fresh names each time), and prints the median run, with every run's
-        fps in "fps_runs" and (max - min) / median in "spread_pct"."""
+    def run(self, scenario, file, threads, fn, min_seconds=None, **extra):
+        """Runs a scenario `repeats` times, and again until its timed runs add up to `min_seconds` (by default
+        the --min-seconds option; at most `max_repeats` runs; clip scenarios on fresh names each time), and prints
+        the median run, with every run's fps in "fps_runs" and (max - min) / median in "spread_pct"."""
         if self.only and not any(scenario.startswith(o) for o in self.only):
             return
         if self.over_budget():
@@ -241,16 +244,22 @@ class Bench:
         runs = []
         truncated = False
         timed = 0.0
+        min_seconds = self.min_seconds if min_seconds is None else min_seconds
         for r in range(max(self.repeats, self.max_repeats)):
             if r > 0 and self.over_budget():
                 break
-            if r >= self.repeats and timed >= self.min_seconds:
+            if r >= self.repeats and timed >= min_seconds:
                 break
             self.repeat = r
             self.truncated = False
             try:
                 runs.append(fn())
                 timed += runs[-1][1]
+                if len(runs[-1]) > 3 and len(runs[-1][3]) > 1:
+                    # Not JSON (benches/compare.py skips it): each thread's seconds from the common start to its end.
+                    each = ", ".join(f"{t:.3f}" for t in runs[-1][3])
+                    print(f"  {scenario} {file} run {r}: {runs[-1][0]} frames in {runs[-1][1]:.3f} s; "
+                          f"threads' seconds [{each}]")
             except Exception as e:  # noqa: BLE001 - one failure must not stop the run
                 emit(scenario, file, threads, error=describe(e), **extra)
                 return
@@ -334,13 +343,13 @@ class Bench:
         for clip_set in CLIP_SETS:
             for scenario, reuse, batch in (("clips_new", False, False), ("clips_reused", True, False),
                                            ("clips_reused_batch", True, True)):
-                self.run(scenario, clip_set, CLIP_THREADS,
+                self.run(scenario, clip_set, self.clip_threads,
                          lambda: self.clips_run(clip_set, scenario, reuse, batch),
-                         color="native", access="batch" if batch else "frame", clips=self.clips)
+                         min_seconds=self.clip_min_seconds, color="native", access="batch" if batch else "frame", clips=self.clips)
 
     def clips_run(self, clip_set, tag, reuse, batch):
         distinct, names, d = self.replicate(clip_set, f"{tag}_r{self.repeat}", self.clips)
-        warm, chunks = split_list(distinct, CLIP_THREADS), split_list(names, CLIP_THREADS)
+        warm, chunks = split_list(distinct, self.clip_threads), split_list(names, self.clip_threads)
         try:
             def prepare(i):
                 # (context, stream, keep) and a holder of the thread's decoder: the warm-up's decoder goes on into
@@ -350,7 +359,7 @@ class Bench:
                 self.decode_clips(warm[i], reuse, batch, state, timed=False)
                 return state
 
-            return run_threads(CLIP_THREADS, prepare,
+            return run_threads(self.clip_threads, prepare,
                                lambda i, state: self.decode_clips(chunks[i], reuse, batch, state, timed=True))
         finally:
             shutil.rmtree(d, ignore_errors=True)
@@ -419,8 +428,13 @@ def main():
                     help="runs of each scenario at least; the median run is reported")
     ap.add_argument("--min-seconds", type=float, default=float(os.environ.get("VIDLOADER_BENCH_MIN_S", "1.0")),
                     help="run a scenario again until its timed runs add up to this many seconds")
+    ap.add_argument("--clip-min-seconds", type=float,
+                    default=float(os.environ.get("VIDLOADER_BENCH_CLIP_MIN_S", "5.0")),
+                    help="the same for the clip scenarios (used when larger than --min-seconds)")
     ap.add_argument("--max-repeats", type=int, default=int(os.environ.get("VIDLOADER_BENCH_MAX_REPEATS", "25")),
                     help="at most this many runs of a scenario")
+    ap.add_argument("--clip-threads", type=int, default=int(os.environ.get("VIDLOADER_BENCH_CLIP_THREADS", "7")),
+                    help="threads of the clip scenarios")
     ap.add_argument("--budget", type=float, default=float(os.environ.get("VIDLOADER_BENCH_BUDGET_S", "0")),
                     help="skip the scenarios left after this many seconds (0 = no limit)")
     ap.add_argument("--tmp", default=os.environ.get("VIDLOADER_BENCH_TMP") or None)

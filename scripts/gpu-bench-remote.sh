@@ -23,7 +23,12 @@
 # GPU_BENCH_BUDGET_S when clip or loader lines say "truncated". The worst case is about GPU_BENCH_BUDGET_S + 170 s.
 #
 # Environment: GPU_BENCH_BUDGET_S; GPU_BENCH_CLIPS (clips per clip scenario, default 210); GPU_BENCH_ONLY
-# (scenario prefixes, comma-separated, for all programs); GPU_BENCH_STEPS (default "rust,pynvc,loader");
+# (scenario prefixes, comma-separated, for all programs); GPU_BENCH_STEPS (default "rust,dataloader,pynvc,loader");
+# GPU_BENCH_DL_CPU_WORKERS (the DataLoader step's CPU decode workers beside NVDEC, space-separated settings, each
+# run at every worker count; default "0 default": "0" = NVDEC only, result "loader", the row paired with the
+# PyNvVideoCodec loader, which decodes on NVDEC only; "default" = the loader's own choice (hybrid: cores - 2 CPU
+# workers), result "loader_hybrid"; another number N, result "loader_cpuN"); GPU_BENCH_DL_MIN_S (the
+# DataLoader's --min-seconds, default 1);
 # PYTHON (default python3); TORCH_LIB (see gpu-remote.sh).
 set -uo pipefail
 
@@ -95,7 +100,9 @@ fi
 if wanted dataloader; then
     # vidloader's DataLoader (the `vidloader bench` command) over 210 copies of the clips, with the sampling of the
     # hand-written PyNvVideoCodec loader: 16 evenly spaced frames per clip, 224x224, ImageNet normalisation, fp16,
-    # batches of 8. Its JSON summary becomes a result line (scenario "loader", paired with PyNvVideoCodec's). One
+    # batches of 8. Its JSON summary becomes a result line: scenario "loader" (NVDEC only, paired with
+    # PyNvVideoCodec's) and "loader_hybrid" (the default: CPU workers beside NVDEC; its rate also depends on how
+    # the CPU decoders fare on a busy host: it moved 1-11 % between runs where NVDEC only moved 0.2-2.3 %). One
     # warm-up epoch (metadata scans, decoder creation) is left out, as the hand-written loader warms its workers up;
     # then at least 3 epochs, more until 1 s is timed (at most 25), and the line gives their median.
     dl_log="$out/dataloader.log"
@@ -118,20 +125,29 @@ m = t.getmember("bin/vidloader"); m.name = "vidloader"; t.extract(m, sys.argv[2]
             cp ".benchdata/$set/clip_$(printf %02d $((i % 12))).mp4" "$dir/clip_$(printf %03d "$i").mp4"
         done
         for w in 1 7 14; do
+          for cw in ${GPU_BENCH_DL_CPU_WORKERS:-0 default}; do
+            case "$cw" in
+                0) scenario=loader cw_args=(--cpu-workers 0) ;;
+                default) scenario=loader_hybrid cw_args=() ;;
+                *) scenario="loader_cpu$cw" cw_args=(--cpu-workers "$cw") ;;
+            esac
             rm -rf "$dir.cache"
             timeout 120 "$bin_dir/vidloader" bench "$dir" --sampler uniform:16 --batch 8 --resize 224x224 \
                 --dtype f16 --normalize imagenet --no-shuffle --workers "$w" --gpu 0 --cache-dir "$dir.cache" \
-                --warmup-epochs 1 --epochs 3 --min-seconds 1 --json 2>>"$dl_log" | "$py" -c '
+                "${cw_args[@]}" --warmup-epochs 1 --epochs 3 --min-seconds "${GPU_BENCH_DL_MIN_S:-1}" --json \
+                2>>"$dl_log" | "$py" -c '
 import json, sys
 r = json.load(sys.stdin)
 runs = sorted(round(f, 1) for f in r["epoch_fps"])
 fps = r["median_epoch_fps"]
-print(json.dumps({"impl": "vidloader", "scenario": "loader", "file": sys.argv[1], "threads": int(sys.argv[2]),
+print(json.dumps({"impl": "vidloader", "scenario": sys.argv[3], "file": sys.argv[1], "threads": int(sys.argv[2]),
                   "fps": round(fps, 1), "fps_runs": runs, "spread_pct": round((runs[-1] - runs[0]) / fps * 100, 1),
                   "frames": r["frames"], "decoded": r["frames_decoded"], "decoded_fps": round(r["decoded_fps"], 1),
-                  "seconds": r["seconds"], "pool_hit_rate": r["pool_hit_rate"], "backend": r["backend"]}))' \
-                "$set" "$w" \
+                  "seconds": r["seconds"], "pool_hit_rate": r["pool_hit_rate"], "backend": r["backend"],
+                  "cpu_workers": r.get("cpu_workers")}))' \
+                "$set" "$w" "$scenario" \
                 | tee -a "$dl_log" || failed=1
+          done
         done
     done
     say "=== DataLoader: $(($(date +%s) - start)) s"
