@@ -245,7 +245,8 @@ struct Bench {
     max_repeats: usize,
     /// Threads of the clip scenarios (`VIDLOADER_BENCH_CLIP_THREADS`, default 7).
     clip_threads: usize,
-    /// Per thread of the running clip scenario's run: its slowest clip, "#place open_ms+fetch_ms".
+    /// Per thread of the running clip scenario's run, in the order the threads finished (the last is the one that
+    /// set the wall time): its slowest clip, "#place open_ms+fetch_ms".
     slowest_clips: Mutex<Vec<String>>,
     /// The run of the scenario in progress (0-based): clip scenarios link fresh names per run.
     repeat: AtomicUsize,
@@ -399,7 +400,8 @@ impl Bench {
             match result {
                 Ok((frames, secs)) => {
                     if thread_s.len() > 1 {
-                        // Not JSON: benches/compare.py skips it. Threads in order, each one's share of the work.
+                        // Not JSON: benches/compare.py skips it. Threads' seconds in thread order; their slowest
+                        // clips in the order the threads finished.
                         let each: Vec<String> =
                             thread_s.iter().map(|t| format!("{t:.3}")).collect();
                         let slowest = self
@@ -413,7 +415,7 @@ impl Bench {
                             if slowest.is_empty() {
                                 String::new()
                             } else {
-                                format!("; slowest clip per thread, ms to open + fetch [{slowest}]")
+                                format!("; slowest clip per thread, as they finished, ms to open + fetch [{slowest}]")
                             }
                         );
                     }

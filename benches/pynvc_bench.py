@@ -345,7 +345,8 @@ class Bench:
                                            ("clips_reused_batch", True, True)):
                 self.run(scenario, clip_set, self.clip_threads,
                          lambda: self.clips_run(clip_set, scenario, reuse, batch),
-                         min_seconds=self.clip_min_seconds, color="native", access="batch" if batch else "frame", clips=self.clips)
+                         min_seconds=self.clip_min_seconds, color="native", access="batch" if batch else "frame",
+                         clips=self.clips)
 
     def clips_run(self, clip_set, tag, reuse, batch):
         distinct, names, d = self.replicate(clip_set, f"{tag}_r{self.repeat}", self.clips)
