@@ -32,6 +32,10 @@
 #   GPU_MAX_MIB            size limit of .gpu in MiB (default 60)
 #   GPU_FIXTURES_SRC       fixture folder to make and bundle (default <repo>/target/fixtures, where the tests
 #                          put them when VIDLOADER_FIXTURES is unset)
+#   GPU_BUNDLE             "tests" (default): the bins, test executables, examples and test fixtures; "all":
+#                          also the bench executables, the static `ffmpeg` tool and the transcode-timing input
+#                          (the full set grew past the limit in session 14; the benches have their own small
+#                          bundle, see GPU_ONLY)
 #   GPU_ONLY               comma-separated target names (e.g. gpu_decode,vidloader): bundle only those
 #                          executables (with GPU_FIXTURES_SRC=/nonexistent: no fixtures either), for a small
 #                          benchmark-only bundle
@@ -47,6 +51,7 @@ GPU="${GPU_DIR:-$repo/.gpu}"
 MAX_MIB="${GPU_MAX_MIB:-60}"
 STRIP_MODE="${GPU_STRIP:-all}"
 PACK_MODE="${GPU_PACK:-auto}"
+BUNDLE_MODE="${GPU_BUNDLE:-tests}"
 MESSAGES="$TARGET_DIR/build-messages.json"
 FIXTURES_SRC="${GPU_FIXTURES_SRC:-$repo/target/fixtures}"
 REMOTE_CMD="bash scripts/gpu-remote.sh"
@@ -117,12 +122,17 @@ copy_fixtures() {
         log "no $src: no fixtures bundled (make them with: scripts/gpu.sh fixtures)"
         return 0
     fi
+    local skip=()
+    # The transcode-timing input goes along only with the benches (GPU_BUNDLE=all, or GPU_ONLY naming ffmpeg).
+    if [ "$BUNDLE_MODE" != all ] && [[ ",${GPU_ONLY:-}," != *",ffmpeg,"* ]]; then
+        skip=(! -name "$TRANSCODE_INPUT")
+    fi
     while IFS= read -r -d '' f; do
         rel="${f#"$src"/}"
         mkdir -p "$GPU/fixtures/$(dirname "$rel")"
         cp -p "$f" "$GPU/fixtures/$rel"
         n=$((n + 1))
-    done < <(find "$src" -mindepth 1 -maxdepth 1 -type f ! -name 'tmp-*' ! -name '*.tmp' -print0
+    done < <(find "$src" -mindepth 1 -maxdepth 1 -type f ! -name 'tmp-*' ! -name '*.tmp' "${skip[@]}" -print0
         [ -d "$src/scratch" ] && find "$src/scratch" -mindepth 1 -maxdepth 1 -type f ! -name 'tmp-*' ! -name '*.tmp' -print0)
     log "copied $n fixture files ($(du -sh "$GPU/fixtures" | cut -f1)) from $src"
 }
@@ -208,7 +218,9 @@ cmd_build() {
         *) die "GPU_STRIP must be all or debug" ;;
     esac
     while IFS=$'\t' read -r kind name exe; do
-        if [ -n "${GPU_ONLY:-}" ] && [[ ",$GPU_ONLY," != *",$name,"* ]]; then
+        if [ -n "${GPU_ONLY:-}" ]; then
+            [[ ",$GPU_ONLY," == *",$name,"* ]] || continue
+        elif [ "$kind" = bench ] && [ "$BUNDLE_MODE" != all ]; then
             continue
         fi
         base="$(basename "$exe")"
@@ -219,7 +231,13 @@ cmd_build() {
     done <<<"$listing"
 
     # The static build's ffmpeg program (libx264 / libx265 / NVENC encoders), for timing comparisons there.
-    if [ -x "$PREFIX/bin/ffmpeg" ] && { [ -z "${GPU_ONLY:-}" ] || [[ ",$GPU_ONLY," == *",ffmpeg,"* ]]; }; then
+    local want_ffmpeg=0
+    if [ -n "${GPU_ONLY:-}" ]; then
+        [[ ",$GPU_ONLY," != *",ffmpeg,"* ]] || want_ffmpeg=1
+    elif [ "$BUNDLE_MODE" = all ]; then
+        want_ffmpeg=1
+    fi
+    if [ -x "$PREFIX/bin/ffmpeg" ] && [ "$want_ffmpeg" = 1 ]; then
         strip "${strip_args[@]}" -o "$GPU/bin/ffmpeg" "$PREFIX/bin/ffmpeg"
         printf 'tool\tffmpeg\tffmpeg\n' >>"$GPU/manifest.tsv"
         log "$(printf '%-8s %-40s %7s MiB' tool ffmpeg "$(mib "$(size_bytes "$GPU/bin/ffmpeg")")")"
@@ -302,6 +320,11 @@ print_command() {
     echo "    $REMOTE_CMD ${benches% }"
     echo
 }
+
+case "$BUNDLE_MODE" in
+    tests | all) ;;
+    *) die "GPU_BUNDLE must be tests or all" ;;
+esac
 
 case "${1:-}" in
     build) cmd_build ;;
