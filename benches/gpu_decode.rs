@@ -37,7 +37,13 @@
 //! `VIDLOADER_BENCH_CLIP_MIN_S` (5.0, used when larger than `MIN_S`): the same for the clip scenarios (a run of the
 //! 360p clips lasts about 0.6 s; with three runs their medians moved by up to 28 % between bench runs, 2026-12-04);
 //! `VIDLOADER_BENCH_CLIP_THREADS` (7: threads of the clip scenarios). Scenarios of several threads also print, per
-//! run, each thread's seconds from the common start to its own end (a readable line, not JSON);
+//! run, each thread's seconds from the common start to its own end, its time on a CPU and waiting for one (from
+//! `/proc/thread-self/schedstat`), the core it last ran on, the CPU time of the process's other busiest threads
+//! and, for clip scenarios, each thread's open / demux+decode / write milliseconds (a readable line, not JSON);
+//! `VIDLOADER_BENCH_PIN_CORES` (unset: threads float; `1-7` or `0,2,4`: bench thread `i` is pinned to the
+//! `i % len`-th listed core. Unpinned, the 360p `clips_reused_batch` runs had one late thread in 5 of 9 runs,
+//! each time that thread spending 2.2-2.7x the others' CPU time with only ~3 ms waiting for a CPU; pinned, none
+//! in 9 of 9, H200 host, 2026-12-04. `scripts/gpu-bench-remote.sh` pins both programs to cores 1.. by default);
 //! `VIDLOADER_BENCH_BUDGET_S` (after this many seconds the clip and loader loops stop early, marking their line
 //! `"truncated"`, and the scenarios left are skipped; 0 = no limit);
 //! `VIDLOADER_BENCH_SESSIONS` (`DecoderOptions::sessions`, 0 = automatic); `VIDLOADER_BENCH_DISPLAY_DELAY`
@@ -149,9 +155,163 @@ fn split_list<T: Clone>(items: &[T], n: usize) -> Vec<Vec<T>> {
 /// Time the last [`run_threads`] took to drop its threads' states (decoders), after its clock stopped.
 static LAST_TEARDOWN_US: AtomicU64 = AtomicU64::new(0);
 
-/// Each thread's timed part in the last [`run_threads`], seconds from the common start to its own end (a run whose
-/// wall time is set by one slow thread shows it here).
-static LAST_THREAD_S: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+/// Each thread's timed part in the last [`run_threads`] (a run whose wall time is set by one slow thread shows it
+/// here), in thread order.
+static LAST_THREADS: Mutex<Vec<ThreadRun>> = Mutex::new(Vec::new());
+
+/// The other threads of the process in the last [`run_threads`]'s timed part: how many ran, and the CPU time of
+/// the busiest names (a readable summary).
+static LAST_OTHER_THREADS: Mutex<String> = Mutex::new(String::new());
+
+/// One benchmark thread's timed part: seconds from the common start to its own end, and what the scheduler says it
+/// did meanwhile.
+#[derive(Clone, Copy, Debug, Default)]
+struct ThreadRun {
+    seconds: f64,
+    sched: SchedStat,
+    /// The core it last ran on.
+    core: Option<u32>,
+}
+
+/// The core the calling thread last ran on (field 39 of `/proc/thread-self/stat`, Linux).
+fn this_core() -> Option<u32> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // The name (field 2) is in parentheses and may hold spaces: count from the last ')', which ends field 2.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(39 - 3)?.parse().ok()
+}
+
+/// A thread's scheduler account (`/proc/<pid>/task/<tid>/schedstat`, Linux): nanoseconds on a CPU, and nanoseconds
+/// ready to run but waiting in a run queue (time lost to other threads on its CPU). Zero where the file is absent.
+#[derive(Clone, Copy, Debug, Default)]
+struct SchedStat {
+    on_cpu_ns: u64,
+    run_wait_ns: u64,
+}
+
+impl SchedStat {
+    fn read(path: &Path) -> SchedStat {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut fields = text
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
+        SchedStat {
+            on_cpu_ns: fields.next().unwrap_or(0),
+            run_wait_ns: fields.next().unwrap_or(0),
+        }
+    }
+
+    fn this_thread() -> SchedStat {
+        SchedStat::read(Path::new("/proc/thread-self/schedstat"))
+    }
+
+    fn since(&self, before: &SchedStat) -> SchedStat {
+        SchedStat {
+            on_cpu_ns: self.on_cpu_ns.saturating_sub(before.on_cpu_ns),
+            run_wait_ns: self.run_wait_ns.saturating_sub(before.run_wait_ns),
+        }
+    }
+}
+
+/// The calling thread's kernel thread id (Linux), from `/proc/thread-self`.
+fn this_tid() -> Option<u64> {
+    std::fs::read_link("/proc/thread-self")
+        .ok()?
+        .file_name()?
+        .to_str()?
+        .parse()
+        .ok()
+}
+
+/// Every thread of this process: (tid, name, scheduler account).
+fn process_threads() -> Vec<(u64, String, SchedStat)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let tid = e.file_name().to_str()?.parse().ok()?;
+        let name = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        Some((
+            tid,
+            name.trim().to_string(),
+            SchedStat::read(&e.path().join("schedstat")),
+        ))
+    })
+    .collect()
+}
+
+/// Summarises what the threads not in `skip` did between two [`process_threads`] snapshots: their number and the
+/// CPU time of the busiest names.
+fn other_threads_summary(
+    before: &[(u64, String, SchedStat)],
+    after: &[(u64, String, SchedStat)],
+    skip: &[u64],
+) -> String {
+    let mut by_name: Vec<(String, usize, f64)> = Vec::new();
+    let mut count = 0;
+    for (tid, name, now) in after.iter().filter(|(tid, ..)| !skip.contains(tid)) {
+        let was = before
+            .iter()
+            .find(|(t, ..)| t == tid)
+            .map(|(.., s)| *s)
+            .unwrap_or_default();
+        let ms = now.since(&was).on_cpu_ns as f64 / 1e6;
+        count += 1;
+        match by_name.iter_mut().find(|(n, ..)| n == name) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 += ms;
+            }
+            None => by_name.push((name.clone(), 1, ms)),
+        }
+    }
+    by_name.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let total = by_name.iter().fold(0.0, |sum, e| sum + e.2);
+    let top: Vec<String> = by_name
+        .iter()
+        .take(4)
+        .map(|(name, n, ms)| format!("{name} x{n} {ms:.1}"))
+        .collect();
+    format!("{count} threads, {total:.1} ms on CPU ({})", top.join(", "))
+}
+
+/// The cores the benchmark threads are pinned to (`VIDLOADER_BENCH_PIN_CORES`, e.g. `1-7` or `0,2,4`; thread `i`
+/// takes the `i % len`-th): empty = not pinned. Threads a pinned thread starts inherit its core.
+fn pin_cores() -> &'static [usize] {
+    static CORES: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    CORES.get_or_init(|| {
+        let spec = std::env::var("VIDLOADER_BENCH_PIN_CORES").unwrap_or_default();
+        let mut cores = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let parsed = match part.split_once('-') {
+                Some((a, b)) => a
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .zip(b.trim().parse::<usize>().ok()),
+                None => part.parse::<usize>().ok().map(|a| (a, a)),
+            };
+            match parsed {
+                Some((a, b)) if a <= b => cores.extend(a..=b),
+                _ => eprintln!("VIDLOADER_BENCH_PIN_CORES: cannot read {part:?}, ignored"),
+            }
+        }
+        cores
+    })
+}
+
+/// Pins the calling benchmark thread `i` as [`pin_cores`] says (a warning where the system refuses).
+fn pin_this_thread(i: usize) {
+    let cores = pin_cores();
+    if cores.is_empty() {
+        return;
+    }
+    let id = cores[i % cores.len()];
+    if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+        eprintln!("benchmark thread {i}: could not pin it to core {id}");
+    }
+}
 
 /// Runs `n` threads: each prepares its state and warms up (untimed), all start together, and the wall time of the
 /// timed part is measured from the common start to the last thread's end. The states are dropped after the clock
@@ -169,6 +329,8 @@ fn run_threads<S: Send>(
                 let (start_line, finish_line, prepare, timed) =
                     (&start_line, &finish_line, &prepare, &timed);
                 s.spawn(move || {
+                    pin_this_thread(i);
+                    let tid = this_tid();
                     // A panic while preparing must still reach the barriers, or the others would wait forever.
                     let state =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(i)))
@@ -177,6 +339,7 @@ fn run_threads<S: Send>(
                             });
                     start_line.wait();
                     let began = Instant::now();
+                    let sched_before = SchedStat::this_thread();
                     let result = match state {
                         Ok(mut state) => {
                             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -187,34 +350,46 @@ fn run_threads<S: Send>(
                         }
                         Err(e) => (Err(e), None),
                     };
-                    let took = began.elapsed().as_secs_f64();
+                    let took = ThreadRun {
+                        seconds: began.elapsed().as_secs_f64(),
+                        sched: SchedStat::this_thread().since(&sched_before),
+                        core: this_core(),
+                    };
                     finish_line.wait();
-                    (result, took)
+                    (result, took, tid)
                 })
             })
             .collect();
+        // Every thread is prepared and waits at the start line: the snapshot sees the threads that will run.
+        let threads_before = process_threads();
         start_line.wait();
         let start = Instant::now();
         finish_line.wait();
         let secs = start.elapsed().as_secs_f64();
+        let threads_after = process_threads();
         let teardown = Instant::now();
         let mut frames = 0;
         let mut first_err = None;
-        let mut thread_s = Vec::with_capacity(n);
+        let mut thread_runs = Vec::with_capacity(n);
+        let mut bench_tids = this_tid().into_iter().collect::<Vec<_>>();
         for h in handles {
             match h.join() {
-                Ok(((Ok(f), state), took)) => {
+                Ok(((Ok(f), state), took, tid)) => {
                     frames += f;
-                    thread_s.push(took);
+                    thread_runs.push(took);
+                    bench_tids.extend(tid);
                     drop(state);
                 }
-                Ok(((Err(e), _), _)) => first_err = first_err.or(Some(e)),
+                Ok(((Err(e), _), _, _)) => first_err = first_err.or(Some(e)),
                 Err(_) => first_err = first_err.or(Some("a benchmark thread panicked".into())),
             }
         }
         LAST_TEARDOWN_US.store(teardown.elapsed().as_micros() as u64, Ordering::Relaxed);
-        if let Ok(mut t) = LAST_THREAD_S.lock() {
-            *t = thread_s;
+        if let Ok(mut t) = LAST_THREADS.lock() {
+            *t = thread_runs;
+        }
+        if let Ok(mut o) = LAST_OTHER_THREADS.lock() {
+            *o = other_threads_summary(&threads_before, &threads_after, &bench_tids);
         }
         match first_err {
             Some(e) => Err(e),
@@ -245,9 +420,9 @@ struct Bench {
     max_repeats: usize,
     /// Threads of the clip scenarios (`VIDLOADER_BENCH_CLIP_THREADS`, default 7).
     clip_threads: usize,
-    /// Per thread of the running clip scenario's run, in the order the threads finished (the last is the one that
-    /// set the wall time): its slowest clip, "#place open_ms+fetch_ms".
-    slowest_clips: Mutex<Vec<String>>,
+    /// Per thread (its index) of the running clip scenario's run: ms spent opening (and reconfiguring), demuxing and
+    /// decoding, and writing, and its slowest clip, "#place open_ms+fetch_ms".
+    slowest_clips: Mutex<Vec<(usize, String)>>,
     /// The run of the scenario in progress (0-based): clip scenarios link fresh names per run.
     repeat: AtomicUsize,
     /// Fields a scenario adds to its result line (e.g. pictures decoded).
@@ -377,7 +552,7 @@ impl Bench {
             self.loop_us.store(0, Ordering::Relaxed);
             self.drop_us.store(0, Ordering::Relaxed);
             LAST_TEARDOWN_US.store(0, Ordering::Relaxed);
-            if let Ok(mut t) = LAST_THREAD_S.lock() {
+            if let Ok(mut t) = LAST_THREADS.lock() {
                 t.clear();
             }
             if let Ok(mut w) = self.slowest_clips.lock() {
@@ -396,26 +571,41 @@ impl Bench {
                 .lock()
                 .map(|mut n| std::mem::take(&mut *n))
                 .unwrap_or_default();
-            let thread_s = LAST_THREAD_S.lock().map(|t| t.clone()).unwrap_or_default();
+            let threads_run = LAST_THREADS.lock().map(|t| t.clone()).unwrap_or_default();
             match result {
                 Ok((frames, secs)) => {
-                    if thread_s.len() > 1 {
-                        // Not JSON: benches/compare.py skips it. Threads' seconds in thread order; their slowest
-                        // clips in the order the threads finished.
-                        let each: Vec<String> =
-                            thread_s.iter().map(|t| format!("{t:.3}")).collect();
-                        let slowest = self
+                    if threads_run.len() > 1 {
+                        // Not JSON: benches/compare.py skips it. Everything per thread is in thread order.
+                        let list = |f: &dyn Fn(&ThreadRun) -> String| {
+                            threads_run.iter().map(f).collect::<Vec<_>>().join(", ")
+                        };
+                        let ms = |ns: u64| ns as f64 / 1e6;
+                        let mut clips = self
                             .slowest_clips
                             .lock()
-                            .map(|w| w.join(", "))
+                            .map(|w| w.clone())
+                            .unwrap_or_default();
+                        clips.sort();
+                        let clips: Vec<String> = clips.into_iter().map(|(_, c)| c).collect();
+                        let others = LAST_OTHER_THREADS
+                            .lock()
+                            .map(|o| o.clone())
                             .unwrap_or_default();
                         println!(
-                            "  {scenario} {file} run {r}: {frames} frames in {secs:.3} s; threads' seconds [{}]{}",
-                            each.join(", "),
-                            if slowest.is_empty() {
+                            "  {scenario} {file} run {r}: {frames} frames in {secs:.3} s; threads' seconds [{}]; \
+                             on a CPU ms [{}]; waiting for a CPU ms [{}]; last core [{}]{}; other threads: {others}",
+                            list(&|t| format!("{:.3}", t.seconds)),
+                            list(&|t| format!("{:.0}", ms(t.sched.on_cpu_ns))),
+                            list(&|t| format!("{:.1}", ms(t.sched.run_wait_ns))),
+                            list(&|t| t.core.map_or("?".into(), |c| c.to_string())),
+                            if clips.is_empty() {
                                 String::new()
                             } else {
-                                format!("; slowest clip per thread, as they finished, ms to open + fetch [{slowest}]")
+                                format!(
+                                    "; per thread, ms of open / demux+decode / write and its slowest clip \
+                                     (ms to open + fetch) [{}]",
+                                    clips.join(", ")
+                                )
                             }
                         );
                     }
@@ -601,10 +791,10 @@ impl Bench {
                         threads,
                         |i| {
                             let mut dec = None;
-                            self.decode_clips(&mut dec, &warm[i], reuse, batch, false)?;
+                            self.decode_clips(i, &mut dec, &warm[i], reuse, batch, false)?;
                             Ok(dec)
                         },
-                        |i, dec| self.decode_clips(dec, &chunks[i], reuse, batch, true),
+                        |i, dec| self.decode_clips(i, dec, &chunks[i], reuse, batch, true),
                     );
                     let _ = std::fs::remove_dir_all(names[0].parent().unwrap());
                     r
@@ -618,6 +808,7 @@ impl Bench {
     /// new decoder per clip); the number of frames.
     fn decode_clips(
         &self,
+        thread: usize,
         dec: &mut Option<SimpleDecoder>,
         clips: &[PathBuf],
         reuse: bool,
@@ -630,6 +821,8 @@ impl Bench {
         let loop_start = Instant::now();
         // The slowest clip of this thread: (ms to open or reconfigure, ms to fetch its frames, its place).
         let mut slowest = (0.0f64, 0.0f64, 0usize);
+        // This thread's share of the decode work.
+        let mut mine = DecodeWork::default();
         for (k, clip) in clips.iter().enumerate() {
             if timed && self.stop_early() {
                 break;
@@ -673,6 +866,7 @@ impl Bench {
             }
             if timed {
                 self.add_work(d, &before);
+                mine += d.decode_work().since(&before);
             }
         }
         if timed {
@@ -680,7 +874,17 @@ impl Bench {
             self.loop_us.fetch_add(us, Ordering::Relaxed);
             if let Ok(mut w) = self.slowest_clips.lock() {
                 let (open, fetch, k) = slowest;
-                w.push(format!("#{k} {open:.1}+{fetch:.1}"));
+                let t = mine.times;
+                let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+                w.push((
+                    thread,
+                    format!(
+                        "{:.0} / {:.0} / {:.0} #{k} {open:.1}+{fetch:.1}",
+                        ms(t.open + t.setup),
+                        ms(t.demux + t.decode + t.receive + t.restart),
+                        ms(t.write)
+                    ),
+                ));
             }
         }
         Ok(frames)

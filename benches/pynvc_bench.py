@@ -24,7 +24,9 @@ budget is spent (their line says "truncated") and the scenarios left are skipped
 times (3) and then again until its timed runs add up to --min-seconds (1.0), at most --max-repeats times (25), as
 benches/gpu_decode.rs does; its line reports the median run. The clip scenarios use --clip-min-seconds (5.0)
 instead when it is larger: a run of the 360p clips lasts about 0.6 s. Clip scenarios run --clip-threads threads
-(7). Scenarios of several threads also print, per run, each thread's seconds (a readable line, not JSON).
+(7). Scenarios of several threads also print, per run, each thread's seconds, its time on a CPU and waiting for
+one (/proc/thread-self/schedstat), and the CPU time of the process's other threads (a readable line, not JSON).
+VIDLOADER_BENCH_PIN_CORES (e.g. "1-7") pins thread i to the (i % len)-th core listed, as the Rust bench does.
 
     python3 benches/pynvc_bench.py [--data .benchdata] [--only PREFIX,...] [--clips 210] [--budget SECONDS]
                                    [--repeats 3] [--min-seconds 1.0] [--clip-min-seconds 5.0] [--max-repeats 25]
@@ -126,16 +128,96 @@ def short_traceback(text):
     return lines[-1] + (f" ({places[-1]})" if places else "")
 
 
+def sched_stat(path="/proc/thread-self/schedstat"):
+    """A thread's scheduler account (Linux): (ns on a CPU, ns ready but waiting in a run queue); zeros without
+    the file."""
+    try:
+        with open(path) as f:
+            fields = f.read().split()
+        return int(fields[0]), int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+
+
+def this_core():
+    """The core the calling thread last ran on (field 39 of /proc/thread-self/stat), or None."""
+    try:
+        with open("/proc/thread-self/stat") as f:
+            stat = f.read()
+        return int(stat[stat.rindex(")") + 1:].split()[39 - 3])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_threads():
+    """{tid: (name, (ns on a CPU, ns waiting))} for every thread of this process."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        out[int(tid)] = (name, sched_stat(f"/proc/self/task/{tid}/schedstat"))
+    return out
+
+
+def other_threads_summary(before, after, skip):
+    """The threads not in `skip` between two process_threads() snapshots: how many, and the CPU ms of the busiest
+    names (as the Rust bench prints it)."""
+    by_name = {}
+    for tid, (name, (cpu, _)) in after.items():
+        if tid in skip:
+            continue
+        was = before.get(tid, (name, (0, 0)))[1][0]
+        n, ms = by_name.get(name, (0, 0.0))
+        by_name[name] = (n + 1, ms + max(cpu - was, 0) / 1e6)
+    top = sorted(by_name.items(), key=lambda kv: -kv[1][1])
+    total = sum(ms for _, (_, ms) in top)
+    count = sum(n for _, (n, _) in top)
+    busiest = ", ".join(f"{name} x{n} {ms:.1f}" for name, (n, ms) in top[:4])
+    return f"{count} threads, {total:.1f} ms on CPU ({busiest})"
+
+
+def pin_cores():
+    """The cores the benchmark threads are pinned to (VIDLOADER_BENCH_PIN_CORES, e.g. "1-7" or "0,2,4"; thread i
+    takes the (i % len)-th); empty = not pinned. Threads a pinned thread starts inherit its core."""
+    cores = []
+    for part in filter(None, (p.strip() for p in os.environ.get("VIDLOADER_BENCH_PIN_CORES", "").split(","))):
+        a, _, b = part.partition("-")
+        try:
+            cores.extend(range(int(a), int(b or a) + 1))
+        except ValueError:
+            print(f"VIDLOADER_BENCH_PIN_CORES: cannot read {part!r}, ignored", file=sys.stderr)
+    return cores
+
+
+PIN_CORES = pin_cores()
+
+
 def run_threads(n, prepare, timed):
     """Each of n threads prepares and warms up (untimed); all start together; returns (frames, wall seconds,
-    sum of per-thread fps)."""
+    sum of per-thread fps, per-thread seconds, per-thread (ms on a CPU, ms waiting for one), a summary of the
+    process's other threads, the core each thread last ran on)."""
     barrier = threading.Barrier(n + 1)
     frames, times, errors = [0] * n, [0.0] * n, [None] * n
+    sched, tids, cores = [(0.0, 0.0)] * n, [None] * n, [None] * n
     # The threads' states (decoders) are kept here until the clock has stopped: closing a decoder takes tens of
     # ms, which is no part of decoding (the Rust bench drops its decoders after its clock stops too).
     kept = [None] * n
 
     def worker(i):
+        if PIN_CORES:
+            try:
+                # On Linux pid 0 is the calling thread.
+                os.sched_setaffinity(0, {PIN_CORES[i % len(PIN_CORES)]})
+            except OSError as e:
+                print(f"benchmark thread {i}: could not pin it: {e}", file=sys.stderr)
+        tids[i] = threading.get_native_id()
         state, ok = None, True
         try:
             state = prepare(i)
@@ -147,25 +229,33 @@ def run_threads(n, prepare, timed):
             return
         try:
             t = time.perf_counter()
+            s0 = sched_stat()
             frames[i] = timed(i, state)
             sync()
             times[i] = time.perf_counter() - t
+            s1 = sched_stat()
+            sched[i] = ((s1[0] - s0[0]) / 1e6, (s1[1] - s0[1]) / 1e6)
+            cores[i] = this_core()
         except BaseException:  # noqa: BLE001
             errors[i] = traceback.format_exc(limit=3)
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
+    # The main thread reaches the barrier last: every worker is prepared, so the snapshot sees the threads that run.
+    before = process_threads()
     barrier.wait()
     start = time.perf_counter()
     for t in threads:
         t.join()
     secs = time.perf_counter() - start
+    others = other_threads_summary(before, process_threads(), set(tids) | {threading.get_native_id()})
     kept.clear()
     for e in errors:
         if e:
             raise ThreadFailure(short_traceback(e))
-    return sum(frames), secs, sum(f / t for f, t in zip(frames, times) if t > 0), times
+    return (sum(frames), secs, sum(f / t for f, t in zip(frames, times) if t > 0), times, sched, others,
+            cores)
 
 
 def sync():
@@ -255,11 +345,17 @@ class Bench:
             try:
                 runs.append(fn())
                 timed += runs[-1][1]
-                if len(runs[-1]) > 3 and len(runs[-1][3]) > 1:
-                    # Not JSON (benches/compare.py skips it): each thread's seconds from the common start to its end.
-                    each = ", ".join(f"{t:.3f}" for t in runs[-1][3])
+                if len(runs[-1]) > 6 and len(runs[-1][3]) > 1:
+                    # Not JSON (benches/compare.py skips it): per thread, in thread order, its seconds from the
+                    # common start to its end and the scheduler's account; then the process's other threads.
+                    _, _, _, secs, sched, others, cores = runs[-1]
+                    each = ", ".join(f"{t:.3f}" for t in secs)
+                    on_cpu = ", ".join(f"{c:.0f}" for c, _ in sched)
+                    waiting = ", ".join(f"{w:.1f}" for _, w in sched)
                     print(f"  {scenario} {file} run {r}: {runs[-1][0]} frames in {runs[-1][1]:.3f} s; "
-                          f"threads' seconds [{each}]")
+                          f"threads' seconds [{each}]; on a CPU ms [{on_cpu}]; waiting for a CPU ms [{waiting}]; "
+                          f"last core [{', '.join('?' if c is None else str(c) for c in cores)}]; "
+                          f"other threads: {others}")
             except Exception as e:  # noqa: BLE001 - one failure must not stop the run
                 emit(scenario, file, threads, error=describe(e), **extra)
                 return

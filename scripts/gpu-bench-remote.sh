@@ -28,7 +28,11 @@
 # run at every worker count; default "0 default": "0" = NVDEC only, result "loader", the row paired with the
 # PyNvVideoCodec loader, which decodes on NVDEC only; "default" = the loader's own choice (hybrid: cores - 2 CPU
 # workers), result "loader_hybrid"; another number N, result "loader_cpuN"); GPU_BENCH_DL_MIN_S (the
-# DataLoader's --min-seconds, default 1);
+# DataLoader's --min-seconds, default 1); GPU_BENCH_PIN_CORES (default "1-<cores - 1>", "none" = not pinned):
+# exported as VIDLOADER_BENCH_PIN_CORES, with which both benchmark programs pin their thread i to the
+# (i % len)-th core listed (core 0 left out: unpinned, the 360p clip rows of both programs were bimodal, one thread
+# of seven 5-30 % late with two to three times the others' CPU time; pinned, none was, 2026-12-04; see
+# BENCHMARKS.md). The DataLoader and the hand-written loader are not pinned;
 # PYTHON (default python3); TORCH_LIB (see gpu-remote.sh).
 set -uo pipefail
 
@@ -50,6 +54,8 @@ export VIDLOADER_BENCH_DATA="$repo/.benchdata"
 export VIDLOADER_BENCH_CLIPS="${GPU_BENCH_CLIPS:-210}"
 export VIDLOADER_BENCH_ONLY="${GPU_BENCH_ONLY:-}"
 export VIDLOADER_BENCH_TMP="${TMPDIR:-/tmp}"
+pin="${GPU_BENCH_PIN_CORES:-1-$(($(nproc) - 1))}"
+if [ "$pin" = none ]; then unset VIDLOADER_BENCH_PIN_CORES; else export VIDLOADER_BENCH_PIN_CORES="$pin"; fi
 
 t0=$(date +%s)
 say "=== vidloader vs PyNvVideoCodec GPU benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
@@ -57,6 +63,10 @@ if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 |
         sed 's/^/    gpu: /' | tee -a "$run_txt"
 fi
+say "    cpus: $(nproc) online; $(lscpu 2>/dev/null | grep -E '^(Model name|Thread\(s\) per core|NUMA node\(s\))' | tr -s ' ' | paste -sd ';' -)"
+say "    benchmark threads pinned to cores: ${VIDLOADER_BENCH_PIN_CORES:-no}"
+# Which cores take the GPU's interrupts (a thread sharing such a core may run late).
+say "    nvidia interrupts by core: $(awk 'NR == 1 { n = NF } /nvidia/ { for (i = 2; i <= n + 1; i++) if ($i + 0 > 0) printf "cpu%d:%s ", i - 2, $i }' /proc/interrupts 2>/dev/null)"
 [ -f .gpu/BUILD-INFO ] && sed 's/^/    build: /' .gpu/BUILD-INFO | tee -a "$run_txt"
 say "    data: $(du -shL .benchdata 2>/dev/null | cut -f1) in .benchdata; budget ${budget} s;" \
     "clips $VIDLOADER_BENCH_CLIPS"
