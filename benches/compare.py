@@ -4,6 +4,12 @@ benches/pynvc_bench.py and benches/pynvc_loader.py print (other lines are ignore
 (scenario, file, threads) and prints a markdown table of frames/s and the ratio vidloader / PyNvVideoCodec
 (higher is better for vidloader); --out also writes it to a file.
 
+Several logs of one program (the GPU_BENCH_PROCESSES runs of scripts/gpu-bench-remote.sh, one process each) give
+each row the median of their frames/s, and the table two more columns: how far the processes of each program
+lie apart, (max - min) / median. A row's frames/s within one process is already the median of its repeats; the
+spread across processes is the repeatability the ratio can claim (2026-12-04: one program's 7-thread rows moved up
+to 2.5 % between processes while their repeats inside one process agreed within 0.5 %).
+
     python3 benches/compare.py LOG... [--out TABLE.md] [--ours vidloader] [--peer pynvc]
 """
 
@@ -13,7 +19,7 @@ import sys
 
 
 def read_results(paths):
-    """{(scenario, file, threads): {impl: line}} in order of first appearance."""
+    """{(scenario, file, threads): {impl: [line, ...]}} in order of first appearance (a line per process)."""
     results = {}
     for path in paths:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -28,8 +34,35 @@ def read_results(paths):
                 if not isinstance(line, dict) or "scenario" not in line:
                     continue
                 key = (line["scenario"], line.get("file", ""), int(line.get("threads", 0)))
-                results.setdefault(key, {})[line["impl"]] = line
+                results.setdefault(key, {}).setdefault(line["impl"], []).append(line)
     return results
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def merge(lines):
+    """One line standing for a program's processes: the median of their frames/s (with "fps_processes" and
+    "process_spread_pct" where several measured), else the first error or skip."""
+    if not lines:
+        return None
+    measured = [x for x in lines if x.get("fps")]
+    if not measured:
+        return lines[0]
+    fps = [x["fps"] for x in measured]
+    merged = dict(measured[0])
+    merged["fps"] = median(fps)
+    merged["truncated"] = any(x.get("truncated") for x in measured)
+    if len(measured) > 1:
+        merged["fps_processes"] = fps
+        merged["process_spread_pct"] = (max(fps) - min(fps)) / merged["fps"] * 100
+    failed = [x for x in lines if not x.get("fps")]
+    if failed:
+        merged["failed_processes"] = failed
+    return merged
 
 
 def cell(line):
@@ -47,26 +80,50 @@ def cell(line):
 LABELS = {"pynvc": "PyNvVideoCodec"}
 
 
+def spread(line):
+    if line is None or "process_spread_pct" not in line:
+        return "-"
+    return f"{line['process_spread_pct']:.1f} % of {len(line['fps_processes'])}"
+
+
 def table(results, ours, peer):
-    rows = [
-        f"| scenario | file | threads | {LABELS.get(ours, ours)} fps | {LABELS.get(peer, peer)} fps | ratio |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
-    ]
+    several = any(len(lines) > 1 for by_impl in results.values() for lines in by_impl.values())
+    a_name, b_name = LABELS.get(ours, ours), LABELS.get(peer, peer)
+    if several:
+        rows = [
+            f"| scenario | file | threads | {a_name} fps | {b_name} fps | ratio | {a_name} processes apart "
+            f"| {b_name} processes apart |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+    else:
+        rows = [
+            f"| scenario | file | threads | {a_name} fps | {b_name} fps | ratio |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+        ]
     notes, truncated = [], False
     for (scenario, file, threads), by_impl in results.items():
-        a, b = by_impl.get(ours), by_impl.get(peer)
+        a, b = merge(by_impl.get(ours, [])), merge(by_impl.get(peer, []))
         if a is None and b is None:
             continue
         ratio = "-"
         if a is not None and b is not None and a.get("fps") and b.get("fps"):
             ratio = f"{a['fps'] / b['fps']:.2f}"
-        rows.append(f"| {scenario} | {file} | {threads} | {cell(a)} | {cell(b)} | {ratio} |")
+        row = f"| {scenario} | {file} | {threads} | {cell(a)} | {cell(b)} | {ratio} |"
+        if several:
+            row += f" {spread(a)} | {spread(b)} |"
+        rows.append(row)
         truncated |= any(x is not None and x.get("truncated") for x in (a, b))
         for name, line in ((ours, a), (peer, b)):
-            if line is not None and ("error" in line or "skipped" in line):
-                what = line.get("error") or line.get("skipped")
-                notes.append(f"- {LABELS.get(name, name)} {scenario} {file} threads {threads}: {str(what)[:300]}")
+            if line is None:
+                continue
+            for bad in [line] + line.get("failed_processes", []):
+                if "error" in bad or "skipped" in bad:
+                    what = bad.get("error") or bad.get("skipped")
+                    notes.append(f"- {LABELS.get(name, name)} {scenario} {file} threads {threads}: {str(what)[:300]}")
     out = "\n".join(rows) + "\n"
+    if several:
+        out += ("\nEach frames/s is the median over the processes of each program; \"processes apart\" is (max - min) "
+                "/ median of their frames/s.\n")
     if truncated:
         out += "\n\\* the time budget ran out during the scenario: frames/s over the part that ran.\n"
     if notes:

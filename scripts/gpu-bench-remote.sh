@@ -9,7 +9,8 @@
 #     bash scripts/gpu-bench-remote.sh
 #
 # Steps: installs the wheel into /tmp/site; runs the Rust bench through scripts/gpu-remote.sh (which unpacks the
-# bundle and points the loader at libtorch); runs benches/pynvc_bench.py and benches/pynvc_loader.py; pairs the
+# bundle and points the loader at libtorch) and benches/pynvc_bench.py (GPU_BENCH_PROCESSES times each,
+# alternating); the DataLoader (`vidloader bench`); benches/pynvc_loader.py; pairs the
 # results with benches/compare.py. Results go to $OUT (default target/gpu-bench): vidloader.log, pynvc.log,
 # pynvc-loader.log (the JSON lines and readable lines of each program), table.md (the comparison) and run.txt
 # (machine, versions, step times). Exit status 0 when every step ran (single scenarios may still have failed:
@@ -23,7 +24,12 @@
 # (VIDLOADER_BENCH_MIN_S, VIDLOADER_BENCH_MAX_REPEATS; both programs); it takes longer now: raise
 # GPU_BENCH_BUDGET_S when clip or loader lines say "truncated". The worst case is about GPU_BENCH_BUDGET_S + 170 s.
 #
-# Environment: GPU_BENCH_BUDGET_S; GPU_BENCH_CLIPS (clips per clip scenario, default 210); GPU_BENCH_ONLY
+# Environment: GPU_BENCH_BUDGET_S; GPU_BENCH_PROCESSES (default 1): run the two scenario programs that many
+# times each, alternating, each run a process of its own with its part of the budget; the table then gives each
+# row the median over the processes and how far they lie apart (one program's 7-thread rows moved up to 2.5 %
+# between processes while the repeats inside one agreed within 0.5 %, 2026-12-04: quote ratios from 3 processes);
+# the DataLoader and hand-written loader steps run once, after them; GPU_BENCH_CLIPS (clips per clip scenario,
+# default 210); GPU_BENCH_ONLY
 # (scenario prefixes, comma-separated, for all programs); GPU_BENCH_STEPS (default "rust,dataloader,pynvc,loader");
 # GPU_BENCH_DL_CPU_WORKERS (the DataLoader step's CPU decode workers beside NVDEC, space-separated settings, each
 # run at every worker count; default "0 default": "0" = NVDEC only, result "loader", the row paired with the
@@ -41,6 +47,8 @@ repo="$(pwd)"
 out="${OUT:-$repo/target/gpu-bench}"
 budget="${GPU_BENCH_BUDGET_S:-400}"
 steps="${GPU_BENCH_STEPS:-rust,dataloader,pynvc,loader}"
+processes="${GPU_BENCH_PROCESSES:-1}"
+[[ "$processes" =~ ^[1-9][0-9]*$ ]] || { echo "GPU_BENCH_PROCESSES must be a positive number" >&2; exit 2; }
 py="${PYTHON:-python3}"
 mkdir -p "$out"
 run_txt="$out/run.txt"
@@ -104,14 +112,28 @@ step() {
 }
 
 failed=0
-if wanted rust; then
-    b=$(share 45)
-    # gpu-remote.sh unpacks the bundle, sets LD_LIBRARY_PATH and runs `<gpu_decode exe> --bench`; with OUT unset
-    # it writes only to stdout (captured here).
-    step "vidloader (gpu_decode)" $((b + 60)) "$out/vidloader.log" \
-        env OUT= GPU_TESTS=none GPU_TEST_TIMEOUT=$((b + 45)) VIDLOADER_BENCH_BUDGET_S="$b" \
-        bash scripts/gpu-remote.sh gpu_decode || failed=1
-fi
+# The two scenario programs, in GPU_BENCH_PROCESSES rounds (rust, pynvc, rust, pynvc, ...), each round with its
+# part of their shares; logs vidloader.log / pynvc.log, or vidloader.N.log / pynvc.N.log for round N of several.
+round_logs=()
+for round in $(seq 1 "$processes"); do
+    sfx=""
+    [ "$processes" -gt 1 ] && sfx=".$round"
+    if wanted rust; then
+        b=$(($(share 45) / processes))
+        # gpu-remote.sh unpacks the bundle, sets LD_LIBRARY_PATH and runs `<gpu_decode exe> --bench`; with OUT
+        # unset it writes only to stdout (captured here).
+        step "vidloader (gpu_decode)${sfx:+, process $round}" $((b + 60)) "$out/vidloader$sfx.log" \
+            env OUT= GPU_TESTS=none GPU_TEST_TIMEOUT=$((b + 45)) VIDLOADER_BENCH_BUDGET_S="$b" \
+            bash scripts/gpu-remote.sh gpu_decode || failed=1
+        round_logs+=("$out/vidloader$sfx.log")
+    fi
+    if wanted pynvc; then
+        b=$(($(share 35) / processes))
+        step "PyNvVideoCodec scenarios${sfx:+, process $round}" $((b + 45)) "$out/pynvc$sfx.log" \
+            "$py" benches/pynvc_bench.py --budget "$b" || failed=1
+        round_logs+=("$out/pynvc$sfx.log")
+    fi
+done
 if wanted dataloader; then
     # vidloader's DataLoader (the `vidloader bench` command) over 210 copies of the clips, with the sampling of the
     # hand-written PyNvVideoCodec loader: 16 evenly spaced frames per clip, 224x224, ImageNet normalisation, fp16,
@@ -167,11 +189,6 @@ print(json.dumps({"impl": "vidloader", "scenario": sys.argv[3], "file": sys.argv
     done
     say "=== DataLoader: $(($(date +%s) - start)) s"
 fi
-if wanted pynvc; then
-    b=$(share 35)
-    step "PyNvVideoCodec scenarios" $((b + 45)) "$out/pynvc.log" \
-        "$py" benches/pynvc_bench.py --budget "$b" || failed=1
-fi
 if wanted loader; then
     b=$(share 20)
     step "PyNvVideoCodec hand-written loader" $((b + 45)) "$out/pynvc-loader.log" \
@@ -179,7 +196,7 @@ if wanted loader; then
 fi
 
 logs=()
-for f in vidloader.log dataloader.log pynvc.log pynvc-loader.log; do [ -f "$out/$f" ] && logs+=("$out/$f"); done
+for f in "${round_logs[@]}" "$out/dataloader.log" "$out/pynvc-loader.log"; do [ -f "$f" ] && logs+=("$f"); done
 say "=== comparison (vidloader / PyNvVideoCodec, higher is better)"
 if [ "${#logs[@]}" -gt 0 ] && "$py" benches/compare.py "${logs[@]}" --out "$out/table.md" >/dev/null; then
     tee -a "$run_txt" <"$out/table.md"
