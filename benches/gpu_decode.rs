@@ -321,13 +321,16 @@ fn run_threads<S: Send>(
     prepare: impl Fn(usize) -> Res<S> + Sync,
     timed: impl Fn(usize, &mut S) -> Res<usize> + Sync,
 ) -> Res<(usize, f64)> {
+    // Threads wait at `ready` once prepared, so that the snapshot of the process's threads below is taken when every
+    // helper thread the preparation started exists; then all start together at `start_line`.
+    let ready = Barrier::new(n + 1);
     let start_line = Barrier::new(n + 1);
     let finish_line = Barrier::new(n + 1);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .map(|i| {
-                let (start_line, finish_line, prepare, timed) =
-                    (&start_line, &finish_line, &prepare, &timed);
+                let (ready, start_line, finish_line, prepare, timed) =
+                    (&ready, &start_line, &finish_line, &prepare, &timed);
                 s.spawn(move || {
                     pin_this_thread(i);
                     let tid = this_tid();
@@ -337,6 +340,7 @@ fn run_threads<S: Send>(
                             .unwrap_or_else(|_| {
                                 Err("a benchmark thread panicked while preparing".into())
                             });
+                    ready.wait();
                     start_line.wait();
                     let began = Instant::now();
                     let sched_before = SchedStat::this_thread();
@@ -360,7 +364,7 @@ fn run_threads<S: Send>(
                 })
             })
             .collect();
-        // Every thread is prepared and waits at the start line: the snapshot sees the threads that will run.
+        ready.wait();
         let threads_before = process_threads();
         start_line.wait();
         let start = Instant::now();
@@ -422,7 +426,7 @@ struct Bench {
     clip_threads: usize,
     /// Per thread (its index) of the running clip scenario's run: ms spent opening (and reconfiguring), demuxing and
     /// decoding, and writing, and its slowest clip, "#place open_ms+fetch_ms".
-    slowest_clips: Mutex<Vec<(usize, String)>>,
+    thread_clip_summaries: Mutex<Vec<(usize, String)>>,
     /// The run of the scenario in progress (0-based): clip scenarios link fresh names per run.
     repeat: AtomicUsize,
     /// Fields a scenario adds to its result line (e.g. pictures decoded).
@@ -445,11 +449,13 @@ impl Bench {
         }
     }
 
-    /// Adds the work `d` did since `before` to the running scenario's total.
-    fn add_work(&self, d: &SimpleDecoder, before: &DecodeWork) {
+    /// Adds the work `d` did since `before` to the running scenario's total, and returns it.
+    fn add_work(&self, d: &SimpleDecoder, before: &DecodeWork) -> DecodeWork {
+        let done = d.decode_work().since(before);
         if let Ok(mut w) = self.work.lock() {
-            *w += d.decode_work().since(before);
+            *w += done;
         }
+        done
     }
 
     /// The running scenario's decode work as a JSON object (times in ms, summed over threads and lanes).
@@ -555,7 +561,7 @@ impl Bench {
             if let Ok(mut t) = LAST_THREADS.lock() {
                 t.clear();
             }
-            if let Ok(mut w) = self.slowest_clips.lock() {
+            if let Ok(mut w) = self.thread_clip_summaries.lock() {
                 w.clear();
             }
             let result = f();
@@ -581,7 +587,7 @@ impl Bench {
                         };
                         let ms = |ns: u64| ns as f64 / 1e6;
                         let mut clips = self
-                            .slowest_clips
+                            .thread_clip_summaries
                             .lock()
                             .map(|w| w.clone())
                             .unwrap_or_default();
@@ -865,14 +871,13 @@ impl Bench {
                 slowest = (opened, total - opened, k);
             }
             if timed {
-                self.add_work(d, &before);
-                mine += d.decode_work().since(&before);
+                mine += self.add_work(d, &before);
             }
         }
         if timed {
             let us = loop_start.elapsed().as_micros() as u64;
             self.loop_us.fetch_add(us, Ordering::Relaxed);
-            if let Ok(mut w) = self.slowest_clips.lock() {
+            if let Ok(mut w) = self.thread_clip_summaries.lock() {
                 let (open, fetch, k) = slowest;
                 let t = mine.times;
                 let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
@@ -1174,7 +1179,7 @@ fn main() {
         clip_min_timed_s: env_seconds("VIDLOADER_BENCH_CLIP_MIN_S", 5.0).max(min_timed_s),
         max_repeats: env_usize("VIDLOADER_BENCH_MAX_REPEATS", 25).max(1),
         clip_threads: env_usize("VIDLOADER_BENCH_CLIP_THREADS", 7).max(1),
-        slowest_clips: Mutex::new(Vec::new()),
+        thread_clip_summaries: Mutex::new(Vec::new()),
         repeat: AtomicUsize::new(0),
         notes: Mutex::new(serde_json::Map::new()),
         work: Mutex::new(DecodeWork::default()),

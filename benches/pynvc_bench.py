@@ -203,6 +203,9 @@ def run_threads(n, prepare, timed):
     """Each of n threads prepares and warms up (untimed); all start together; returns (frames, wall seconds,
     sum of per-thread fps, per-thread seconds, per-thread (ms on a CPU, ms waiting for one), a summary of the
     process's other threads, the core each thread last ran on)."""
+    # Workers wait at `ready` once prepared, so that the snapshot of the process's threads is taken when every helper
+    # thread the preparation started exists; then all start together at `barrier`.
+    ready = threading.Barrier(n + 1)
     barrier = threading.Barrier(n + 1)
     frames, times, errors = [0] * n, [0.0] * n, [None] * n
     sched, tids, cores = [(0.0, 0.0)] * n, [None] * n, [None] * n
@@ -224,6 +227,7 @@ def run_threads(n, prepare, timed):
             kept[i] = state
         except BaseException:  # noqa: BLE001 - reported below
             ok, errors[i] = False, traceback.format_exc(limit=3)
+        ready.wait()
         barrier.wait()
         if not ok:
             return
@@ -242,7 +246,7 @@ def run_threads(n, prepare, timed):
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
-    # The main thread reaches the barrier last: every worker is prepared, so the snapshot sees the threads that run.
+    ready.wait()
     before = process_threads()
     barrier.wait()
     start = time.perf_counter()

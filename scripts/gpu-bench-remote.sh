@@ -11,8 +11,8 @@
 # Steps: installs the wheel into /tmp/site; runs the Rust bench through scripts/gpu-remote.sh (which unpacks the
 # bundle and points the loader at libtorch) and benches/pynvc_bench.py (GPU_BENCH_PROCESSES times each,
 # alternating); the DataLoader (`vidloader bench`); benches/pynvc_loader.py; pairs the
-# results with benches/compare.py. Results go to $OUT (default target/gpu-bench): vidloader.log, pynvc.log,
-# pynvc-loader.log (the JSON lines and readable lines of each program), table.md (the comparison) and run.txt
+# results with benches/compare.py. Results go to $OUT (default target/gpu-bench): vidloader.log, pynvc.log
+# (vidloader.N.log, pynvc.N.log for process N of several), dataloader.log, pynvc-loader.log (the JSON lines and readable lines of each program), table.md (the comparison) and run.txt
 # (machine, versions, step times). Exit status 0 when every step ran (single scenarios may still have failed:
 # see table.md).
 #
@@ -22,7 +22,8 @@
 # early (the line says "truncated"), skips the scenarios left, and is killed if still running 45-60 s later. A
 # normal run took about 5-6 minutes on an H100 before the short scenarios were repeated until 1 s of them is timed
 # (VIDLOADER_BENCH_MIN_S, VIDLOADER_BENCH_MAX_REPEATS; both programs); it takes longer now: raise
-# GPU_BENCH_BUDGET_S when clip or loader lines say "truncated". The worst case is about GPU_BENCH_BUDGET_S + 170 s.
+# GPU_BENCH_BUDGET_S when clip or loader lines say "truncated". The worst case is about GPU_BENCH_BUDGET_S + 170 s
+# (each process beyond the first adds up to 105 s of the programs' grace periods).
 #
 # Environment: GPU_BENCH_BUDGET_S; GPU_BENCH_PROCESSES (default 1): run the two scenario programs that many
 # times each, alternating, each run a process of its own with its part of the budget; the table then gives each
