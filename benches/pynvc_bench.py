@@ -190,9 +190,12 @@ def pin_cores():
     for part in filter(None, (p.strip() for p in os.environ.get("VIDLOADER_BENCH_PIN_CORES", "").split(","))):
         a, _, b = part.partition("-")
         try:
-            cores.extend(range(int(a), int(b or a) + 1))
+            first, last = int(a), int(b or a)
         except ValueError:
+            first, last = 1, 0
+        if first > last:
             print(f"VIDLOADER_BENCH_PIN_CORES: cannot read {part!r}, ignored", file=sys.stderr)
+        cores.extend(range(first, last + 1))
     return cores
 
 
