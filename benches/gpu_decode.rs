@@ -40,6 +40,11 @@
 //! run, each thread's seconds from the common start to its own end, its time on a CPU and waiting for one (from
 //! `/proc/thread-self/schedstat`), the core it last ran on, the CPU time of the process's other busiest threads
 //! and, for clip scenarios, each thread's open / demux+decode / write milliseconds (a readable line, not JSON);
+//! `VIDLOADER_BENCH_SETTLE_MS` (20; 0 = none): the pause after every thread has prepared and before the clock
+//! starts, so that the timed part begins with idle decoders in both programs. A sequential warm-up ends with the
+//! look-ahead pictures its last request sent still being decoded, and `seek_to_index(0)` defers its restart to the
+//! first timed request: without the pause those pictures ran inside our clock (seq100_b5, GOP 250, one thread: +0.3 %
+//! with the pause, PyNvVideoCodec unchanged, whose preparation reopens the file; H200, 2026-12-04);
 //! `VIDLOADER_BENCH_PIN_CORES` (unset: threads float; `1-7` or `0,2,4`: bench thread `i` is pinned to the
 //! `i % len`-th listed core. Unpinned, the 360p `clips_reused_batch` runs had one late thread in 5 of 9 runs,
 //! each time that thread spending 2.2-2.7x the others' CPU time with only ~3 ms waiting for a CPU; pinned, none
@@ -94,6 +99,15 @@ fn env_seconds(name: &str, default: f64) -> f64 {
         .and_then(|s| s.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
         .unwrap_or(default)
+}
+
+/// The pause between the end of every thread's preparation and the start of the clock (see the module docs).
+fn settle() {
+    static SETTLE: std::sync::LazyLock<f64> =
+        std::sync::LazyLock::new(|| env_seconds("VIDLOADER_BENCH_SETTLE_MS", 20.0) / 1000.0);
+    if *SETTLE > 0.0 {
+        std::thread::sleep(std::time::Duration::from_secs_f64(*SETTLE));
+    }
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -366,6 +380,7 @@ fn run_threads<S: Send>(
             .collect();
         ready.wait();
         let threads_before = process_threads();
+        settle();
         start_line.wait();
         let start = Instant::now();
         finish_line.wait();

@@ -26,7 +26,8 @@ benches/gpu_decode.rs does; its line reports the median run. The clip scenarios 
 instead when it is larger: a run of the 360p clips lasts about 0.6 s. Clip scenarios run --clip-threads threads
 (7). Scenarios of several threads also print, per run, each thread's seconds, its time on a CPU and waiting for
 one (/proc/thread-self/schedstat), and the CPU time of the process's other threads (a readable line, not JSON).
-VIDLOADER_BENCH_PIN_CORES (e.g. "1-7") pins thread i to the (i % len)-th core listed, as the Rust bench does.
+VIDLOADER_BENCH_PIN_CORES (e.g. "1-7") pins thread i to the (i % len)-th core listed, as the Rust bench does;
+VIDLOADER_BENCH_SETTLE_MS (default 20) pauses between preparation and the clock, as the Rust bench does.
 
     python3 benches/pynvc_bench.py [--data .benchdata] [--only PREFIX,...] [--clips 210] [--budget SECONDS]
                                    [--repeats 3] [--min-seconds 1.0] [--clip-min-seconds 5.0] [--max-repeats 25]
@@ -35,6 +36,7 @@ VIDLOADER_BENCH_PIN_CORES (e.g. "1-7") pins thread i to the (i % len)-th core li
 import argparse
 import ctypes
 import json
+import math
 import os
 import shutil
 import sys
@@ -200,6 +202,20 @@ def pin_cores():
 
 
 PIN_CORES = pin_cores()
+# The pause between the end of every thread's preparation and the start of the clock (VIDLOADER_BENCH_SETTLE_MS,
+# default 20; the same pause as the Rust bench, whose module docs say why).
+
+
+def settle_seconds():
+    """VIDLOADER_BENCH_SETTLE_MS in seconds (default 20 ms; unreadable or negative: the default)."""
+    try:
+        ms = float(os.environ.get("VIDLOADER_BENCH_SETTLE_MS", "20"))
+    except ValueError:
+        ms = -1.0
+    return (ms if ms >= 0 and math.isfinite(ms) else 20.0) / 1000.0
+
+
+SETTLE_S = settle_seconds()
 
 
 def run_threads(n, prepare, timed):
@@ -251,6 +267,8 @@ def run_threads(n, prepare, timed):
         t.start()
     ready.wait()
     before = process_threads()
+    if SETTLE_S:
+        time.sleep(SETTLE_S)
     barrier.wait()
     start = time.perf_counter()
     for t in threads:
