@@ -2,7 +2,7 @@
 """Side-by-side table of the GPU benchmark: reads the JSON lines that benches/gpu_decode.rs,
 benches/pynvc_bench.py and benches/pynvc_loader.py print (other lines are ignored), pairs them by
 (scenario, file, threads) and prints a markdown table of frames/s and the ratio vidloader / PyNvVideoCodec
-(higher is better for vidloader); --out also writes it to a file.
+(higher is better for vidloader; three decimals within 2 % of 1.0, two elsewhere); --out also writes it to a file.
 
 Several logs of one program (the GPU_BENCH_PROCESSES runs of scripts/gpu-bench-remote.sh, one process each) give
 each row the median of their frames/s, and the table two more columns: how far the processes of each program
@@ -16,6 +16,11 @@ to 2.5 % between processes while their repeats inside one process agreed within 
 import argparse
 import json
 import sys
+
+
+def format_ratio(r):
+    """Two decimals, three within 2 % of 1 (where two would print 1.00 for a row 0.5 % below the peer)."""
+    return f"{r:.3f}" if abs(r - 1.0) < 0.02 else f"{r:.2f}"
 
 
 def read_results(paths):
@@ -107,7 +112,7 @@ def table(results, ours, peer):
             continue
         ratio = "-"
         if a is not None and b is not None and a.get("fps") and b.get("fps"):
-            ratio = f"{a['fps'] / b['fps']:.2f}"
+            ratio = format_ratio(a["fps"] / b["fps"])
         row = f"| {scenario} | {file} | {threads} | {cell(a)} | {cell(b)} | {ratio} |"
         if several:
             row += f" {spread(a)} | {spread(b)} |"
