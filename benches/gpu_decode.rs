@@ -379,8 +379,9 @@ fn run_threads<S: Send>(
             })
             .collect();
         ready.wait();
-        let threads_before = process_threads();
+        // The pause first, so that the other threads' work during it is not counted as part of the timed run.
         settle();
+        let threads_before = process_threads();
         start_line.wait();
         let start = Instant::now();
         finish_line.wait();

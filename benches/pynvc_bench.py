@@ -202,12 +202,12 @@ def pin_cores():
 
 
 PIN_CORES = pin_cores()
-# The pause between the end of every thread's preparation and the start of the clock (VIDLOADER_BENCH_SETTLE_MS,
-# default 20; the same pause as the Rust bench, whose module docs say why).
 
 
 def settle_seconds():
-    """VIDLOADER_BENCH_SETTLE_MS in seconds (default 20 ms; unreadable or negative: the default)."""
+    """The pause between the end of every thread's preparation and the start of the clock, in seconds:
+    VIDLOADER_BENCH_SETTLE_MS (default 20 ms; unreadable or negative: the default), the same pause as the Rust
+    bench, whose module docs say why."""
     try:
         ms = float(os.environ.get("VIDLOADER_BENCH_SETTLE_MS", "20"))
     except ValueError:
@@ -266,9 +266,10 @@ def run_threads(n, prepare, timed):
     for t in threads:
         t.start()
     ready.wait()
-    before = process_threads()
+    # The pause first, so that the other threads' work during it is not counted as part of the timed run.
     if SETTLE_S:
         time.sleep(SETTLE_S)
+    before = process_threads()
     barrier.wait()
     start = time.perf_counter()
     for t in threads:
