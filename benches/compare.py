@@ -8,7 +8,9 @@ Several logs of one program (the GPU_BENCH_PROCESSES runs of scripts/gpu-bench-r
 each row the median of their frames/s, and the table two more columns: how far the processes of each program
 lie apart, (max - min) / median. A row's frames/s within one process is already the median of its repeats; the
 spread across processes is the repeatability the ratio can claim (2026-12-04: one program's 7-thread rows moved up
-to 2.5 % between processes while their repeats inside one process agreed within 0.5 %).
+to 2.5 % between processes while their repeats inside one process agreed within 0.5 %). A ratio whose distance from
+1 is smaller than the wider of the two programs' spreads is marked "(level)": those processes do not say which
+program is faster.
 
     python3 benches/compare.py LOG... [--out TABLE.md] [--ours vidloader] [--peer pynvc]
 """
@@ -91,6 +93,15 @@ def spread(line):
     return f"{line['process_spread_pct']:.1f} % of {len(line['fps_processes'])}"
 
 
+def is_level(a, b):
+    """Whether two merged lines of several processes each differ by less than the wider of their process spreads
+    ((max - min) / median): the ratio's distance from 1 is then inside what the processes moved."""
+    if "process_spread_pct" not in a or "process_spread_pct" not in b:
+        return False
+    differ_pct = abs(a["fps"] / b["fps"] - 1.0) * 100.0
+    return differ_pct < max(a["process_spread_pct"], b["process_spread_pct"])
+
+
 def table(results, ours, peer):
     several = any(len(lines) > 1 for by_impl in results.values() for lines in by_impl.values())
     a_name, b_name = LABELS.get(ours, ours), LABELS.get(peer, peer)
@@ -105,7 +116,7 @@ def table(results, ours, peer):
             f"| scenario | file | threads | {a_name} fps | {b_name} fps | ratio |",
             "| --- | --- | ---: | ---: | ---: | ---: |",
         ]
-    notes, truncated = [], False
+    notes, truncated, level = [], False, False
     for (scenario, file, threads), by_impl in results.items():
         a, b = merge(by_impl.get(ours, [])), merge(by_impl.get(peer, []))
         if a is None and b is None:
@@ -113,6 +124,9 @@ def table(results, ours, peer):
         ratio = "-"
         if a is not None and b is not None and a.get("fps") and b.get("fps"):
             ratio = format_ratio(a["fps"] / b["fps"])
+            if is_level(a, b):
+                ratio += " (level)"
+                level = True
         row = f"| {scenario} | {file} | {threads} | {cell(a)} | {cell(b)} | {ratio} |"
         if several:
             row += f" {spread(a)} | {spread(b)} |"
@@ -129,6 +143,9 @@ def table(results, ours, peer):
     if several:
         out += ("\nEach frames/s is the median over the processes of each program; \"processes apart\" is (max - min) "
                 "/ median of their frames/s.\n")
+    if level:
+        out += ("\n(level): the two programs' medians differ by less than the wider of their two process spreads, "
+                "so the processes do not say which one is faster.\n")
     if truncated:
         out += "\n\\* the time budget ran out during the scenario: frames/s over the part that ran.\n"
     if notes:
