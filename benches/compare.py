@@ -17,6 +17,7 @@ program is faster.
 
 import argparse
 import json
+import statistics
 import sys
 
 
@@ -45,12 +46,6 @@ def read_results(paths):
     return results
 
 
-def median(values):
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
-
-
 def merge(lines):
     """One line standing for a program's processes: the median of their frames/s (with "fps_processes" and
     "process_spread_pct" where several measured), else the first error or skip."""
@@ -61,7 +56,7 @@ def merge(lines):
         return lines[0]
     fps = [x["fps"] for x in measured]
     merged = dict(measured[0])
-    merged["fps"] = median(fps)
+    merged["fps"] = statistics.median(fps)
     merged["truncated"] = any(x.get("truncated") for x in measured)
     if len(measured) > 1:
         merged["fps_processes"] = fps
@@ -93,13 +88,12 @@ def spread(line):
     return f"{line['process_spread_pct']:.1f} % of {len(line['fps_processes'])}"
 
 
-def is_level(a, b):
-    """Whether two merged lines of several processes each differ by less than the wider of their process spreads
-    ((max - min) / median): the ratio's distance from 1 is then inside what the processes moved."""
+def is_level(ratio, a, b):
+    """Whether `ratio` (a / b) of two merged lines of several processes each lies closer to 1 than the wider of their
+    process spreads ((max - min) / median): the difference is then inside what the processes moved."""
     if "process_spread_pct" not in a or "process_spread_pct" not in b:
         return False
-    differ_pct = abs(a["fps"] / b["fps"] - 1.0) * 100.0
-    return differ_pct < max(a["process_spread_pct"], b["process_spread_pct"])
+    return abs(ratio - 1.0) * 100.0 < max(a["process_spread_pct"], b["process_spread_pct"])
 
 
 def table(results, ours, peer):
@@ -123,8 +117,9 @@ def table(results, ours, peer):
             continue
         ratio = "-"
         if a is not None and b is not None and a.get("fps") and b.get("fps"):
-            ratio = format_ratio(a["fps"] / b["fps"])
-            if is_level(a, b):
+            r = a["fps"] / b["fps"]
+            ratio = format_ratio(r)
+            if is_level(r, a, b):
                 ratio += " (level)"
                 level = True
         row = f"| {scenario} | {file} | {threads} | {cell(a)} | {cell(b)} | {ratio} |"
